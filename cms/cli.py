@@ -1,0 +1,135 @@
+"""The `cms` command: a thin click layer over the library.
+
+Library errors (`CmsError`) become click errors with exit status 2 for
+"could not run" and 1 for "content has problems".
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from cms import scaffold, schema
+from cms.errors import CmsError
+from cms.reporting import FORMATS
+from cms.settings import Settings
+from cms.validate import validate_dir
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CommandError(click.ClickException):
+    exit_code = 2
+
+
+def reports_errors(command: F) -> F:
+    """Turn library errors into a clean message and exit status 2."""
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except CmsError as error:
+            raise CommandError(error.message) from None
+    return wrapper  # type: ignore[return-value]
+
+
+def content_dir_argument(command: F) -> F:
+    return click.argument("content_dir", required=False, type=click.Path(path_type=Path))(command)
+
+
+def _content_dir(given: Path | None) -> Path:
+    return given if given is not None else Settings.from_env().content_dir
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="coursebase")
+def main() -> None:
+    """Coursebase: course content as files in git, served as a JSON API."""
+
+
+@main.command()
+@content_dir_argument
+@click.option("--format", "output", type=click.Choice(sorted(FORMATS)), default="text", show_default=True,
+              help="text for people, json for scripts, github for workflow annotations.")
+@reports_errors
+def validate(content_dir: Path | None, output: str) -> None:
+    """Check every content file and the links between them; exit 1 on problems."""
+    report = validate_dir(_content_dir(content_dir))
+    click.echo(FORMATS[output](report.problems, report.files))
+    sys.exit(1 if report.errors else 0)
+
+
+@main.command("schema")
+@click.option("--check", is_flag=True, help="Fail if the file is not what the models generate.")
+@click.option("--output", type=click.Path(path_type=Path), default=Path("content.schema.json"), show_default=True)
+def schema_command(check: bool, output: Path) -> None:
+    """Write content.schema.json from the content model (or --check it)."""
+    if check:
+        if not schema.is_current(output):
+            raise click.ClickException(f"{output} is stale: run `cms schema` and commit it")
+        click.echo(f"{output} is up to date")
+        return
+    schema.write(output)
+    click.echo(f"wrote {output}")
+
+
+@main.group()
+def new() -> None:
+    """Start a course, section, lesson or project as a file that validates."""
+
+
+def _content_dir_option(command: F) -> F:
+    return click.option("--content-dir", type=click.Path(path_type=Path), default=None,
+                        help="Defaults to CMS_CONTENT_DIR.")(command)
+
+
+def _created(path: Path) -> None:
+    click.echo(f"created {path}")
+
+
+@new.command("course")
+@click.argument("slug")
+@click.option("--title", required=True)
+@_content_dir_option
+@reports_errors
+def new_course(slug: str, title: str, content_dir: Path | None) -> None:
+    """cms new course SLUG --title T"""
+    _created(scaffold.new_course(_content_dir(content_dir), slug, title))
+
+
+@new.command("section")
+@click.argument("course")
+@click.argument("slug")
+@click.option("--title", required=True)
+@_content_dir_option
+@reports_errors
+def new_section(course: str, slug: str, title: str, content_dir: Path | None) -> None:
+    """cms new section COURSE SLUG --title T"""
+    _created(scaffold.new_section(_content_dir(content_dir), course, slug, title))
+
+
+@new.command("lesson")
+@click.argument("course")
+@click.argument("section")
+@click.argument("slug")
+@click.option("--title", required=True)
+@_content_dir_option
+@reports_errors
+def new_lesson(course: str, section: str, slug: str, title: str, content_dir: Path | None) -> None:
+    """cms new lesson COURSE SECTION SLUG --title T"""
+    _created(scaffold.new_lesson(_content_dir(content_dir), course, section, slug, title))
+
+
+@new.command("project")
+@click.argument("slug")
+@click.option("--title", required=True)
+@_content_dir_option
+@reports_errors
+def new_project(slug: str, title: str, content_dir: Path | None) -> None:
+    """cms new project SLUG --title T"""
+    _created(scaffold.new_project(_content_dir(content_dir), slug, title))

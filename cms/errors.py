@@ -1,0 +1,65 @@
+"""The one exception tree of Coursebase.
+
+    CmsError                      base; carries an HTTP-ish status and a message
+    ├── ConfigError               a setting is missing or malformed (names the variable)
+    ├── ContentError              content does not validate; carries the problems
+    ├── NotFound                  no such entry (or not visible to the caller)
+    ├── Conflict                  repository state forbids the write (409, with a reason)
+    ├── PreconditionFailed        If-Match does not match the current version (412)
+    ├── PreconditionRequired      If-Match missing on a conditional write (428)
+    └── UpstreamError             an outside service (Gemini, Cloudinary, git remote) failed (502)
+"""
+
+from __future__ import annotations
+
+from cms.problems import Problem
+
+
+class CmsError(Exception):
+    status: int = 500
+    reason: str = "error"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if reason is not None:
+            self.reason = reason
+
+
+class ConfigError(CmsError):
+    status = 500
+    reason = "bad-setting"
+
+
+class ContentError(CmsError):
+    status = 422
+    reason = "invalid-content"
+
+    def __init__(self, message: str, problems: list[Problem]) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
+class NotFound(CmsError):
+    status = 404
+    reason = "not-found"
+
+
+class Conflict(CmsError):
+    status = 409
+    reason = "conflict"
+
+
+class PreconditionFailed(CmsError):
+    status = 412
+    reason = "stale-version"
+
+
+class PreconditionRequired(CmsError):
+    status = 428
+    reason = "if-match-required"
+
+
+class UpstreamError(CmsError):
+    status = 502
+    reason = "upstream-failed"

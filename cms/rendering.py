@@ -1,0 +1,381 @@
+"""Markdown to HTML: the one configured renderer for every body in the corpus.
+
+Lesson, course, project and author bodies are written by many hands (and
+some start life as an AI draft). The HTML made here is stored in the index
+and inserted into public pages as is, so it must be safe for *any* input.
+
+Security model: two independent walls, each enough on its own.
+
+1. The parser never emits dangerous markup.
+   - ``html`` is off: raw HTML (block or inline, comments, CDATA) is escaped
+     as text, never passed through.
+   - Every link, image and autolink destination goes through
+     :func:`is_safe_url` (markdown-it's ``validateLink`` hook). A destination
+     that fails makes markdown-it drop the construct, so ``[x](javascript:…)``
+     renders as the plain text it is, never as an ``<a>`` without an href.
+   - Attribute values (href, src, title, alt, id, class) are escaped by the
+     renderer; heading ids are ``h-`` plus an ASCII slug; the code fence
+     language is cut to ``[A-Za-z0-9_+-]``.
+2. nh3 (ammonia) re-parses the output and keeps only an allow-list of tags,
+   attributes, attribute values and URL schemes. On our own output it
+   changes nothing but serialisation; it is there so that a bug in wall 1,
+   or in markdown-it, is not an XSS.
+
+The tests run an XSS corpus through each wall separately and through both.
+
+Everything is configured once at import: :data:`_PARSER` and
+:data:`_SANITIZER` are built a single time and shared (they keep no
+per-call state; each call gets its own ``env``).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+import unicodedata
+from itertools import chain
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+from urllib.parse import unquote
+
+import mdurl
+import msgspec
+import nh3
+from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml, unescapeAll
+from markdown_it.rules_core import StateCore
+from markdown_it.token import Token
+from markdown_it.utils import EnvType, OptionsDict
+
+__all__ = [
+    "LinkResolver",
+    "Rendered",
+    "TocEntry",
+    "is_safe_url",
+    "reading_time_minutes",
+    "render",
+]
+
+LinkResolver = Callable[[str], str | None]
+"""Given a relative link target as written (e.g. '../02-x/03-y.md#part'),
+return the public URL to use instead, or None to keep it.
+
+A fragment in the answer names a heading of the target page and is rewritten
+like an in-page anchor: '/learn/y#part' becomes '/learn/y#h-part'."""
+
+
+class TocEntry(msgspec.Struct, frozen=True):
+    """One heading of a rendered body, in document order."""
+
+    level: int
+    id: str
+    title: str
+
+
+class Rendered(msgspec.Struct, frozen=True):
+    """The HTML of a body plus what the index derives from it."""
+
+    html: str
+    toc: list[TocEntry]
+    words: int
+
+
+WORDS_PER_MINUTE = 200
+SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
+HEADING_ID_PREFIX = "h-"
+EXTERNAL_LINK_REL = "noopener noreferrer"
+
+# --------------------------------------------------------------------------
+# URL safety
+# --------------------------------------------------------------------------
+
+_MAX_DECODE_ROUNDS = 4
+# Characters a browser ignores or strips inside a URL, or that only hide
+# things: ASCII controls and space, C1 controls, Unicode spaces and the
+# invisible formatting characters (soft hyphen, zero-width, bidi controls).
+_INVISIBLE_RE = re.compile(
+    "[\\s\x00-\x20\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]+"
+)
+# Anything before the first ':' that comes before any '/', '?' or '#' is a
+# scheme (or an attempt at one): judged against the allow-list.
+_SCHEME_RE = re.compile(r"([^/?#:]*):")
+
+
+def is_safe_url(url: str) -> bool:
+    """True for http, https, mailto and relative URLs; False for anything else.
+
+    The URL is decoded first (HTML entities and percent-encoding, repeatedly)
+    and stripped of whitespace and invisible characters anywhere, so
+    ``&#106;ava&#x09;script%3A`` is judged as ``javascript:``.
+    """
+    decoded = _fully_decoded(url)
+    if decoded is None:
+        return False
+    canonical = _INVISIBLE_RE.sub("", decoded).lower()
+    match = _SCHEME_RE.match(canonical)
+    return match is None or match.group(1) in SAFE_SCHEMES
+
+
+def _fully_decoded(url: str) -> str | None:
+    """Undo entity and percent encoding until stable; None if it never is."""
+    for _ in range(_MAX_DECODE_ROUNDS):
+        decoded = unquote(html.unescape(url))
+        if decoded == url:
+            return url
+        url = decoded
+    return None
+
+
+def _has_scheme(url: str) -> bool:
+    return _SCHEME_RE.match(url) is not None
+
+
+def _is_external(url: str) -> bool:
+    lowered = url.lower()
+    return lowered.startswith(("http://", "https://", "//"))
+
+
+def _is_relative_target(url: str) -> bool:
+    return bool(url) and not url.startswith(("#", "/")) and not _has_scheme(url)
+
+
+# --------------------------------------------------------------------------
+# Reading time
+# --------------------------------------------------------------------------
+
+
+def reading_time_minutes(words: int) -> int:
+    """Minutes to read ``words`` at 200 a minute: 0 for none, else at least 1."""
+    if words <= 0:
+        return 0
+    return math.ceil(words / WORDS_PER_MINUTE)
+
+
+# --------------------------------------------------------------------------
+# Core rules (token transforms)
+# --------------------------------------------------------------------------
+
+_NON_SLUG_RE = re.compile(r"[^a-z0-9]+")
+_EMPTY_SLUG = "section"
+
+
+def _inline_children(tokens: Sequence[Token]) -> Iterator[Token]:
+    """The tokens inside each inline token (links, text, code spans…)."""
+    for token in tokens:
+        if token.type == "inline" and token.children:
+            yield from token.children
+
+
+def _plain_text(token: Token) -> str:
+    """The text of an inline token (or image) without any markup."""
+    parts: list[str] = []
+    for child in token.children or ():
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+        elif child.type == "image":
+            parts.append(_plain_text(child))
+    return "".join(parts).strip()
+
+
+def _slugify(text: str) -> str:
+    """Lowercase ASCII letters, digits and single hyphens: 'Café & C++' → 'cafe-c'."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return _NON_SLUG_RE.sub("-", ascii_text.lower()).strip("-") or _EMPTY_SLUG
+
+
+def _unique_id(candidate: str, used: set[str]) -> str:
+    """``candidate``, or ``candidate-2``, ``-3``… whichever is free first."""
+    anchor, number = candidate, 1
+    while anchor in used:
+        number += 1
+        anchor = f"{candidate}-{number}"
+    used.add(anchor)
+    return anchor
+
+
+def _assign_heading_ids(state: StateCore) -> None:
+    """Give every heading ``id="h-<slug>"`` and record the table of contents."""
+    used: set[str] = set()
+    toc: list[TocEntry] = []
+    tokens = state.tokens
+    for index, token in enumerate(tokens):
+        if token.type != "heading_open":
+            continue
+        title = _plain_text(tokens[index + 1])
+        anchor = _unique_id(HEADING_ID_PREFIX + _slugify(title), used)
+        token.attrSet("id", anchor)
+        toc.append(TocEntry(level=int(token.tag[1]), id=anchor, title=title))
+    state.env["toc"] = toc
+
+
+def _heading_fragment(url: str) -> str:
+    """Point a URL's fragment at our heading ids: 'x#part' → 'x#h-part'."""
+    base, hash_mark, fragment = url.partition("#")
+    if not fragment:
+        return url
+    return f"{base}{hash_mark}{HEADING_ID_PREFIX}{fragment}"
+
+
+def _resolved_href(href: str, resolve: LinkResolver) -> str | None:
+    """The resolver's URL for a relative target, normalised and checked."""
+    answer = resolve(mdurl.decode(href))
+    if answer is None:
+        return None
+    normalized = _PARSER.normalizeLink(answer)
+    return _heading_fragment(normalized) if is_safe_url(normalized) else None
+
+
+def _retarget_link(token: Token, resolve: LinkResolver | None) -> None:
+    """Rewrite one link's href: in-page anchors, then relative targets."""
+    href = str(token.attrGet("href") or "")
+    if href.startswith("#"):
+        token.attrSet("href", _heading_fragment(href))
+    elif resolve is not None and _is_relative_target(href):
+        resolved = _resolved_href(href, resolve)
+        if resolved is not None:
+            token.attrSet("href", resolved)
+
+
+def _rewrite_link_targets(state: StateCore) -> None:
+    """Retarget every link (never images) for the published site."""
+    resolve: LinkResolver | None = state.env.get("resolve_link")
+    for token in _inline_children(state.tokens):
+        if token.type == "link_open":
+            _retarget_link(token, resolve)
+
+
+def _mark_external_links(state: StateCore) -> None:
+    """Add ``rel="noopener noreferrer"`` to links that leave the site."""
+    for token in _inline_children(state.tokens):
+        if token.type == "link_open" and _is_external(str(token.attrGet("href"))):
+            token.attrSet("rel", EXTERNAL_LINK_REL)
+
+
+_WORDY_TOKENS = frozenset({"text", "code_inline", "fence", "code_block"})
+
+
+def _record_word_count(state: StateCore) -> None:
+    """Count the words of text and code, for the reading time."""
+    texts = [
+        token.content
+        for token in chain(state.tokens, _inline_children(state.tokens))
+        if token.type in _WORDY_TOKENS
+    ]
+    state.env["words"] = len(" ".join(texts).split())
+
+
+# --------------------------------------------------------------------------
+# Render rules
+# --------------------------------------------------------------------------
+
+_FENCE_LANGUAGE_RE = re.compile(r"[A-Za-z0-9_+-]+")
+
+
+def _fence_language(info: str) -> str:
+    """The leading ``[A-Za-z0-9_+-]`` run of the info string's first word."""
+    words = unescapeAll(info).split(maxsplit=1)
+    match = _FENCE_LANGUAGE_RE.match(words[0]) if words else None
+    return match.group() if match else ""
+
+
+def _render_fence(
+    self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    """``<pre><code class="language-x">``, no highlighting."""
+    token = tokens[idx]
+    language = _fence_language(token.info)
+    class_attr = f' class="language-{language}"' if language else ""
+    return f"<pre><code{class_attr}>{escapeHtml(token.content)}</code></pre>\n"
+
+
+# --------------------------------------------------------------------------
+# The parser and the sanitizer
+# --------------------------------------------------------------------------
+
+
+class _SafeMarkdownIt(MarkdownIt):
+    """MarkdownIt whose link, image and autolink targets must be safe URLs."""
+
+    def validateLink(self, url: str) -> bool:
+        return is_safe_url(url)
+
+
+def _coursebase_plugin(md: MarkdownIt) -> None:
+    """Heading ids, link targets, word count, and the fence renderer."""
+    md.core.ruler.push("heading_ids", _assign_heading_ids)
+    md.core.ruler.push("link_targets", _rewrite_link_targets)
+    md.core.ruler.push("external_links", _mark_external_links)
+    md.core.ruler.push("word_count", _record_word_count)
+    md.add_render_rule("fence", _render_fence)
+
+
+def _build_parser() -> MarkdownIt:
+    options = {"html": False, "xhtmlOut": False, "linkify": False, "typographer": False}
+    md = _SafeMarkdownIt("commonmark", options)
+    return md.enable(["table", "strikethrough"]).use(_coursebase_plugin)
+
+
+_HEADING_TAGS = frozenset(f"h{level}" for level in range(1, 7))
+_ALLOWED_TAGS = {
+    "p", "a", "img", "ul", "ol", "li", "pre", "code", "blockquote", "em",
+    "strong", "s", "del", "table", "thead", "tbody", "tr", "th", "td", "hr",
+    "br", *_HEADING_TAGS,
+}  # fmt: skip
+_ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title"},
+    "code": {"class"},
+    "ol": {"start"},
+    **{tag: {"id"} for tag in _HEADING_TAGS},
+}
+# Exact values only: markdown-it writes table alignment as one of these
+# three styles, and no other CSS may reach the page.
+_ALIGN_STYLES = {f"text-align:{side}" for side in ("left", "center", "right")}
+_ALLOWED_ATTRIBUTE_VALUES = {
+    "a": {"rel": {EXTERNAL_LINK_REL}},
+    "th": {"style": _ALIGN_STYLES},
+    "td": {"style": _ALIGN_STYLES},
+}
+
+
+def _build_sanitizer() -> nh3.Cleaner:
+    return nh3.Cleaner(
+        tags=_ALLOWED_TAGS,
+        attributes=_ALLOWED_ATTRIBUTES,
+        tag_attribute_values=_ALLOWED_ATTRIBUTE_VALUES,
+        url_schemes=set(SAFE_SCHEMES),
+        link_rel=None,
+        id_prefix=HEADING_ID_PREFIX,
+        strip_comments=True,
+    )
+
+
+_PARSER = _build_parser()
+_SANITIZER = _build_sanitizer()
+
+
+# --------------------------------------------------------------------------
+# Public entry point
+# --------------------------------------------------------------------------
+
+
+def _render_markup(markdown: str, env: EnvType) -> str:
+    """Wall 1 alone: markdown-it's HTML, before the sanitizer."""
+    tokens = _PARSER.parse(markdown, env)
+    return _PARSER.renderer.render(tokens, _PARSER.options, env)
+
+
+def _sanitize(markup: str) -> str:
+    """Wall 2 alone: the allow-list sanitizer."""
+    return _SANITIZER.clean(markup)
+
+
+def render(markdown: str, resolve_link: LinkResolver | None = None) -> Rendered:
+    """Render a markdown body to safe HTML, its table of contents and word count."""
+    env: EnvType = {"resolve_link": resolve_link}
+    markup = _render_markup(markdown, env)
+    return Rendered(html=_sanitize(markup), toc=env["toc"], words=env["words"])

@@ -1,0 +1,113 @@
+"""Settings: one declared list, read from the environment (and `.env`) at start-up.
+
+Each `Setting` has a name, a default and help text; the same list drives
+`Settings.from_env`, the README's table and a test that every setting is
+documented. A malformed value fails with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+from cms.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str | None
+    help: str
+    parse: Callable[[str], Any] = str
+
+    @property
+    def attribute(self) -> str:
+        return self.name.lower().removeprefix("cms_")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+def _flag(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    return tuple(origin.strip() for origin in text.split(",") if origin.strip())
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("CMS_CONTENT_DIR", "./content", "The content directory (inside a git repository).", Path),
+    Setting("CMS_DATABASE_URL", None, "The index: `sqlite:///path.db` (default `.cms/index.db` under the "
+            "content repository's root)."),
+    Setting("CMS_STATE_URL", None, "Users and tokens: `sqlite:///path.db` (default `.cms/state.db`)."),
+    Setting("CMS_SECRET_KEY", None, "Signs access tokens; required for the admin API."),
+    Setting("CMS_ACCESS_TOKEN_MINUTES", "15", "Lifetime of an access token.", _positive_int),
+    Setting("CMS_REFRESH_TOKEN_DAYS", "14", "Lifetime of a refresh token.", _positive_int),
+    Setting("CMS_CORS_ORIGINS", "", "Comma-separated origins allowed to call the API from a browser.", _origins),
+    Setting("CMS_CACHE_MAX_AGE", "60", "`Cache-Control: max-age` of public reads, in seconds.", _positive_int),
+    Setting("CMS_WEBHOOK_SECRET", None, "HMAC secret of `POST /hooks/git`."),
+    Setting("CMS_GIT_PUSH", "false", "Push each admin commit to the remote.", _flag),
+    Setting("GEMINI_API_KEY", None, "Gemini API key for `cms ai draft`."),
+    Setting("GEMINI_MODEL", "gemini-2.5-flash", "Gemini model for drafts."),
+    Setting("CLOUDINARY_URL", None, "cloudinary://key:secret@cloud (the only Cloudinary configuration)."),
+    Setting("FIRST_SUPERUSER", None, "Username of an admin created at start-up if missing."),
+    Setting("FIRST_SUPERUSER_PASSWORD", None, "That admin's password."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    content_dir: Path
+    database_url: str | None
+    state_url: str | None
+    secret_key: str | None
+    access_token_minutes: int
+    refresh_token_days: int
+    cors_origins: tuple[str, ...]
+    cache_max_age: int
+    webhook_secret: str | None
+    git_push: bool
+    gemini_api_key: str | None
+    gemini_model: str
+    cloudinary_url: str | None
+    first_superuser: str | None
+    first_superuser_password: str | None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read every setting; `.env` in the working directory fills what the environment lacks."""
+        if environ is None:
+            environ = {**_dotenv(Path(".env")), **os.environ}
+        values = {setting.attribute: _read(setting, environ) for setting in SETTINGS}
+        return cls(**{**values, **overrides})
+
+
+def _read(setting: Setting, environ: Mapping[str, str]) -> Any:
+    raw = environ.get(setting.name, setting.default)
+    if raw is None or (raw == "" and setting.default is None):
+        return None
+    try:
+        return setting.parse(raw)
+    except ValueError as error:
+        raise ConfigError(f"{setting.name}={raw!r} is not valid: {error}") from None
+
+
+def _dotenv(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    return {key: value for key, value in dotenv_values(path).items() if value is not None}
