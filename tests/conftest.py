@@ -1,0 +1,55 @@
+"""Shared test fixtures: real content trees in real git repositories under tmp dirs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SITE = FIXTURES / "site"
+EXAMPLE_CONTENT = Path(__file__).parent.parent / "content"
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Test Author", "GIT_AUTHOR_EMAIL": "author@example.com",
+    "GIT_COMMITTER_NAME": "Test Author", "GIT_COMMITTER_EMAIL": "author@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+}
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in `repo` with a fixed identity; return its stdout."""
+    result = subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
+                            env={**os.environ, **GIT_ENV})
+    return result.stdout.strip()
+
+
+def make_repo(path: Path, *trees: Path) -> Path:
+    """A git repository at `path` holding `trees` copied over each other, committed."""
+    path.mkdir(parents=True, exist_ok=True)
+    for tree in trees:
+        shutil.copytree(tree, path, dirs_exist_ok=True, symlinks=True)
+    git(path, "init", "--quiet", "--initial-branch=main")
+    git(path, "add", "--all")
+    git(path, "commit", "--quiet", "--message", "Initial content")
+    return path
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    """A repository with the small valid test site; its content is at `site / "content"`."""
+    return make_repo(tmp_path / "site", SITE)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test reads the developer's environment or `.env`."""
+    for name in list(os.environ):
+        if name.startswith(("CMS_", "GEMINI_", "GOOGLE_GEMINI", "CLOUDINARY_", "FIRST_SUPERUSER")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    yield
