@@ -13,12 +13,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import msgspec
 
 from cms import scaffold, schema
+from cms.corpus import ContentTree
 from cms.errors import CmsError
-from cms.reporting import FORMATS
+from cms.index import IndexReport, database_path, update
+from cms.progress import index_progress
+from cms.reporting import FORMATS, as_text
 from cms.settings import Settings
 from cms.validate import validate_dir
+from cms.watch import watch as watch_tree
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -133,3 +138,54 @@ def new_lesson(course: str, section: str, slug: str, title: str, content_dir: Pa
 def new_project(slug: str, title: str, content_dir: Path | None) -> None:
     """cms new project SLUG --title T"""
     _created(scaffold.new_project(_content_dir(content_dir), slug, title))
+
+
+def _tree_and_index(content_dir: Path | None) -> tuple[ContentTree, Path]:
+    settings = Settings.from_env()
+    tree = ContentTree.locate(content_dir if content_dir is not None else settings.content_dir)
+    return tree, database_path(tree, settings.database_url)
+
+
+def _index_summary(report: IndexReport) -> str:
+    kind = "full build" if report.full else ("no changes" if not report.changed else "incremental")
+    return (f"indexed {report.files} files ({kind}): {report.read} read, {report.deleted} deleted, "
+            f"{report.skipped} left out with errors, {report.seconds:.2f}s, commit {(report.commit or '-')[:12]}")
+
+
+def _print_report(report: IndexReport, as_json: bool, quiet: bool) -> None:
+    if as_json:
+        click.echo(msgspec.json.encode(report).decode())
+        return
+    errors = [p for p in report.problems if p.is_error]
+    if errors:
+        click.echo(as_text(errors, report.files).rsplit("\n", 1)[0], err=True)
+    if not quiet:
+        click.echo(_index_summary(report))
+
+
+@main.command()
+@content_dir_argument
+@click.option("--full", is_flag=True, help="Rebuild every entry, not just what changed.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON.")
+@reports_errors
+def index(content_dir: Path | None, full: bool, quiet: bool, as_json: bool) -> None:
+    """Bring the index up to date with the content (only what git says changed)."""
+    tree, db_path = _tree_and_index(content_dir)
+    with index_progress(enabled=not (quiet or as_json)) as progress:
+        report = update(tree, db_path, full=full, progress=progress)
+    _print_report(report, as_json, quiet)
+
+
+@main.command()
+@content_dir_argument
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@click.option("--json", "as_json", is_flag=True, help="Print each run's report as a JSON line.")
+@reports_errors
+def watch(content_dir: Path | None, quiet: bool, as_json: bool) -> None:
+    """Keep the index current while files change (Ctrl-C to stop)."""
+    tree, db_path = _tree_and_index(content_dir)
+    if not (quiet or as_json):
+        click.echo(f"watching {tree.content_dir} (index {db_path})")
+    watch_tree(tree, db_path, lambda report: _print_report(report, as_json, quiet),
+               on_error=lambda error: click.echo(f"index update failed: {error}", err=True))

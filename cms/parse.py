@@ -8,11 +8,13 @@ field, what was expected and what was found.
 from __future__ import annotations
 
 import re
-from typing import Any
+from datetime import date
+from typing import Any, Literal, get_args, get_origin
 
 import msgspec
 
 from cms.frontmatter import Loaded, Marks, PathKey, load_data_file, load_markdown
+from cms.links import link_targets
 from cms.models import (PATTERN_MEANINGS, Author, Categories, Category, Course, LearningPath, Lesson, Media, Model, Project,
                         Section)
 from cms.problems import Problem
@@ -37,6 +39,7 @@ class Document(msgspec.Struct, kw_only=True):
     body: str = ""
     body_line: int = 1
     marks: Marks = {}
+    links: list[tuple[str, int]] = []
     problems: list[Problem] = []
 
     @property
@@ -63,8 +66,8 @@ def parse_bytes(source: Source, raw: bytes, file: str) -> Document:
     """Parse one content file's bytes; `file` is how problems name it."""
     loaded = load_data_file(raw, file) if source.kind in (Kind.MEDIA, Kind.CATEGORIES) else load_markdown(raw, file)
     document = Document(source=source, file=file, body=loaded.body, body_line=loaded.body_line,
-                        marks=loaded.marks, problems=list(loaded.problems))
-    if loaded.data is not None:
+                        marks=loaded.marks, links=link_targets(loaded.body), problems=list(loaded.problems))
+    if loaded.data is not None or not loaded.problems:
         document.entry = _convert(loaded, document)
         if document.entry is not None:
             document.problems.extend(own_rules(document))
@@ -73,14 +76,17 @@ def parse_bytes(source: Source, raw: bytes, file: str) -> Document:
 
 def _convert(loaded: Loaded, document: Document) -> Any:
     kind = document.source.kind
+    data = loaded.data
+    if data is None:  # an empty data file: no fields (or no categories), not "nothing to check"
+        data = [] if kind is Kind.CATEGORIES else {}
     if kind is Kind.CATEGORIES:
-        return _convert_categories(loaded.data, document)
-    if not isinstance(loaded.data, dict):
+        return _convert_categories(data, document)
+    if not isinstance(data, dict):
         document.problems.append(document.problem(
             "schema", "front matter must be a mapping of fields", expected="key: value pairs",
-            found=_describe(loaded.data)))
+            found=_describe(data)))
         return None
-    return convert_model(loaded.data, MODELS[kind], document)
+    return convert_model(data, MODELS[kind], document)
 
 
 def _convert_categories(data: Any, document: Document) -> Categories | None:
@@ -130,14 +136,30 @@ def _report_value(value: Any, annotation: Any, document: Document, path: PathKey
             if convert_model(item, item_model, document, (*path, index)) is None:
                 continue
         return
-    model = annotation if isinstance(annotation, type) and issubclass(annotation, Model) else None
-    if model is not None:
+    model = _model_of(annotation)
+    if model is not None and isinstance(value, dict):
         convert_model(value, model, document, path)
         return
     try:
         msgspec.convert(value, annotation)
     except msgspec.ValidationError as error:
-        document.problems.append(_validation_problem(document, path, str(error), value))
+        document.problems.append(_validation_problem(document, path, str(error), value, annotation))
+
+
+def _model_of(annotation: Any) -> type[Model] | None:
+    """The model a field holds, also when it is optional (`AiProvenance | None`)."""
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, Model):
+            return candidate
+    return None
+
+
+def _choices(annotation: Any) -> str | None:
+    """`one of a, b, c` for a Literal field (optional or not), else None."""
+    literals = [annotation] if get_origin(annotation) is Literal else [
+        arg for arg in get_args(annotation) if get_origin(arg) is Literal]
+    values = [str(value) for literal in literals for value in get_args(literal)]
+    return f"one of {', '.join(values)}" if values else None
 
 
 def _list_item_model(annotation: Any) -> type[Model] | None:
@@ -148,13 +170,15 @@ def _list_item_model(annotation: Any) -> type[Model] | None:
     return None
 
 
-def _validation_problem(document: Document, path: PathKey, text: str, value: Any) -> Problem:
+def _validation_problem(document: Document, path: PathKey, text: str, value: Any, annotation: Any) -> Problem:
     match = _MSGSPEC_ERROR.match(text)
     assert match is not None
     inner = tuple(_parse_path(match.group("path") or "$"))
     full = (*path, *inner)
     found_value = _dig(value, inner)
     detail = _EXPECTED_GOT.match(match.group("message"))
+    if detail is None and not inner and match.group("message").startswith("Invalid enum value"):
+        detail = _EXPECTED_GOT.match(f"Expected {_choices(annotation)}") if _choices(annotation) else None
     expected = _friendly(detail.group("expected")) if detail else None
     message = f"{_field_name(full)}: {match.group('message')}" if not detail else f"invalid value for {_field_name(full)}"
     line, column = document.where(*full)
@@ -206,6 +230,8 @@ def _describe(value: Any) -> str:
     """How a found value is shown to an author: its YAML type and a short form."""
     if value is None:
         return "null"
+    if isinstance(value, date):
+        return f"{type(value).__name__} {value.isoformat()}"
     kinds = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "mapping"}
     kind = kinds.get(type(value), type(value).__name__)
     shown = repr(value)
@@ -221,7 +247,8 @@ def own_rules(document: Document) -> list[Problem]:
         return _media_rules(entry, document)
     if isinstance(entry, Course) and document.source.slug in entry.prerequisites:
         return [document.problem("prerequisite-cycle", "a course cannot be its own prerequisite", "prerequisites",
-                                 found=document.source.slug)]
+                                 expected="prerequisites other than the course itself",
+                                 found=repr(document.source.slug))]
     return []
 
 

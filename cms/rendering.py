@@ -14,12 +14,15 @@ Security model: two independent walls, each enough on its own.
      that fails makes markdown-it drop the construct, so ``[x](javascript:…)``
      renders as the plain text it is, never as an ``<a>`` without an href.
    - Attribute values (href, src, title, alt, id, class) are escaped by the
-     renderer; heading ids are ``h-`` plus an ASCII slug; the code fence
-     language is cut to ``[A-Za-z0-9_+-]``.
+     renderer; heading ids are ``h-`` plus an ASCII slug (so they cannot
+     clobber page globals such as ``id="location"``); a code fence language
+     is used only if it is all ``[A-Za-z0-9_+-]``.
 2. nh3 (ammonia) re-parses the output and keeps only an allow-list of tags,
-   attributes, attribute values and URL schemes. On our own output it
-   changes nothing but serialisation; it is there so that a bug in wall 1,
-   or in markdown-it, is not an XSS.
+   attributes, attribute values (table alignment, ``rel``) and URL schemes;
+   every href/src must also pass :func:`is_safe_url`, every id starts with
+   ``h-`` and a code class must look like ``language-x``. On our own output
+   it changes nothing but serialisation; it is there so that a bug in
+   wall 1, or in markdown-it, is not an XSS.
 
 The tests run an XSS corpus through each wall separately and through both.
 
@@ -34,9 +37,7 @@ import html
 import math
 import re
 import unicodedata
-from itertools import chain
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
 from urllib.parse import unquote
 
 import mdurl
@@ -44,6 +45,7 @@ import msgspec
 import nh3
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml, unescapeAll
+from markdown_it.renderer import RendererHTML
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
@@ -220,12 +222,16 @@ def _heading_fragment(url: str) -> str:
     return f"{base}{hash_mark}{HEADING_ID_PREFIX}{fragment}"
 
 
+# Already in normal form: skip markdown-it's (slow) normalizeLink.
+_PLAIN_URL_RE = re.compile(r"[A-Za-z0-9/._~#?=&+-]*")
+
+
 def _resolved_href(href: str, resolve: LinkResolver) -> str | None:
     """The resolver's URL for a relative target, normalised and checked."""
     answer = resolve(mdurl.decode(href))
     if answer is None:
         return None
-    normalized = _PARSER.normalizeLink(answer)
+    normalized = answer if _PLAIN_URL_RE.fullmatch(answer) else _PARSER.normalizeLink(answer)
     return _heading_fragment(normalized) if is_safe_url(normalized) else None
 
 
@@ -249,21 +255,21 @@ def _rewrite_link_targets(state: StateCore) -> None:
 
 
 def _mark_external_links(state: StateCore) -> None:
-    """Add ``rel="noopener noreferrer"`` to links that leave the site."""
+    """Add ``rel="noopener noreferrer"`` to http(s) links (and ``//host``)."""
     for token in _inline_children(state.tokens):
-        if token.type == "link_open" and _is_external(str(token.attrGet("href"))):
+        if token.type == "link_open" and _is_external(str(token.attrGet("href") or "")):
             token.attrSet("rel", EXTERNAL_LINK_REL)
 
 
-_WORDY_TOKENS = frozenset({"text", "code_inline", "fence", "code_block"})
+_PROSE_TOKENS = frozenset({"inline", "fence", "code_block"})
 
 
 def _record_word_count(state: StateCore) -> None:
-    """Count the words of text and code, for the reading time."""
+    """Count the words of text and code (headings included), for reading time."""
     texts = [
-        token.content
-        for token in chain(state.tokens, _inline_children(state.tokens))
-        if token.type in _WORDY_TOKENS
+        _plain_text(token) if token.type == "inline" else token.content
+        for token in state.tokens
+        if token.type in _PROSE_TOKENS
     ]
     state.env["words"] = len(" ".join(texts).split())
 
@@ -273,17 +279,25 @@ def _record_word_count(state: StateCore) -> None:
 # --------------------------------------------------------------------------
 
 _FENCE_LANGUAGE_RE = re.compile(r"[A-Za-z0-9_+-]+")
+_CODE_CLASS_RE = re.compile(r"language-[A-Za-z0-9_+-]+")
 
 
 def _fence_language(info: str) -> str:
-    """The leading ``[A-Za-z0-9_+-]`` run of the info string's first word."""
+    """The info string's first word if it is all ``[A-Za-z0-9_+-]``, else ''.
+
+    A word with anything else in it ('c#', '"><script>') gives no class at all:
+    no injection, and no misleading half of a name.
+    """
     words = unescapeAll(info).split(maxsplit=1)
-    match = _FENCE_LANGUAGE_RE.match(words[0]) if words else None
-    return match.group() if match else ""
+    return words[0] if words and _FENCE_LANGUAGE_RE.fullmatch(words[0]) else ""
 
 
 def _render_fence(
-    self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+    self: RendererHTML,
+    tokens: Sequence[Token],
+    idx: int,
+    options: OptionsDict,
+    env: EnvType,
 ) -> str:
     """``<pre><code class="language-x">``, no highlighting."""
     token = tokens[idx]
@@ -340,6 +354,20 @@ _ALLOWED_ATTRIBUTE_VALUES = {
     "th": {"style": _ALIGN_STYLES},
     "td": {"style": _ALIGN_STYLES},
 }
+_URL_ATTRIBUTES = frozenset({"href", "src"})
+
+
+def _checked_attribute(tag: str, attribute: str, value: str) -> str | None:
+    """Hold wall 2 to wall 1's rules for URLs and code classes (None drops it).
+
+    ammonia's own scheme check follows browsers exactly; this applies
+    :func:`is_safe_url`, which is stricter (it decodes before judging).
+    """
+    if attribute in _URL_ATTRIBUTES:
+        return value if is_safe_url(value) else None
+    if attribute == "class":
+        return value if _CODE_CLASS_RE.fullmatch(value) else None
+    return value
 
 
 def _build_sanitizer() -> nh3.Cleaner:
@@ -347,6 +375,7 @@ def _build_sanitizer() -> nh3.Cleaner:
         tags=_ALLOWED_TAGS,
         attributes=_ALLOWED_ATTRIBUTES,
         tag_attribute_values=_ALLOWED_ATTRIBUTE_VALUES,
+        attribute_filter=_checked_attribute,
         url_schemes=set(SAFE_SCHEMES),
         link_rel=None,
         id_prefix=HEADING_ID_PREFIX,

@@ -17,7 +17,9 @@ def as_text(problems: list[Problem], files: int) -> str:
 
 def as_json(problems: list[Problem], files: int) -> str:
     errors = sum(p.is_error for p in problems)
-    document = {"files": files, "errors": errors, "warnings": len(problems) - errors, "problems": problems}
+    # `severity` is always written: a script filtering on it must not miss the errors (the default).
+    shown = [{**msgspec.to_builtins(p), "severity": p.severity} for p in problems]
+    document = {"files": files, "errors": errors, "warnings": len(problems) - errors, "problems": shown}
     return msgspec.json.format(msgspec.json.encode(document).decode(), indent=2)
 
 

@@ -1,0 +1,321 @@
+"""The indexer: brings the SQLite index up to date with the content, by git.
+
+One run is one write transaction (WAL mode): readers keep seeing the last
+committed index until the new one is complete, and a killed run leaves
+nothing behind. Git says which files changed since the last run (blob ids
+of tracked, modified and untracked files); only those are parsed and
+rendered, in parallel for large batches. The corpus-wide checks still see
+every file: unchanged files come back from the `files` table, so an
+incremental run answers exactly like a full rebuild.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import sqlite_utils
+
+from cms import derived, tables
+from cms.corpus import ContentTree, Corpus
+from cms.errors import ConfigError
+from cms.frontmatter import Marks
+from cms.gitrepo import GitRepo, file_time
+from cms.models import Categories
+from cms.parse import MODELS, Document
+from cms.problems import Problem
+from cms.rendering import Rendered
+from cms.rows import Stamp, render_document, rows_for, to_json, utc
+from cms.sources import CONTENT_SUFFIXES, Kind, Source, classify, is_ignored
+from cms.validate import check
+
+Progress = Callable[[int, int], None]
+PARALLEL_THRESHOLD = 200
+DATED_TABLES = ("courses", "sections", "lessons", "projects", "authors", "paths", "media")
+CHUNK = 100
+
+
+class IndexReport(msgspec.Struct, kw_only=True):
+    """What one run of the indexer did."""
+
+    commit: str | None
+    full: bool
+    files: int
+    read: int
+    deleted: int
+    skipped: int
+    seconds: float
+    problems: list[Problem]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.read or self.deleted or self.full)
+
+
+class Parsed(msgspec.Struct):
+    """A file parsed (and, if it parsed cleanly, rendered) by a worker."""
+
+    document: Document
+    rendered: Rendered | None
+
+
+def database_path(tree: ContentTree, url: str | None) -> Path:
+    """Where the index lives: `CMS_DATABASE_URL` or `.cms/index.db` in the repository."""
+    if url is None:
+        return tree.repo_root / ".cms" / "index.db"
+    if not url.startswith("sqlite:///"):
+        raise ConfigError(f"CMS_DATABASE_URL={url!r} is not supported here: use sqlite:///path/to/index.db")
+    return Path(url.removeprefix("sqlite:///"))
+
+
+def connect(path: Path) -> sqlite_utils.Database:
+    """The writer's connection: WAL so readers are never blocked or shown a partial state."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return sqlite_utils.Database(conn)
+
+
+def update(tree: ContentTree, db_path: Path, *, full: bool = False, workers: int | None = None,
+           progress: Progress | None = None) -> IndexReport:
+    """Bring the index at `db_path` up to date with the content of `tree`."""
+    started = time.perf_counter()
+    repo = GitRepo.open(tree.content_dir)
+    db = connect(db_path)
+    try:
+        db.conn.execute("BEGIN IMMEDIATE")
+        full = _prepare(db) or full
+        report = _Run(tree, repo, db, full, workers, progress).execute()
+        db.conn.execute("COMMIT")
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    finally:
+        db.close()
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def _prepare(db: sqlite_utils.Database) -> bool:
+    """Create the tables, rebuilding from scratch when the schema version differs; True if rebuilt."""
+    if "meta" in db.table_names():
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is not None and row[0] == str(tables.SCHEMA_VERSION):
+            return False
+    tables.drop_all(db)
+    tables.create(db)
+    return True
+
+
+class _Run:
+    """One indexing run inside the open transaction."""
+
+    def __init__(self, tree: ContentTree, repo: GitRepo, db: sqlite_utils.Database, full: bool,
+                 workers: int | None, progress: Progress | None) -> None:
+        self.tree, self.repo, self.db, self.full = tree, repo, db, full
+        self.workers = workers or os.cpu_count() or 1
+        self.progress = progress
+
+    def execute(self) -> IndexReport:
+        head = self.repo.head()
+        current, misplaced = self._current_files()
+        stored = {row[0]: (row[1], row[2]) for row in self.db.execute("SELECT path, blob, ok FROM files")}
+        changed = sorted(p for p, blob in current.items() if self.full or stored.get(p, (None,))[0] != blob)
+        deleted = sorted(set(stored) - set(current))
+        dates_moved = self.full or head != _meta(self.db, "commit")
+        if not (changed or deleted or dates_moved):
+            return self._report(head, current, 0, 0, self._stored_problems())
+        parsed = self._parse(changed, current)
+        corpus = self._corpus(parsed, set(changed) | set(deleted), misplaced)
+        problems = check(corpus)
+        bad = _bad_files(corpus, problems)
+        stamps = self._stamps(current, dates_moved)
+        self._write(corpus, parsed, stored, deleted, bad, stamps)
+        self._finish(head, problems)
+        return self._report(head, current, len(changed), len(deleted), problems)
+
+    def _current_files(self) -> tuple[dict[str, str], list[Problem]]:
+        prefix = self.tree.prefix
+        files: dict[str, str] = {}
+        misplaced: list[Problem] = []
+        for repo_path, blob in self.repo.blobs(prefix).items():
+            path = repo_path.removeprefix(prefix)
+            if not repo_path.startswith(prefix) or is_ignored(path) or not path.endswith(CONTENT_SUFFIXES):
+                continue
+            source = classify(path)
+            if isinstance(source, Source):
+                files[path] = blob
+            else:
+                misplaced.append(msgspec.structs.replace(source, file=self.tree.label(path)))
+        return files, misplaced
+
+    def _parse(self, paths: list[str], blobs: dict[str, str]) -> dict[str, Parsed]:
+        total = len(paths)
+        results: dict[str, Parsed] = {}
+        for item in _parse_all(self.tree, paths, self.workers):
+            results[item.document.source.path] = item
+            if self.progress:
+                self.progress(len(results), total)
+        return results
+
+    def _corpus(self, parsed: dict[str, Parsed], reread: set[str], misplaced: list[Problem]) -> Corpus:
+        corpus = Corpus(tree=self.tree, problems=misplaced)
+        rows = self.db.execute("SELECT path, kind, entry, marks, links, body_line, problems FROM files")
+        for row in rows:
+            if row[0] not in reread:
+                corpus.add(_remembered(self.tree, *row))
+        for item in parsed.values():
+            corpus.add(item.document)
+        return corpus
+
+    def _stamps(self, current: dict[str, str], dates_moved: bool) -> dict[str, Stamp]:
+        known = {row[0]: (row[1], row[2]) for row in self.db.execute("SELECT path, created_at, updated_at FROM files")}
+        history = self.repo.history(self.tree.prefix) if dates_moved else {}
+        stamps = {}
+        for path, blob in current.items():
+            dates = history.get(self.tree.label(path)) if dates_moved else known.get(path)
+            if dates is None or dates[0] is None:
+                moment = file_time(self.tree.content_dir / path)
+                dates = (moment, moment)
+            stamps[path] = Stamp(version=blob, created_at=utc(dates[0]), updated_at=utc(dates[1]))
+        return stamps
+
+    def _write(self, corpus: Corpus, parsed: dict[str, Parsed], stored: dict[str, tuple[str, int]],
+               deleted: list[str], bad: set[str], stamps: dict[str, Stamp]) -> None:
+        was_ok = {path for path, (_, ok) in stored.items() if ok}
+        now_ok = {path for path in corpus.documents if path not in bad}
+        rewrite = set(parsed) | set(deleted) | (was_ok ^ now_ok)
+        _delete_rows(self.db, rewrite)
+        for path in sorted(rewrite & now_ok):
+            item = parsed.get(path) or _parse_one(self.tree, path)
+            _insert(self.db, rows_for(item.document, item.rendered, stamps[path]))
+        self._remember(corpus, parsed, deleted, bad, stamps)
+
+    def _remember(self, corpus: Corpus, parsed: dict[str, Parsed], deleted: list[str], bad: set[str],
+                  stamps: dict[str, Stamp]) -> None:
+        _delete_paths(self.db, "files", set(deleted))
+        records = [_file_record(item.document, stamps[path], path not in bad) for path, item in parsed.items()]
+        self.db["files"].upsert_all(records, pk="path")  # type: ignore[union-attr]
+        self.db.conn.executemany("UPDATE files SET ok = ?, created_at = ?, updated_at = ? WHERE path = ?",
+                                 [(int(p not in bad), s.created_at, s.updated_at, p) for p, s in stamps.items()
+                                  if p in corpus.documents])
+        for table in DATED_TABLES:
+            self.db.execute(f"UPDATE {table} SET created_at = f.created_at, updated_at = f.updated_at "
+                            f"FROM files f WHERE f.path = {table}.path AND "
+                            f"(f.created_at IS NOT {table}.created_at OR f.updated_at IS NOT {table}.updated_at)")
+
+    def _finish(self, head: str | None, problems: list[Problem]) -> None:
+        derived.refresh(self.db.conn)
+        self.db.execute("DELETE FROM problems")
+        self.db["problems"].insert_all(msgspec.structs.asdict(p) for p in problems)  # type: ignore[union-attr]
+        built = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        meta = {"schema_version": str(tables.SCHEMA_VERSION), "commit": head or "", "built_at": built,
+                "content_prefix": self.tree.prefix}
+        self.db["meta"].upsert_all([{"key": k, "value": v} for k, v in meta.items()], pk="key")  # type: ignore[union-attr]
+
+    def _stored_problems(self) -> list[Problem]:
+        rows = self.db.execute("SELECT * FROM problems").fetchall()
+        columns = list(tables.TABLES["problems"])
+        return [Problem(**{k: v for k, v in zip(columns, row, strict=True) if v is not None}) for row in rows]
+
+    def _report(self, head: str | None, current: dict[str, str], read: int, deleted: int,
+                problems: list[Problem]) -> IndexReport:
+        skipped = len({p.file for p in problems if p.is_error})
+        return IndexReport(commit=head, full=self.full, files=len(current), read=read, deleted=deleted,
+                           skipped=skipped, seconds=0.0, problems=problems)
+
+
+def _meta(db: sqlite_utils.Database, key: str) -> str | None:
+    row = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+    return None if row is None or row[0] == "" else row[0]
+
+
+def _parse_all(tree: ContentTree, paths: list[str], workers: int) -> Iterable[Parsed]:
+    if workers < 2 or len(paths) < PARALLEL_THRESHOLD:
+        yield from (_parse_one(tree, path) for path in paths)
+        return
+    chunks = [paths[i:i + CHUNK] for i in range(0, len(paths), CHUNK)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for batch in pool.map(_parse_chunk, [tree] * len(chunks), chunks):
+            yield from batch
+
+
+def _parse_chunk(tree: ContentTree, paths: list[str]) -> list[Parsed]:
+    return [_parse_one(tree, path) for path in paths]
+
+
+def _parse_one(tree: ContentTree, path: str) -> Parsed:
+    source = classify(path)
+    assert isinstance(source, Source)
+    document = tree.parse(source, (tree.content_dir / path).read_bytes())
+    has_body = source.kind not in (Kind.MEDIA, Kind.CATEGORIES)
+    rendered = render_document(document) if document.ok and has_body else None
+    return Parsed(document=document, rendered=rendered)
+
+
+def _remembered(tree: ContentTree, path: str, kind: str, entry: str | None, marks: str, links: str,
+                body_line: int, problems: str) -> Document:
+    """A document as the last run left it, without reading the file again."""
+    source = classify(path)
+    assert isinstance(source, Source)
+    model: Any = Categories if source.kind is Kind.CATEGORIES else MODELS[source.kind]
+    return Document(
+        source=source, file=tree.label(path), body_line=body_line,
+        entry=None if entry is None else msgspec.json.decode(entry, type=model),
+        marks={tuple(key): (line, column) for key, line, column in msgspec.json.decode(marks)},
+        links=[(target, line) for target, line in msgspec.json.decode(links)],
+        problems=msgspec.json.decode(problems, type=list[Problem]))
+
+
+def _file_record(document: Document, stamp: Stamp, ok: bool) -> dict[str, Any]:
+    marks: Marks = document.marks
+    return {"path": document.source.path, "kind": document.source.kind.value, "blob": stamp.version,
+            "entry": None if document.entry is None else to_json(document.entry),
+            "marks": to_json([[list(key), line, column] for key, (line, column) in marks.items()]),
+            "links": to_json(document.links), "body_line": document.body_line,
+            "problems": to_json(document.problems), "ok": int(ok),
+            "created_at": stamp.created_at, "updated_at": stamp.updated_at}
+
+
+def _bad_files(corpus: Corpus, problems: list[Problem]) -> set[str]:
+    """Content paths left out of the index: their own errors, or their course's or section's."""
+    by_label = {doc.file: path for path, doc in corpus.documents.items()}
+    bad = {by_label[p.file] for p in problems if p.is_error and p.file in by_label}
+    bad |= {path for path, doc in corpus.documents.items() if doc.entry is None}
+    good_courses = {d.source.slug for p, d in corpus.documents.items() if d.source.kind is Kind.COURSE and p not in bad}
+    good_sections = {d.source.section_dir for p, d in corpus.documents.items()
+                     if d.source.kind is Kind.SECTION and p not in bad and d.source.course in good_courses}
+    for path, doc in corpus.documents.items():
+        if doc.source.kind is Kind.LESSON and doc.source.section_dir not in good_sections:
+            bad.add(path)
+        elif doc.source.kind is Kind.SECTION and doc.source.course not in good_courses:
+            bad.add(path)
+    return bad
+
+
+def _delete_rows(db: sqlite_utils.Database, paths: set[str]) -> None:
+    for table in tables.CONTENT_TABLES:
+        _delete_paths(db, table, paths)
+
+
+def _delete_paths(db: sqlite_utils.Database, table: str, paths: set[str]) -> None:
+    if paths:
+        db.execute(f"DELETE FROM {table} WHERE path IN (SELECT value FROM json_each(?))", [to_json(sorted(paths))])
+
+
+def _insert(db: sqlite_utils.Database, rows: dict[str, list[dict[str, Any]]]) -> None:
+    for table, records in rows.items():
+        if records:
+            columns = list(records[0])
+            sql = (f"INSERT INTO {table} ({', '.join(columns)}) "
+                   f"VALUES ({', '.join('?' for _ in columns)})")
+            db.conn.executemany(sql, [[record[c] for c in columns] for record in records])

@@ -1,0 +1,110 @@
+"""The index's tables: plain, well-named, and readable in any SQLite tool.
+
+Content tables hold one row per entry with its front-matter fields as
+columns, JSON lists as TEXT, the rendered HTML, and derived figures.
+Every content row records the `path` of its file and its `version` (the
+file's git blob id). `files` is the indexer's own memory of each file;
+`search` is the FTS5 table; `meta` records what the index was built from.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+SCHEMA_VERSION = 1
+
+TABLES: dict[str, dict[str, type]] = {
+    "courses": {
+        "slug": str, "path": str, "version": str, "title": str, "description": str, "status": str,
+        "difficulty_level": str, "instructor": str, "category": str, "tags": str, "price": float,
+        "currency": str, "image": str, "publish_at": str, "prerequisites": str, "markdown": str, "html": str,
+        "toc": str, "section_count": int, "lesson_count": int, "video_count": int, "video_seconds": int,
+        "duration_minutes": int, "created_at": str, "updated_at": str,
+    },
+    "sections": {
+        "course": str, "slug": str, "path": str, "version": str, "section_order": int, "title": str,
+        "description": str, "status": str, "markdown": str, "html": str, "lesson_count": int, "video_count": int,
+        "video_seconds": int, "duration_minutes": int, "created_at": str, "updated_at": str,
+    },
+    "lessons": {
+        "course": str, "slug": str, "section": str, "path": str, "version": str, "section_order": int,
+        "lesson_order": int, "position": int, "title": str, "type": str, "status": str, "description": str,
+        "duration_minutes": int, "reading_time_minutes": int, "word_count": int, "video_count": int,
+        "video_seconds": int, "pdf_url": str, "objectives": str, "questions": str, "videos": str, "ai": str,
+        "markdown": str, "html": str, "toc": str, "prev_slug": str, "prev_title": str, "next_slug": str,
+        "next_title": str, "created_at": str, "updated_at": str,
+    },
+    "video_snippets": {
+        "course": str, "lesson": str, "path": str, "position": int, "url": str, "description": str,
+        "start_time_seconds": int, "end_time_seconds": int, "duration_seconds": int, "media": str,
+    },
+    "projects": {
+        "slug": str, "path": str, "version": str, "title": str, "description": str, "status": str,
+        "client_name": str, "project_type": str, "featured": int, "tech_stack": str, "thumbnail": str,
+        "live_demo_url": str, "github_url": str, "markdown": str, "html": str, "toc": str,
+        "created_at": str, "updated_at": str,
+    },
+    "authors": {
+        "slug": str, "path": str, "version": str, "name": str, "avatar": str, "links": str, "markdown": str,
+        "html": str, "created_at": str, "updated_at": str,
+    },
+    "paths": {
+        "slug": str, "path": str, "version": str, "title": str, "description": str, "status": str,
+        "courses": str, "markdown": str, "html": str, "toc": str, "created_at": str, "updated_at": str,
+    },
+    "path_courses": {"learning_path": str, "path": str, "position": int, "course": str},
+    "media": {
+        "id": str, "path": str, "version": str, "public_id": str, "resource_type": str, "secure_url": str,
+        "format": str, "width": int, "height": int, "bytes": int, "duration_ms": int, "alt": str, "deleted": int,
+        "uploaded_at": str, "uploaded_by": str, "created_at": str, "updated_at": str,
+    },
+    "categories": {"slug": str, "path": str, "version": str, "position": int, "name": str, "description": str},
+    "files": {
+        "path": str, "kind": str, "blob": str, "entry": str, "marks": str, "links": str, "body_line": int,
+        "problems": str, "ok": int, "created_at": str, "updated_at": str,
+    },
+    "problems": {
+        "file": str, "line": int, "column": int, "field": str, "rule": str, "message": str, "expected": str,
+        "found": str, "severity": str,
+    },
+    "meta": {"key": str, "value": str},
+}
+
+KEYS: dict[str, str | tuple[str, ...]] = {
+    "courses": "slug", "sections": ("course", "slug"), "lessons": ("course", "slug"),
+    "projects": "slug", "authors": "slug", "paths": "slug", "media": "id", "categories": "slug",
+    "files": "path", "meta": "key",
+}
+INDEXES: list[tuple[str, list[str]]] = [
+    ("courses", ["status", "updated_at"]), ("courses", ["path"]), ("sections", ["path"]),
+    ("sections", ["course", "section_order"]), ("lessons", ["path"]), ("lessons", ["course", "position"]),
+    ("lessons", ["course", "section"]), ("video_snippets", ["course", "lesson"]), ("video_snippets", ["path"]),
+    ("projects", ["path"]), ("authors", ["path"]), ("paths", ["path"]), ("path_courses", ["learning_path"]),
+    ("path_courses", ["path"]), ("media", ["path"]), ("categories", ["path"]),
+]
+CONTENT_TABLES = ("courses", "sections", "lessons", "video_snippets", "projects", "authors", "paths",
+                  "path_courses", "media", "categories", "search")
+"""Tables whose rows come from one content file each, found by `path`."""
+
+
+def create(db: sqlite_utils.Database) -> None:
+    """Create every table, index and the search table, on an empty database."""
+    for name, columns in TABLES.items():
+        pk = KEYS.get(name)
+        db[name].create(columns, pk=pk, not_null=_not_null(pk), if_not_exists=True)  # type: ignore[union-attr]
+    for table, columns in INDEXES:
+        db[table].create_index(columns, if_not_exists=True)  # type: ignore[union-attr]
+    db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5("
+               "kind UNINDEXED, course UNINDEXED, slug UNINDEXED, path UNINDEXED, title, body, "
+               "tokenize = 'porter unicode61 remove_diacritics 2')")
+
+
+def drop_all(db: sqlite_utils.Database) -> None:
+    for name in [*TABLES, "search"]:
+        db.execute(f"DROP TABLE IF EXISTS [{name}]")
+
+
+def _not_null(pk: str | tuple[str, ...] | None) -> set[str]:
+    if pk is None:
+        return set()
+    return {pk} if isinstance(pk, str) else set(pk)
