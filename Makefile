@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 CMS := $(VENV)/bin/cms
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench validate schema clean
+.PHONY: install run test bench validate schema lint clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || python3 -m venv $(VENV)
@@ -13,14 +13,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
 run: install
 	$(CMS) validate content
+	$(CMS) index content
+	$(CMS) serve content --host $(HOST) --port $(PORT) --watch
 
 test: install
 	$(PY) -m pytest -n 2
 
 validate: install
 	$(CMS) validate content
+
+lint: install
+	$(VENV)/bin/ruff check cms api tests bench
 
 schema: install
 	$(CMS) schema

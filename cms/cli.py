@@ -21,6 +21,7 @@ from cms.errors import CmsError
 from cms.index import IndexReport, database_path, update
 from cms.progress import index_progress
 from cms.reporting import FORMATS, as_text
+from cms.server import serve as serve_api
 from cms.settings import Settings
 from cms.validate import validate_dir
 from cms.watch import watch as watch_tree
@@ -189,3 +190,17 @@ def watch(content_dir: Path | None, quiet: bool, as_json: bool) -> None:
         click.echo(f"watching {tree.content_dir} (index {db_path})")
     watch_tree(tree, db_path, lambda report: _print_report(report, as_json, quiet),
                on_error=lambda error: click.echo(f"index update failed: {error}", err=True))
+
+
+@main.command()
+@content_dir_argument
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
+@click.option("--watch", "keep_current", is_flag=True, help="Re-index while files change.")
+@reports_errors
+def serve(content_dir: Path | None, host: str, port: int, workers: int, keep_current: bool) -> None:
+    """Index the content, then serve the read API (docs at /api/v1/docs)."""
+    tree, db_path = _tree_and_index(content_dir)
+    click.echo(f"serving {tree.content_dir} on http://{host}:{port}/api/v1/courses (docs: /api/v1/docs)")
+    serve_api(tree, db_path, host, port, workers, keep_current)

@@ -37,7 +37,7 @@ _STATEMENTS = [
                    ON l.course = s.course AND l.section = s.slug AND l.status = 'published'
               WHERE s.{_SCOPE} GROUP BY s.rowid) AS t
         WHERE t.id = sections.rowid""",
-    f"""UPDATE courses SET section_count = COALESCE(t.sections, 0), lesson_count = COALESCE(t.lessons, 0),
+    """UPDATE courses SET section_count = COALESCE(t.sections, 0), lesson_count = COALESCE(t.lessons, 0),
             video_count = COALESCE(t.videos, 0), video_seconds = COALESCE(t.seconds, 0),
             duration_minutes = COALESCE(t.minutes, 0)
         FROM (SELECT c.rowid AS id, COUNT(s.slug) AS sections, SUM(s.lesson_count) AS lessons,

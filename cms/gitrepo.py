@@ -43,6 +43,13 @@ class GitRepo:
         except ValueError:
             return None
 
+    def commits_between(self, old: str, new: str) -> int | None:
+        """How many commits `new` has that `old` lacks; None if `old` is unknown here."""
+        try:
+            return int(self.run("rev-list", "--count", f"{old}..{new}").strip())
+        except git.GitCommandError:
+            return None
+
     def blobs(self, prefix: str) -> dict[str, str]:
         """Repository-relative path → git blob id of the file as it is on disk now.
 

@@ -78,6 +78,9 @@ def database_path(tree: ContentTree, url: str | None) -> Path:
 def connect(path: Path) -> sqlite_utils.Database:
     """The writer's connection: WAL so readers are never blocked or shown a partial state."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    ignore = path.parent / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# the index is a cache, never content\n*\n")
     conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
@@ -295,9 +298,7 @@ def _bad_files(corpus: Corpus, problems: list[Problem]) -> set[str]:
     good_sections = {d.source.section_dir for p, d in corpus.documents.items()
                      if d.source.kind is Kind.SECTION and p not in bad and d.source.course in good_courses}
     for path, doc in corpus.documents.items():
-        if doc.source.kind is Kind.LESSON and doc.source.section_dir not in good_sections:
-            bad.add(path)
-        elif doc.source.kind is Kind.SECTION and doc.source.course not in good_courses:
+        if (doc.source.kind is Kind.LESSON and doc.source.section_dir not in good_sections) or (doc.source.kind is Kind.SECTION and doc.source.course not in good_courses):
             bad.add(path)
     return bad
 

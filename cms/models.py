@@ -50,7 +50,7 @@ class Model(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defau
     """Base of every content model: unknown keys are errors, defaults are not written out."""
 
 
-class Course(Model):
+class Course(Model, kw_only=True):
     """A course: `courses/<course>/course.md`. The body is the long description."""
 
     title: Title
@@ -67,7 +67,7 @@ class Course(Model):
     prerequisites: list[Slug] = []
 
 
-class Section(Model):
+class Section(Model, kw_only=True):
     """A section: `courses/<course>/<NN>-<section>/section.md`."""
 
     title: Title
@@ -75,7 +75,7 @@ class Section(Model):
     status: EntryStatus = "published"
 
 
-class VideoSnippet(Model):
+class VideoSnippet(Model, kw_only=True):
     """A part of a video shown with a lesson."""
 
     url: HttpsUrl
@@ -85,7 +85,7 @@ class VideoSnippet(Model):
     media: Slug | None = None
 
 
-class Question(Model):
+class Question(Model, kw_only=True):
     """A quiz question; `answer` is the index of the right choice and is never served."""
 
     prompt: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
@@ -94,7 +94,7 @@ class Question(Model):
     explanation: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
 
 
-class AiProvenance(Model):
+class AiProvenance(Model, kw_only=True):
     """Written by the AI step: which model drafted the lesson, from which prompt, and who reviewed it."""
 
     model: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
@@ -103,7 +103,7 @@ class AiProvenance(Model):
     reviewed_by: Annotated[str, msgspec.Meta(max_length=100)] | None = None
 
 
-class Lesson(Model):
+class Lesson(Model, kw_only=True):
     """A lesson: `courses/<course>/<NN>-<section>/<NN>-<lesson>.md`."""
 
     title: Title
@@ -118,7 +118,7 @@ class Lesson(Model):
     ai: AiProvenance | None = None
 
 
-class Project(Model):
+class Project(Model, kw_only=True):
     """A portfolio project: `projects/<project>.md`. The body is the project detail."""
 
     title: Title
@@ -133,12 +133,12 @@ class Project(Model):
     github_url: HttpsUrl | None = None
 
 
-class AuthorLink(Model):
+class AuthorLink(Model, kw_only=True):
     label: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
     url: HttpsUrl
 
 
-class Author(Model):
+class Author(Model, kw_only=True):
     """An instructor or author: `authors/<author>.md`. The body is the bio; `email` is never served."""
 
     name: Title
@@ -147,7 +147,7 @@ class Author(Model):
     links: list[AuthorLink] = []
 
 
-class LearningPath(Model):
+class LearningPath(Model, kw_only=True):
     """A learning path: `paths/<path>.md`, an ordered list of courses."""
 
     title: Title
@@ -156,7 +156,7 @@ class LearningPath(Model):
     status: EntryStatus = "draft"
 
 
-class Media(Model):
+class Media(Model, kw_only=True):
     """A media asset record: `media/<media-id>.yml`, written by the media commands."""
 
     public_id: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
@@ -173,7 +173,7 @@ class Media(Model):
     uploaded_by: Annotated[str, msgspec.Meta(max_length=100)] | None = None
 
 
-class Category(Model):
+class Category(Model, kw_only=True):
     slug: Slug
     name: Title
     description: Summary | None = None

@@ -15,8 +15,19 @@ import msgspec
 
 from cms.frontmatter import Loaded, Marks, PathKey, load_data_file, load_markdown
 from cms.links import link_targets
-from cms.models import (PATTERN_MEANINGS, Author, Categories, Category, Course, LearningPath, Lesson, Media, Model, Project,
-                        Section)
+from cms.models import (
+    PATTERN_MEANINGS,
+    Author,
+    Categories,
+    Category,
+    Course,
+    LearningPath,
+    Lesson,
+    Media,
+    Model,
+    Project,
+    Section,
+)
 from cms.problems import Problem
 from cms.sources import Kind, Source
 

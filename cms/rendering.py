@@ -63,8 +63,9 @@ LinkResolver = Callable[[str], str | None]
 """Given a relative link target as written (e.g. '../02-x/03-y.md#part'),
 return the public URL to use instead, or None to keep it.
 
-A fragment in the answer names a heading of the target page and is rewritten
-like an in-page anchor: '/learn/y#part' becomes '/learn/y#h-part'."""
+The answer is used as given (only URL-normalised, and dropped if it fails
+:func:`is_safe_url`), so a fragment in it must already name the rendered
+heading id: '/learn/y#h-part'."""
 
 
 class TocEntry(msgspec.Struct, frozen=True):
@@ -214,12 +215,9 @@ def _assign_heading_ids(state: StateCore) -> None:
     state.env["toc"] = toc
 
 
-def _heading_fragment(url: str) -> str:
-    """Point a URL's fragment at our heading ids: 'x#part' → 'x#h-part'."""
-    base, hash_mark, fragment = url.partition("#")
-    if not fragment:
-        return url
-    return f"{base}{hash_mark}{HEADING_ID_PREFIX}{fragment}"
+def _in_page_href(href: str) -> str:
+    """Point an in-page anchor at our heading ids: '#part' → '#h-part'."""
+    return f"#{HEADING_ID_PREFIX}{href[1:]}" if len(href) > 1 else href
 
 
 # Already in normal form: skip markdown-it's (slow) normalizeLink.
@@ -232,14 +230,14 @@ def _resolved_href(href: str, resolve: LinkResolver) -> str | None:
     if answer is None:
         return None
     normalized = answer if _PLAIN_URL_RE.fullmatch(answer) else _PARSER.normalizeLink(answer)
-    return _heading_fragment(normalized) if is_safe_url(normalized) else None
+    return normalized if is_safe_url(normalized) else None
 
 
 def _retarget_link(token: Token, resolve: LinkResolver | None) -> None:
     """Rewrite one link's href: in-page anchors, then relative targets."""
     href = str(token.attrGet("href") or "")
     if href.startswith("#"):
-        token.attrSet("href", _heading_fragment(href))
+        token.attrSet("href", _in_page_href(href))
     elif resolve is not None and _is_relative_target(href):
         resolved = _resolved_href(href, resolve)
         if resolved is not None:

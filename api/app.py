@@ -1,0 +1,61 @@
+"""The Litestar application: `create_app()` builds it from settings, no globals."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from litestar import Litestar, Router
+from litestar.config.cors import CORSConfig
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+
+from api.caching import CachingMiddleware
+from api.controllers import catalog, status
+from api.controllers.courses import CourseController
+from api.controllers.projects import ProjectController
+from api.deps import DEPENDENCIES
+from api.errors import EXCEPTION_HANDLERS
+from api.strictness import reject_unknown_query
+from cms import queries
+from cms.corpus import ContentTree
+from cms.gitrepo import GitRepo
+from cms.index import database_path
+from cms.settings import Settings
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None, index_path: Path | None = None) -> Litestar:
+    """The read API over the index of `settings.content_dir`."""
+    settings = settings or Settings.from_env()
+    tree = ContentTree.locate(settings.content_dir)
+    db_path = index_path or database_path(tree, settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.index = queries.connect(db_path)
+        app.state.repo = GitRepo.open(tree.content_dir)
+        try:
+            yield
+        finally:
+            app.state.index.close()
+
+    api = Router(path=API_PREFIX, route_handlers=[CourseController, ProjectController, *catalog.HANDLERS,
+                                                  *status.HANDLERS])
+    return Litestar(
+        route_handlers=[api],
+        lifespan=[lifespan],
+        dependencies=DEPENDENCIES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        before_request=reject_unknown_query,
+        middleware=[DefineMiddleware(CachingMiddleware, max_age=settings.cache_max_age)],
+        cors_config=CORSConfig(allow_origins=list(settings.cors_origins)) if settings.cors_origins else None,
+        openapi_config=OpenAPIConfig(
+            title="Coursebase API", version="1.0.0", path=f"{API_PREFIX}/docs",
+            description="Read-only JSON API over a git-backed course content index.",
+            render_plugins=[ScalarRenderPlugin()], use_handler_docstrings=True),
+        debug=False,
+    )

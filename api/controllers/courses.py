@@ -1,0 +1,72 @@
+"""Courses, their sections and lessons."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, Request, Response, get
+from litestar.params import Parameter
+
+from api.pagination import PageNumber, PageSize, link_header
+from api.schemas import (
+    CourseDetail,
+    CourseSummary,
+    LessonDetail,
+    LessonSummary,
+    Page,
+    SectionDetail,
+    SectionSummary,
+    to_wire,
+)
+from cms import queries, reader
+
+CourseSort = Literal["title", "-updated_at", "price", "-price"]
+Difficulty = Literal["beginner", "intermediate", "advanced"]
+Price = Annotated[float, Parameter(ge=0, le=1_000_000)]
+Text = Annotated[str, Parameter(min_length=1, max_length=200)]
+
+
+class CourseController(Controller):
+    path = "/courses"
+    tags = ["courses"]
+
+    @get("/")
+    async def list_courses(self, request: Request[Any, Any, Any], conn: sqlite3.Connection, hidden: bool,
+                           difficulty_level: Difficulty | None = None, category: Text | None = None,
+                           tag: Text | None = None, instructor: Text | None = None, q: Text | None = None,
+                           min_price: Price | None = None, max_price: Price | None = None,
+                           sort: CourseSort = "-updated_at", page: PageNumber = 1,
+                           page_size: PageSize = 20) -> Response[Page[CourseSummary]]:
+        """Published courses, filtered, sorted and paged."""
+        filters = queries.CourseFilters(difficulty_level=difficulty_level, category=category, tag=tag,
+                                        instructor=instructor, q=q, min_price=min_price, max_price=max_price)
+        rows, total = queries.list_courses(conn, filters, sort, page, page_size, hidden)
+        body = Page(items=to_wire(rows, list[CourseSummary]), total=total, page=page, page_size=page_size)
+        return Response(body, headers=link_header(request, page, page_size, total))
+
+    @get("/{course:str}")
+    async def get_course(self, conn: sqlite3.Connection, hidden: bool, course: str) -> CourseDetail:
+        """One course with instructor, category, image, totals and its outline."""
+        return to_wire(reader.course_detail(conn, course, hidden), CourseDetail)
+
+    @get("/{course:str}/sections")
+    async def list_sections(self, conn: sqlite3.Connection, hidden: bool, course: str) -> list[SectionSummary]:
+        """The course's sections in order."""
+        return to_wire(reader.sections(conn, course, hidden), list[SectionSummary])
+
+    @get("/{course:str}/sections/{section:str}")
+    async def get_section(self, conn: sqlite3.Connection, hidden: bool, course: str, section: str) -> SectionDetail:
+        """One section with its lessons."""
+        return to_wire(reader.section_detail(conn, course, section, hidden), SectionDetail)
+
+    @get("/{course:str}/lessons")
+    async def list_lessons(self, conn: sqlite3.Connection, hidden: bool, course: str,
+                           section: Text | None = None) -> list[LessonSummary]:
+        """The course's lessons in course order, optionally of one section."""
+        return to_wire(reader.lessons(conn, course, section, hidden), list[LessonSummary])
+
+    @get("/{course:str}/lessons/{lesson:str}")
+    async def get_lesson(self, conn: sqlite3.Connection, hidden: bool, course: str, lesson: str) -> LessonDetail:
+        """One lesson: fields, rendered HTML, table of contents, videos, and its neighbours."""
+        return to_wire(reader.lesson_detail(conn, course, lesson, hidden), LessonDetail)

@@ -1,0 +1,45 @@
+"""Search, index metadata and health."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Annotated, Any, Literal
+
+from litestar import Request, Response, get
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from api.pagination import PageNumber, PageSize, link_header
+from api.schemas import Health, Meta, Page, SearchHit, to_wire
+from cms import queries
+from cms.status import index_health
+
+Query = Annotated[str, Parameter(min_length=1, max_length=200, description="Words to find.")]
+
+
+@get("/search", tags=["search"])
+async def search(request: Request[Any, Any, Any], conn: sqlite3.Connection, hidden: bool, q: Query,
+                 kind: Literal["course", "lesson", "project"] | None = None,
+                 course: Annotated[str, Parameter(max_length=80)] | None = None, page: PageNumber = 1,
+                 page_size: PageSize = 20) -> Response[Page[SearchHit]]:
+    """Ranked hits across courses, lessons and projects, with highlighted snippets."""
+    rows, total = queries.search(conn, q, kind, course, page, page_size, hidden)
+    body = Page(items=to_wire(rows, list[SearchHit]), total=total, page=page, page_size=page_size)
+    return Response(body, headers=link_header(request, page, page_size, total))
+
+
+@get("/meta", tags=["status"])
+async def meta(conn: sqlite3.Connection) -> Meta:
+    """The indexed commit, when the index was built, and how many entries it serves."""
+    info = queries.meta(conn)
+    return Meta(commit=info.get("commit") or None, built_at=info.get("built_at"),
+                schema_version=info.get("schema_version"), counts=queries.counts(conn))
+
+
+@get("/health", tags=["status"], cache_control=None)
+async def health(state: State, conn: sqlite3.Connection) -> Health:
+    """Liveness and index status: the indexed commit and how far it lags the repository."""
+    return to_wire(index_health(conn, state.repo), Health)
+
+
+HANDLERS = [search, meta, health]

@@ -1,0 +1,28 @@
+"""Paging parameters and the `Link` header for next and previous pages."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from litestar import Request
+from litestar.params import Parameter
+
+PageNumber = Annotated[int, Parameter(ge=1, le=1_000_000, description="Page number, from 1.")]
+PageSize = Annotated[int, Parameter(ge=1, le=100, description="Items per page, 1 to 100.")]
+
+
+def link_header(request: Request[Any, Any, Any], page: int, page_size: int, total: int) -> dict[str, str]:
+    """`Link: <…>; rel="next", <…>; rel="prev"` where those pages exist."""
+    links = []
+    last = max(1, -(-total // page_size))
+    if page < last:
+        links.append(f'<{_with_page(request, page + 1)}>; rel="next"')
+    if 1 < page <= last + 1:
+        links.append(f'<{_with_page(request, min(page - 1, last))}>; rel="prev"')
+    return {"Link": ", ".join(links)} if links else {}
+
+
+def _with_page(request: Request[Any, Any, Any], page: int) -> str:
+    query = {**dict(request.query_params), "page": str(page)}
+    return str(request.url.with_replacements(query=urlencode(query)))

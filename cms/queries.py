@@ -1,0 +1,307 @@
+"""Every read of the index, in one place: parameterized SQL, allow-listed sorts.
+
+Functions take a read-only connection and return plain dicts (JSON columns
+decoded). Public visibility is decided here, at read time: a course is
+visible when published and its `publish_at` (if any) has passed; a section
+or lesson when it and everything above it is published; a project or path
+when published; a media record when not deleted. `hidden=True` (admin
+readers) drops those conditions.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+NOW = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')"
+COURSE_VISIBLE = f"c.status = 'published' AND (c.publish_at IS NULL OR c.publish_at <= {NOW})"
+SECTION_VISIBLE = "s.status = 'published'"
+LESSON_VISIBLE = "l.status = 'published'"
+PUBLISHED = "p.status = 'published'"
+JSON_COLUMNS = {"tags", "prerequisites", "objectives", "questions", "videos", "ai", "toc", "tech_stack", "links",
+                "courses"}
+COURSE_SORTS = {"title": "c.title COLLATE NOCASE, c.slug", "-updated_at": "c.updated_at DESC, c.slug",
+                "price": "c.price, c.slug", "-price": "c.price DESC, c.slug"}
+COURSE_SUMMARY = ("c.slug, c.version, c.title, c.description, c.status, c.difficulty_level, c.instructor, "
+                  "c.category, c.tags, c.price, c.currency, c.image, c.publish_at, c.section_count, c.lesson_count, "
+                  "c.video_count, c.video_seconds, c.duration_minutes, c.created_at, c.updated_at")
+LESSON_SUMMARY = ("l.slug, l.version, l.title, l.description, l.status, l.type, l.section, l.section_order, "
+                  "l.lesson_order, l.position, l.duration_minutes, l.reading_time_minutes, l.video_count, "
+                  "l.video_seconds")
+SECTION_SUMMARY = ("s.slug, s.version, s.title, s.description, s.status, s.section_order, s.lesson_count, "
+                   "s.video_count, s.video_seconds, s.duration_minutes")
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A read-only connection: it can never change the index."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA query_only = ON")
+    conn.row_factory = _dict_row
+    return conn
+
+
+def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
+    out = {}
+    for (name, *_), value in zip(cursor.description, row, strict=True):
+        out[name] = msgspec.json.decode(value) if name in JSON_COLUMNS and isinstance(value, str) else value
+    return out
+
+
+def _visible(condition: str, hidden: bool) -> str:
+    return "1" if hidden else condition
+
+
+def fts_query(text: str) -> str | None:
+    """User words as an FTS5 query: every word must appear (prefix match on the last). None if no words."""
+    words = _WORD.findall(text)
+    if not words:
+        return None
+    quoted = [f'"{word}"' for word in words]
+    quoted[-1] += "*"
+    return " ".join(quoted)
+
+
+class CourseFilters(msgspec.Struct, kw_only=True):
+    difficulty_level: str | None = None
+    category: str | None = None
+    tag: str | None = None
+    instructor: str | None = None
+    q: str | None = None
+    min_price: float | None = None
+    max_price: float | None = None
+
+
+def list_courses(conn: sqlite3.Connection, filters: CourseFilters, sort: str, page: int, page_size: int,
+                 hidden: bool = False) -> tuple[list[dict[str, Any]], int]:
+    where, params = _course_filters(filters)
+    where.insert(0, _visible(COURSE_VISIBLE, hidden))
+    clause = " AND ".join(where)
+    total = conn.execute(f"SELECT COUNT(*) AS n FROM courses c WHERE {clause}", params).fetchone()["n"]
+    rows = conn.execute(f"SELECT {COURSE_SUMMARY} FROM courses c WHERE {clause} ORDER BY {COURSE_SORTS[sort]} "
+                        "LIMIT :limit OFFSET :offset",
+                        {**params, "limit": page_size, "offset": (page - 1) * page_size}).fetchall()
+    return rows, total
+
+
+def _course_filters(filters: CourseFilters) -> tuple[list[str], dict[str, Any]]:
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    for name in ("difficulty_level", "category", "instructor"):
+        value = getattr(filters, name)
+        if value is not None:
+            where.append(f"c.{name} = :{name}")
+            params[name] = value
+    if filters.tag is not None:
+        where.append("EXISTS (SELECT 1 FROM json_each(c.tags) WHERE value = :tag)")
+        params["tag"] = filters.tag
+    if filters.min_price is not None:
+        where.append("c.price >= :min_price")
+        params["min_price"] = filters.min_price
+    if filters.max_price is not None:
+        where.append("c.price <= :max_price")
+        params["max_price"] = filters.max_price
+    if filters.q is not None:
+        where.append("c.slug IN (SELECT slug FROM search WHERE search MATCH :q AND kind = 'course')")
+        params["q"] = fts_query(filters.q) or '""'
+    return where, params
+
+
+def course(conn: sqlite3.Connection, slug: str, hidden: bool = False) -> dict[str, Any] | None:
+    return conn.execute(f"SELECT {COURSE_SUMMARY}, c.html, c.toc, c.prerequisites FROM courses c "
+                        f"WHERE c.slug = ? AND {_visible(COURSE_VISIBLE, hidden)}", [slug]).fetchone()
+
+
+def course_outline(conn: sqlite3.Connection, slug: str, hidden: bool = False) -> list[dict[str, Any]]:
+    """Sections in order, each with its lessons in order."""
+    sections = sections_of(conn, slug, hidden)
+    lessons = lessons_of(conn, slug, None, hidden)
+    by_section: dict[str, list[dict[str, Any]]] = {s["slug"]: [] for s in sections}
+    for lesson in lessons:
+        by_section.get(lesson["section"], []).append(lesson)
+    return [{**section, "lessons": by_section[section["slug"]]} for section in sections]
+
+
+def sections_of(conn: sqlite3.Connection, course_slug: str, hidden: bool = False) -> list[dict[str, Any]]:
+    return conn.execute(f"SELECT {SECTION_SUMMARY} FROM sections s WHERE s.course = ? AND "
+                        f"{_visible(SECTION_VISIBLE, hidden)} ORDER BY s.section_order", [course_slug]).fetchall()
+
+
+def section(conn: sqlite3.Connection, course_slug: str, slug: str, hidden: bool = False) -> dict[str, Any] | None:
+    return conn.execute(f"SELECT {SECTION_SUMMARY}, s.html FROM sections s WHERE s.course = ? AND s.slug = ? "
+                        f"AND {_visible(SECTION_VISIBLE, hidden)}", [course_slug, slug]).fetchone()
+
+
+def lessons_of(conn: sqlite3.Connection, course_slug: str, section_slug: str | None,
+               hidden: bool = False) -> list[dict[str, Any]]:
+    condition = _visible(f"{LESSON_VISIBLE} AND {SECTION_VISIBLE}", hidden)
+    where = "l.course = :course" + (" AND l.section = :section" if section_slug is not None else "")
+    return conn.execute(f"SELECT {LESSON_SUMMARY} FROM lessons l JOIN sections s "
+                        f"ON s.course = l.course AND s.slug = l.section WHERE {where} AND {condition} "
+                        "ORDER BY l.position", {"course": course_slug, "section": section_slug}).fetchall()
+
+
+def lesson(conn: sqlite3.Connection, course_slug: str, slug: str, hidden: bool = False) -> dict[str, Any] | None:
+    """One lesson with what the lesson page needs, if it and its course and section are visible."""
+    condition = _visible(f"{LESSON_VISIBLE} AND {SECTION_VISIBLE} AND {COURSE_VISIBLE}", hidden)
+    return conn.execute(
+        f"SELECT {LESSON_SUMMARY}, l.course, l.pdf_url, l.objectives, l.questions, l.videos, l.ai, l.markdown, "
+        "l.html, l.toc, l.prev_slug, l.prev_title, l.next_slug, l.next_title, l.created_at, l.updated_at, "
+        "s.title AS section_title FROM lessons l "
+        "JOIN sections s ON s.course = l.course AND s.slug = l.section JOIN courses c ON c.slug = l.course "
+        f"WHERE l.course = ? AND l.slug = ? AND {condition}", [course_slug, slug]).fetchone()
+
+
+def course_visible(conn: sqlite3.Connection, slug: str, hidden: bool = False) -> bool:
+    return conn.execute(f"SELECT 1 FROM courses c WHERE c.slug = ? AND {_visible(COURSE_VISIBLE, hidden)}",
+                        [slug]).fetchone() is not None
+
+
+def author_brief(conn: sqlite3.Connection, slug: str | None) -> dict[str, Any] | None:
+    if slug is None:
+        return None
+    return conn.execute("SELECT slug, name, avatar FROM authors WHERE slug = ?", [slug]).fetchone()
+
+
+def category_brief(conn: sqlite3.Connection, slug: str | None) -> dict[str, Any] | None:
+    if slug is None:
+        return None
+    return conn.execute("SELECT slug, name FROM categories WHERE slug = ?", [slug]).fetchone()
+
+
+def media(conn: sqlite3.Connection, media_id: str | None, hidden: bool = False) -> dict[str, Any] | None:
+    if media_id is None:
+        return None
+    condition = "1" if hidden else "deleted = 0"
+    return conn.execute("SELECT id, version, public_id, resource_type, secure_url, format, width, height, bytes, "
+                        f"duration_ms, alt, deleted FROM media WHERE id = ? AND {condition}", [media_id]).fetchone()
+
+
+def courses_by_slugs(conn: sqlite3.Connection, slugs: list[str], hidden: bool = False) -> list[dict[str, Any]]:
+    """Visible courses among `slugs`, in the order given."""
+    rows = conn.execute(f"SELECT {COURSE_SUMMARY} FROM courses c JOIN json_each(?) j ON j.value = c.slug "
+                        f"WHERE {_visible(COURSE_VISIBLE, hidden)} ORDER BY j.key",
+                        [msgspec.json.encode(slugs).decode()]).fetchall()
+    return rows
+
+
+def courses_by_instructor(conn: sqlite3.Connection, author: str, hidden: bool = False) -> list[dict[str, Any]]:
+    return conn.execute(f"SELECT {COURSE_SUMMARY} FROM courses c WHERE c.instructor = ? AND "
+                        f"{_visible(COURSE_VISIBLE, hidden)} ORDER BY c.title COLLATE NOCASE", [author]).fetchall()
+
+
+class ProjectFilters(msgspec.Struct, kw_only=True):
+    project_type: str | None = None
+    featured: bool | None = None
+    tech: str | None = None
+    q: str | None = None
+
+
+PROJECT_SUMMARY = ("p.slug, p.version, p.title, p.description, p.status, p.client_name, p.project_type, "
+                   "p.featured, p.tech_stack, p.thumbnail, p.live_demo_url, p.github_url, p.created_at, p.updated_at")
+
+
+def list_projects(conn: sqlite3.Connection, filters: ProjectFilters, page: int, page_size: int,
+                  hidden: bool = False) -> tuple[list[dict[str, Any]], int]:
+    where = [_visible(PUBLISHED, hidden)]
+    params: dict[str, Any] = {}
+    if filters.project_type is not None:
+        where.append("p.project_type = :project_type")
+        params["project_type"] = filters.project_type
+    if filters.featured is not None:
+        where.append("p.featured = :featured")
+        params["featured"] = int(filters.featured)
+    if filters.tech is not None:
+        where.append("EXISTS (SELECT 1 FROM json_each(p.tech_stack) WHERE lower(value) = lower(:tech))")
+        params["tech"] = filters.tech
+    if filters.q is not None:
+        where.append("p.slug IN (SELECT slug FROM search WHERE search MATCH :q AND kind = 'project')")
+        params["q"] = fts_query(filters.q) or '""'
+    clause = " AND ".join(where)
+    total = conn.execute(f"SELECT COUNT(*) AS n FROM projects p WHERE {clause}", params).fetchone()["n"]
+    rows = conn.execute(f"SELECT {PROJECT_SUMMARY} FROM projects p WHERE {clause} "
+                        "ORDER BY p.featured DESC, p.updated_at DESC, p.slug LIMIT :limit OFFSET :offset",
+                        {**params, "limit": page_size, "offset": (page - 1) * page_size}).fetchall()
+    return rows, total
+
+
+def project(conn: sqlite3.Connection, slug: str, hidden: bool = False) -> dict[str, Any] | None:
+    return conn.execute(f"SELECT {PROJECT_SUMMARY}, p.html, p.toc FROM projects p WHERE p.slug = ? AND "
+                        f"{_visible(PUBLISHED, hidden)}", [slug]).fetchone()
+
+
+def list_authors(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    return conn.execute("SELECT slug, version, name, avatar, links FROM authors ORDER BY name").fetchall()
+
+
+def author(conn: sqlite3.Connection, slug: str) -> dict[str, Any] | None:
+    return conn.execute("SELECT slug, version, name, avatar, links, html FROM authors WHERE slug = ?",
+                        [slug]).fetchone()
+
+
+def list_categories(conn: sqlite3.Connection, hidden: bool = False) -> list[dict[str, Any]]:
+    return conn.execute(f"SELECT g.slug, g.version, g.name, g.description, (SELECT COUNT(*) FROM courses c "
+                        f"WHERE c.category = g.slug AND {_visible(COURSE_VISIBLE, hidden)}) AS course_count "
+                        "FROM categories g ORDER BY g.position").fetchall()
+
+
+def list_paths(conn: sqlite3.Connection, hidden: bool = False) -> list[dict[str, Any]]:
+    return conn.execute(f"SELECT slug, version, title, description, status, courses FROM paths p WHERE "
+                        f"{_visible(PUBLISHED, hidden)} ORDER BY title").fetchall()
+
+
+def learning_path(conn: sqlite3.Connection, slug: str, hidden: bool = False) -> dict[str, Any] | None:
+    return conn.execute(f"SELECT slug, version, title, description, status, courses, html FROM paths p "
+                        f"WHERE slug = ? AND {_visible(PUBLISHED, hidden)}",
+                        [slug]).fetchone()
+
+
+def search(conn: sqlite3.Connection, text: str, kind: str | None, course_slug: str | None, page: int,
+           page_size: int, hidden: bool = False) -> tuple[list[dict[str, Any]], int]:
+    """Ranked hits over courses, lessons and projects, visible ones only, with highlighted snippets."""
+    query = fts_query(text)
+    if query is None:
+        return [], 0
+    visible = _visible(f"""(search.kind = 'course' AND EXISTS (SELECT 1 FROM courses c
+            WHERE c.slug = search.slug AND {COURSE_VISIBLE}))
+        OR (search.kind = 'lesson' AND EXISTS (SELECT 1 FROM lessons l
+            JOIN sections s ON s.course = l.course AND s.slug = l.section JOIN courses c ON c.slug = l.course
+            WHERE l.course = search.course AND l.slug = search.slug AND {LESSON_VISIBLE} AND {SECTION_VISIBLE}
+            AND {COURSE_VISIBLE}))
+        OR (search.kind = 'project' AND EXISTS (SELECT 1 FROM projects p
+            WHERE p.slug = search.slug AND p.status = 'published'))""", hidden)
+    where = f"search MATCH :q AND ({visible})"
+    params: dict[str, Any] = {"q": query, "kind": kind, "course": course_slug}
+    if kind is not None:
+        where += " AND search.kind = :kind"
+    if course_slug is not None:
+        where += " AND search.course = :course"
+    total = conn.execute(f"SELECT COUNT(*) AS n FROM search WHERE {where}", params).fetchone()["n"]
+    rows = conn.execute(
+        "SELECT kind, course, slug, title, snippet(search, 5, '<mark>', '</mark>', '…', 16) AS snippet, "
+        f"bm25(search, 0, 0, 0, 0, 10.0, 1.0) AS score FROM search WHERE {where} ORDER BY score, slug "
+        "LIMIT :limit OFFSET :offset", {**params, "limit": page_size, "offset": (page - 1) * page_size}).fetchall()
+    return rows, total
+
+
+def meta(conn: sqlite3.Connection) -> dict[str, str]:
+    return {row["key"]: row["value"] for row in conn.execute("SELECT key, value FROM meta")}
+
+
+def counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """How many entries the public sees, by kind."""
+    return {
+        "courses": conn.execute(f"SELECT COUNT(*) AS n FROM courses c WHERE {COURSE_VISIBLE}").fetchone()["n"],
+        "lessons": conn.execute(f"SELECT COUNT(*) AS n FROM lessons l JOIN sections s ON s.course = l.course AND "
+                                f"s.slug = l.section JOIN courses c ON c.slug = l.course WHERE {LESSON_VISIBLE} "
+                                f"AND {SECTION_VISIBLE} AND {COURSE_VISIBLE}").fetchone()["n"],
+        "projects": conn.execute("SELECT COUNT(*) AS n FROM projects WHERE status = 'published'").fetchone()["n"],
+        "authors": conn.execute("SELECT COUNT(*) AS n FROM authors").fetchone()["n"],
+        "paths": conn.execute("SELECT COUNT(*) AS n FROM paths WHERE status = 'published'").fetchone()["n"],
+        "media": conn.execute("SELECT COUNT(*) AS n FROM media WHERE deleted = 0").fetchone()["n"],
+        "problems": conn.execute("SELECT COUNT(*) AS n FROM problems WHERE severity = 'error'").fetchone()["n"],
+    }
