@@ -13,10 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import git
+import msgspec
 
 from cms.errors import ConfigError
 
 _RECORD = "\x1e"
+_PATHS_PER_CALL = 500
+"""Pathspecs per `git log` call, well under any command-line length limit."""
 
 
 class GitRepo:
@@ -89,12 +92,25 @@ class GitRepo:
                           "--", prefix or ".")
         return [record[3:] for record in output.split("\0") if len(record) > 3]
 
-    def history(self, prefix: str) -> dict[str, tuple[str, str]]:
-        """Path → (first, last) commit dates of every file under `prefix`, in one pass over the log."""
+    def history(self, prefix: str, paths: list[str] | None = None) -> dict[str, tuple[str, str]]:
+        """Path → (first, last) commit dates of every file under `prefix`, in one pass over the log.
+
+        With `paths` (repository-relative), only those files are looked up:
+        a few files are dated without walking every file's history.
+        """
+        if self.head() is None or paths == []:
+            return {}
+        if paths is None:
+            return self._dates("--", prefix or ".")
         dates: dict[str, tuple[str, str]] = {}
-        if self.head() is None:
-            return dates
-        output = self.run("log", f"--format={_RECORD}%aI", "--name-only", "--no-renames", "--", prefix or ".")
+        for start in range(0, len(paths), _PATHS_PER_CALL):
+            dates.update(self._dates("--", *paths[start:start + _PATHS_PER_CALL], literal=True))
+        return dates
+
+    def _dates(self, *pathspec: str, literal: bool = False) -> dict[str, tuple[str, str]]:
+        dates: dict[str, tuple[str, str]] = {}
+        options = ["--literal-pathspecs"] if literal else []
+        output = self.run(*options, "log", f"--format={_RECORD}%aI", "--name-only", "--no-renames", *pathspec)
         for record in output.split(_RECORD):
             when, _, names = record.partition("\n")
             for name in names.split("\n"):
@@ -107,3 +123,63 @@ class GitRepo:
 def file_time(path: Path) -> str:
     """When a file not yet committed was last written, as RFC 3339."""
     return datetime.fromtimestamp(os.stat(path).st_mtime, UTC).isoformat(timespec="seconds")
+
+
+class Identity(msgspec.Struct, frozen=True):
+    """Who a commit is by."""
+
+    name: str
+    email: str
+
+
+_BUSY_MARKERS = {"MERGE_HEAD": "merge-in-progress", "rebase-merge": "rebase-in-progress",
+                 "rebase-apply": "rebase-in-progress", "CHERRY_PICK_HEAD": "cherry-pick-in-progress",
+                 "REVERT_HEAD": "revert-in-progress"}
+
+
+def busy_reason(repo: GitRepo) -> str | None:
+    """Why the repository cannot take a commit now (a merge or rebase in progress), or None."""
+    git_dir = Path(repo.repo.git_dir)
+    for marker, reason in _BUSY_MARKERS.items():
+        if (git_dir / marker).exists():
+            return reason
+    return None
+
+
+def dirty_paths(repo: GitRepo, paths: list[str]) -> list[str]:
+    """Those of `paths` (repository-relative) with uncommitted changes, staged or not, or untracked."""
+    if not paths:
+        return []
+    output = repo.run("status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--", *paths)
+    return [record[3:] for record in output.split("\0") if len(record) > 3]
+
+
+def blob_at_head(repo: GitRepo, path: str) -> str | None:
+    """The blob id of `path` in the HEAD commit, or None if it is not there."""
+    if repo.head() is None:
+        return None
+    try:
+        return repo.run("rev-parse", "--verify", "--quiet", f"HEAD:{path}").strip() or None
+    except git.GitCommandError:
+        return None
+
+
+def commit_paths(repo: GitRepo, paths: list[str], message: str, author: Identity) -> str:
+    """Commit exactly `paths` (added, changed or deleted) as `author`; other staged work is left alone."""
+    env = {"GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
+           "GIT_COMMITTER_NAME": author.name, "GIT_COMMITTER_EMAIL": author.email}
+    repo.repo.git.execute(["git", "add", "--all", "--", *paths])
+    repo.repo.git.execute(["git", "commit", "--quiet", "--no-edit", f"--message={message}", "--", *paths],
+                          env={**os.environ, **env})
+    return repo.head() or ""
+
+
+def restore_paths(repo: GitRepo, paths: list[str]) -> None:
+    """Put `paths` back as they are in HEAD (deleting those HEAD does not have) and unstage them."""
+    tracked = [p for p in paths if blob_at_head(repo, p) is not None]
+    if repo.head() is not None:
+        repo.repo.git.execute(["git", "reset", "--quiet", "--", *paths])
+    if tracked:
+        repo.repo.git.execute(["git", "checkout", "HEAD", "--", *tracked])
+    for path in set(paths) - set(tracked):
+        (repo.root / path).unlink(missing_ok=True)

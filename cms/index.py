@@ -136,15 +136,23 @@ class _Run:
         deleted = sorted(set(stored) - set(current))
         dates_moved = self.full or head != _meta(self.db, "commit")
         if not (changed or deleted or dates_moved):
-            return self._report(head, current, 0, 0, self._stored_problems())
+            known = self._stored_problems()
+            if self._same_misplaced(misplaced, known, current):
+                left_out = {path for path, (_, ok) in stored.items() if not ok}
+                return self._report(head, current, 0, 0, known, left_out)
         parsed = self._parse(changed, current)
         corpus = self._corpus(parsed, set(changed) | set(deleted), misplaced)
         problems = check(corpus)
         bad = _bad_files(corpus, problems)
-        stamps = self._stamps(current, dates_moved)
+        stamps = self._stamps(current, changed, dates_moved)
         self._write(corpus, parsed, stored, deleted, bad, stamps)
         self._finish(head, problems)
-        return self._report(head, current, len(changed), len(deleted), problems)
+        return self._report(head, current, len(changed), len(deleted), problems, bad)
+
+    def _same_misplaced(self, misplaced: list[Problem], known: list[Problem], current: dict[str, str]) -> bool:
+        """Whether the files in the wrong place are the ones the last run reported (they are not in `files`)."""
+        labels = {self.tree.label(path) for path in current}
+        return set(misplaced) == {problem for problem in known if problem.file not in labels}
 
     def _current_files(self) -> tuple[dict[str, str], list[Problem]]:
         prefix = self.tree.prefix
@@ -180,12 +188,14 @@ class _Run:
             corpus.add(item.document)
         return corpus
 
-    def _stamps(self, current: dict[str, str], dates_moved: bool) -> dict[str, Stamp]:
+    def _stamps(self, current: dict[str, str], changed: list[str], dates_moved: bool) -> dict[str, Stamp]:
+        """Dates from git history; when HEAD has not moved, only the changed files are looked up again."""
         known = {row[0]: (row[1], row[2]) for row in self.db.execute("SELECT path, created_at, updated_at FROM files")}
-        history = self.repo.history(self.tree.prefix) if dates_moved else {}
+        redated = set(current) if dates_moved else set(changed)
+        history = self.repo.history(self.tree.prefix, None if dates_moved else [self.tree.label(p) for p in changed])
         stamps = {}
         for path, blob in current.items():
-            dates = history.get(self.tree.label(path)) if dates_moved else known.get(path)
+            dates = history.get(self.tree.label(path)) if path in redated else known.get(path)
             if dates is None or dates[0] is None:
                 moment = file_time(self.tree.content_dir / path)
                 dates = (moment, moment)
@@ -231,8 +241,9 @@ class _Run:
         return [Problem(**{k: v for k, v in zip(columns, row, strict=True) if v is not None}) for row in rows]
 
     def _report(self, head: str | None, current: dict[str, str], read: int, deleted: int,
-                problems: list[Problem]) -> IndexReport:
-        skipped = len({p.file for p in problems if p.is_error})
+                problems: list[Problem], left_out: set[str]) -> IndexReport:
+        """`skipped` counts every file left out: with errors of its own, or under a course or section that has them."""
+        skipped = len({self.tree.label(path) for path in left_out} | {p.file for p in problems if p.is_error})
         return IndexReport(commit=head, full=self.full, files=len(current), read=read, deleted=deleted,
                            skipped=skipped, seconds=0.0, problems=problems)
 
@@ -320,3 +331,24 @@ def _insert(db: sqlite_utils.Database, rows: dict[str, list[dict[str, Any]]]) ->
             sql = (f"INSERT INTO {table} ({', '.join(columns)}) "
                    f"VALUES ({', '.join('?' for _ in columns)})")
             db.conn.executemany(sql, [[record[c] for c in columns] for record in records])
+
+
+def stored_corpus(tree: ContentTree, db_path: Path, leave_out: set[str]) -> tuple[Corpus, list[Problem]]:
+    """The corpus as the index last saw it, without `leave_out`, and the problems it had then.
+
+    The write path validates a change against this instead of re-reading
+    every file: bring the index up to date first, then add the changed
+    documents to the corpus.
+    """
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        corpus = Corpus(tree=tree)
+        for row in conn.execute("SELECT path, kind, entry, marks, links, body_line, problems FROM files"):
+            if row[0] not in leave_out:
+                corpus.add(_remembered(tree, *row))
+        columns = list(tables.TABLES["problems"])
+        problems = [Problem(**{k: v for k, v in zip(columns, row, strict=True) if v is not None})
+                    for row in conn.execute(f"SELECT {', '.join(columns)} FROM problems")]
+    finally:
+        conn.close()
+    return corpus, problems

@@ -1,0 +1,165 @@
+"""The write path: a change to content files becomes one git commit, then the index follows.
+
+    changes → lock → repository checks → If-Match → validate the resulting tree
+            → journal → write files atomically → commit as the user → index → result
+
+Writes are serialized by an exclusive lock on `.cms/write.lock`, which
+holds across processes, so server workers never interleave. Nothing is
+written unless the resulting tree validates with no new errors; a failure
+after the files are written puts them back as HEAD has them.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import msgspec
+
+from cms import journal
+from cms.corpus import ContentTree
+from cms.errors import Conflict, ContentError, NotFound, PreconditionFailed
+from cms.gitrepo import GitRepo, Identity, blob_at_head, busy_reason, commit_paths, dirty_paths, restore_paths
+from cms.index import stored_corpus, update
+from cms.parse import Document
+from cms.problems import Problem
+from cms.sources import Source, classify
+from cms.validate import check
+
+
+class Change(msgspec.Struct, frozen=True):
+    """One file to write (`text`) or delete (`text=None`), content-relative.
+
+    `expected` is the blob id the file must have now (If-Match); `must_exist`
+    False means the file must not exist yet (a create).
+    """
+
+    path: str
+    text: str | None
+    expected: str | None = None
+    must_exist: bool = True
+
+
+class WriteResult(msgspec.Struct):
+    commit: str
+    versions: dict[str, str | None]
+
+
+@contextmanager
+def write_lock(repo: GitRepo) -> Iterator[None]:
+    path = repo.root / ".cms" / "write.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def apply(tree: ContentTree, db_path: Path, changes: list[Change], message: str, author: Identity) -> WriteResult:
+    """Validate, write and commit `changes` in one commit; the index is current when this returns."""
+    repo = GitRepo.open(tree.content_dir)
+    with write_lock(repo):
+        journal.recover(repo)
+        _check_repository(repo, tree, changes)
+        update(tree, db_path)
+        _validate(tree, db_path, changes)
+        paths = [tree.label(change.path) for change in changes]
+        journal.begin(repo, paths)
+        try:
+            _write_files(tree, changes)
+            commit = commit_paths(repo, paths, message, author)
+        except BaseException:
+            restore_paths(repo, paths)
+            journal.end(repo)
+            raise
+        journal.end(repo)
+        update(tree, db_path)
+        return WriteResult(commit=commit, versions={c.path: blob_at_head(repo, tree.label(c.path)) for c in changes})
+
+
+def _check_repository(repo: GitRepo, tree: ContentTree, changes: list[Change]) -> None:
+    reason = busy_reason(repo)
+    if reason is not None:
+        raise Conflict(f"the content repository is busy ({reason.replace('-', ' ')}); try again when it is done",
+                       reason=reason)
+    dirty = dirty_paths(repo, [tree.label(change.path) for change in changes])
+    if dirty:
+        raise Conflict(f"{', '.join(dirty)} has uncommitted changes in the repository; commit or discard them first",
+                       reason="uncommitted-changes")
+    for change in changes:
+        _check_version(repo, tree, change)
+
+
+def _check_version(repo: GitRepo, tree: ContentTree, change: Change) -> None:
+    current = blob_at_head(repo, tree.label(change.path))
+    if not change.must_exist:
+        if current is not None or (tree.content_dir / change.path).exists():
+            raise Conflict(f"{change.path} already exists", reason="already-exists")
+        return
+    if current is None:
+        raise NotFound(f"{change.path} does not exist")
+    if change.expected is not None and change.expected != current:
+        raise PreconditionFailed(f"{change.path} has changed since version {change.expected}; "
+                                 f"the current version is {current}")
+
+
+def _validate(tree: ContentTree, db_path: Path, changes: list[Change]) -> None:
+    """Refuse a change that adds errors to the tree (errors already there are not the writer's)."""
+    corpus, before = stored_corpus(tree, db_path, {change.path for change in changes})
+    for change in changes:
+        if change.text is not None:
+            source = classify(change.path)
+            if not isinstance(source, Source):
+                raise ContentError("the entry cannot be stored there", [source])
+            corpus.add(tree.parse(source, change.text.encode()))
+    new = _new_errors(before, check(corpus))
+    if new:
+        raise ContentError(f"the change does not validate ({len(new)} problem{'s' * (len(new) != 1)})", new)
+
+
+def _new_errors(before: list[Problem], after: list[Problem]) -> list[Problem]:
+    known = {_identity(problem) for problem in before}
+    return [problem for problem in after if problem.is_error and _identity(problem) not in known]
+
+
+def _identity(problem: Problem) -> tuple[str, str, str | None, str]:
+    return (problem.file, problem.rule, problem.field, problem.message)
+
+
+def _write_files(tree: ContentTree, changes: list[Change]) -> None:
+    for change in changes:
+        target = tree.content_dir / change.path
+        if change.text is None:
+            target.unlink()
+            _prune_empty(target.parent, tree.content_dir)
+        else:
+            _write_atomically(target, change.text)
+
+
+def _write_atomically(target: Path, text: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    temporary.replace(target)
+
+
+def _prune_empty(folder: Path, stop: Path) -> None:
+    while folder != stop and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
+
+
+def document_for(tree: ContentTree, change: Change) -> Document | None:
+    """How a change's new text parses (for responses and previews)."""
+    if change.text is None:
+        return None
+    source = classify(change.path)
+    return tree.parse(source, change.text.encode()) if isinstance(source, Source) else None

@@ -1,0 +1,109 @@
+"""Admin operations on entries: each one is a single commit through `cms.authoring`.
+
+The API's write handlers call these and nothing else. Each returns what
+was written: the entry's path, its new version (git blob id) and the commit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from cms import entries
+from cms.authoring import Change, apply
+from cms.corpus import ContentTree
+from cms.entries import EntryKind
+from cms.errors import ContentError
+from cms.gitrepo import Identity
+from cms.problems import Problem
+from cms.sources import Source, classify
+
+MAX_BULK = 100
+
+
+class Written(msgspec.Struct):
+    """The outcome of a write: which file, its new version (None once deleted), the commit."""
+
+    path: str
+    slug: str
+    version: str | None
+    commit: str
+
+
+class Workspace(msgspec.Struct, frozen=True):
+    """Where writes go: the content tree and the index that follows it."""
+
+    tree: ContentTree
+    db_path: Path
+
+
+def _commit(space: Workspace, changes: list[Change], message: str, author: Identity) -> list[Written]:
+    result = apply(space.tree, space.db_path, changes, message, author)
+    return [Written(path=c.path, slug=_slug(c.path), version=result.versions[c.path], commit=result.commit)
+            for c in changes]
+
+
+def _slug(path: str) -> str:
+    source = classify(path)
+    return source.slug if isinstance(source, Source) else path
+
+
+def _name(kind: EntryKind, ids: tuple[str, ...]) -> str:
+    return f"{kind.value} {'/'.join(ids)}"
+
+
+def create(space: Workspace, kind: EntryKind, parents: tuple[str, ...], payload: Any, author: Identity) -> Written:
+    change = entries.create(space.tree, kind, parents, payload)
+    return _commit(space, [change], f"Create {_name(kind, (*parents, _slug(change.path)))}", author)[0]
+
+
+def create_many(space: Workspace, kind: EntryKind, parents: tuple[str, ...], payloads: Any,
+                author: Identity) -> list[Written]:
+    """Several new entries in one commit."""
+    if not isinstance(payloads, list) or not 1 <= len(payloads) <= MAX_BULK:
+        problem = Problem(file="(request)", rule="request", field="(body)",
+                          message=f"a bulk request is a JSON list of 1 to {MAX_BULK} entries")
+        raise ContentError(problem.message, [problem])
+    changes = _placed(space, kind, parents, payloads)
+    return _commit(space, changes, f"Create {len(changes)} {kind.value}s", author)
+
+
+def _placed(space: Workspace, kind: EntryKind, parents: tuple[str, ...], payloads: list[Any]) -> list[Change]:
+    """Bulk entries without an order go last, one after another."""
+    changes: list[Change] = []
+    for payload in payloads:
+        changes.append(entries.create(space.tree, kind, parents, payload, pending=changes))
+    return changes
+
+
+def replace(space: Workspace, kind: EntryKind, ids: tuple[str, ...], payload: Any, expected: str,
+            author: Identity) -> Written:
+    change = entries.replace(space.tree, kind, ids, payload, expected)
+    return _commit(space, [change], f"Update {_name(kind, ids)}", author)[0]
+
+
+def publish(space: Workspace, kind: EntryKind, ids: tuple[str, ...], published: bool, expected: str,
+            author: Identity) -> Written:
+    change = entries.publish(space.tree, kind, ids, published, expected)
+    verb = "Publish" if published else "Unpublish"
+    return _commit(space, [change], f"{verb} {_name(kind, ids)}", author)[0]
+
+
+def delete(space: Workspace, kind: EntryKind, ids: tuple[str, ...], expected: str, author: Identity) -> Written:
+    changes = entries.delete(space.tree, kind, ids, expected)
+    return _commit(space, changes, f"Delete {_name(kind, ids)}", author)[0]
+
+
+def add_video(space: Workspace, course: str, lesson: str, snippet: Any, expected: str,
+              author: Identity) -> Written:
+    change = entries.add_video(space.tree, course, lesson, snippet, expected)
+    return _commit(space, [change], f"Add a video to lesson {course}/{lesson}", author)[0]
+
+
+def change_video(space: Workspace, course: str, lesson: str, index: int, snippet: Any | None, expected: str,
+                 author: Identity) -> Written:
+    change = entries.replace_video(space.tree, course, lesson, index, snippet, expected)
+    verb = "Remove" if snippet is None else "Update"
+    return _commit(space, [change], f"{verb} video {index} of lesson {course}/{lesson}", author)[0]
