@@ -15,7 +15,7 @@ from pathlib import Path
 import git
 import msgspec
 
-from cms.errors import ConfigError
+from cms.errors import ConfigError, Conflict
 
 _RECORD = "\x1e"
 _PATHS_PER_CALL = 500
@@ -168,9 +168,13 @@ def commit_paths(repo: GitRepo, paths: list[str], message: str, author: Identity
     """Commit exactly `paths` (added, changed or deleted) as `author`; other staged work is left alone."""
     env = {"GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
            "GIT_COMMITTER_NAME": author.name, "GIT_COMMITTER_EMAIL": author.email}
-    repo.repo.git.execute(["git", "add", "--all", "--", *paths])
-    repo.repo.git.execute(["git", "commit", "--quiet", "--no-edit", f"--message={message}", "--", *paths],
-                          env={**os.environ, **env})
+    try:
+        repo.repo.git.execute(["git", "add", "--all", "--", *paths])
+        repo.repo.git.execute(["git", "commit", "--quiet", "--no-edit", f"--message={message}", "--", *paths],
+                              env={**os.environ, **env})
+    except git.GitCommandError as error:
+        detail = (error.stderr or "").strip().removeprefix("stderr:").strip(" '\n") or f"exit code {error.status}"
+        raise Conflict(f"git refused the commit: {detail}", reason="commit-refused") from None
     return repo.head() or ""
 
 
