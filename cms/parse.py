@@ -188,9 +188,9 @@ def _validation_problem(document: Document, path: PathKey, text: str, value: Any
     full = (*path, *inner)
     found_value = _dig(value, inner)
     detail = _EXPECTED_GOT.match(match.group("message"))
-    if detail is None and not inner and match.group("message").startswith("Invalid enum value"):
-        detail = _EXPECTED_GOT.match(f"Expected {_choices(annotation)}") if _choices(annotation) else None
     expected = _friendly(detail.group("expected")) if detail else None
+    if expected is None and not inner:
+        expected = _choices(annotation)
     message = f"{_field_name(full)}: {match.group('message')}" if not detail else f"invalid value for {_field_name(full)}"
     line, column = document.where(*full)
     return Problem(file=document.file, line=line, column=column, field=_field_name(full), rule="schema",

@@ -9,8 +9,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import msgspec
+
 from cms.errors import CmsError, Conflict, NotFound
 from cms.frontmatter import dump_markdown
+from cms.models import Title
 from cms.sources import slug_problem
 
 _ORDERED = re.compile(r"^(\d+)-")
@@ -18,12 +21,14 @@ _ORDERED = re.compile(r"^(\d+)-")
 
 def new_course(content_dir: Path, slug: str, title: str) -> Path:
     _check_slug(slug, "course")
+    _check_title(title)
     return _write(content_dir / "courses" / slug / "course.md",
                   {"title": title, "status": "draft"}, f"{title} is a new course. Describe it here.\n")
 
 
 def new_section(content_dir: Path, course: str, slug: str, title: str) -> Path:
     _check_slug(slug, "section")
+    _check_title(title)
     course_dir = _course_dir(content_dir, course)
     if _find_ordered(course_dir, slug, folders=True) is not None:
         raise Conflict(f"course {course!r} already has a section {slug!r}")
@@ -33,6 +38,7 @@ def new_section(content_dir: Path, course: str, slug: str, title: str) -> Path:
 
 def new_lesson(content_dir: Path, course: str, section: str, slug: str, title: str) -> Path:
     _check_slug(slug, "lesson")
+    _check_title(title)
     course_dir = _course_dir(content_dir, course)
     section_dir = _find_ordered(course_dir, section, folders=True)
     if section_dir is None:
@@ -45,6 +51,7 @@ def new_lesson(content_dir: Path, course: str, section: str, slug: str, title: s
 
 def new_project(content_dir: Path, slug: str, title: str) -> Path:
     _check_slug(slug, "project")
+    _check_title(title)
     return _write(content_dir / "projects" / f"{slug}.md", {"title": title, "status": "draft"},
                   "## The problem\n\n## The approach\n\n## The result\n")
 
@@ -53,6 +60,14 @@ def _check_slug(slug: str, what: str) -> None:
     problem = slug_problem(slug, slug, what)
     if problem is not None:
         raise CmsError(problem.describe())
+
+
+def _check_title(title: str) -> None:
+    """The title goes into the new file: it must pass the model, or the file would not validate."""
+    try:
+        msgspec.convert(title, Title)
+    except msgspec.ValidationError:
+        raise CmsError(f"a title has 1 to 255 characters, found {len(title)}") from None
 
 
 def _course_dir(content_dir: Path, course: str) -> Path:
