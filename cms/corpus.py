@@ -52,7 +52,11 @@ class ContentTree:
         source = classify(path)
         if isinstance(source, Problem):
             return _relabel(source, self.label(path))
-        return self.parse(source, (self.content_dir / path).read_bytes())
+        try:
+            raw = (self.content_dir / path).read_bytes()
+        except OSError as error:
+            return Problem(file=self.label(path), rule="unreadable", message=f"the file cannot be read: {error.strerror}")
+        return self.parse(source, raw)
 
     def parse(self, source: Source, raw: bytes) -> Document:
         return parse_bytes(source, raw, self.label(source.path))

@@ -174,8 +174,8 @@ def _build_mapping(node: yaml.MappingNode, path: PathKey, marks: Marks, offset: 
         if isinstance(key_node, yaml.ScalarNode) and key_node.value == "<<":
             raise _YamlRefused("yaml-merge", "YAML merge keys (<<) are not allowed", key_node.start_mark)
         if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != f"{_PLAIN_TAG}str":
-            key_text = getattr(key_node, "value", "?")
-            raise _YamlRefused("yaml-key", f"keys must be plain strings, found {key_text!r} "
+            key_text = repr(key_node.value) if isinstance(key_node, yaml.ScalarNode) else _node_kind(key_node)
+            raise _YamlRefused("yaml-key", f"keys must be plain strings, found {key_text} "
                                "(quote it if it is meant as text)", key_node.start_mark)
         key = key_node.value
         if key in mapping:
@@ -183,6 +183,10 @@ def _build_mapping(node: yaml.MappingNode, path: PathKey, marks: Marks, offset: 
         marks[(*path, key)] = _where(key_node.start_mark, offset)
         mapping[key] = _build(value_node, (*path, key), marks, offset)
     return mapping
+
+
+def _node_kind(node: yaml.Node) -> str:
+    return "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
 
 
 def _where(mark: yaml.Mark, offset: int) -> tuple[int, int]:
