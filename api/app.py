@@ -12,10 +12,12 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
+from api.auth import AuthMiddleware, auth_lifespan
 from api.caching import CachingMiddleware
-from api.controllers import catalog, status
+from api.controllers import auth, catalog, status
 from api.controllers.courses import CourseController
 from api.controllers.projects import ProjectController
+from api.controllers.users import UserController
 from api.deps import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
 from api.strictness import reject_unknown_query
@@ -29,7 +31,7 @@ API_PREFIX = "/api/v1"
 
 
 def create_app(settings: Settings | None = None, index_path: Path | None = None) -> Litestar:
-    """The read API over the index of `settings.content_dir`."""
+    """The read API over the index of `settings.content_dir`, and the admin API when CMS_SECRET_KEY is set."""
     settings = settings or Settings.from_env()
     tree = ContentTree.locate(settings.content_dir)
     db_path = index_path or database_path(tree, settings.database_url)
@@ -44,14 +46,14 @@ def create_app(settings: Settings | None = None, index_path: Path | None = None)
             app.state.index.close()
 
     api = Router(path=API_PREFIX, route_handlers=[CourseController, ProjectController, *catalog.HANDLERS,
-                                                  *status.HANDLERS])
+                                                  *status.HANDLERS, *auth.HANDLERS, UserController])
     return Litestar(
         route_handlers=[api],
-        lifespan=[lifespan],
+        lifespan=[lifespan, auth_lifespan(settings, tree)],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=reject_unknown_query,
-        middleware=[DefineMiddleware(CachingMiddleware, max_age=settings.cache_max_age)],
+        middleware=[DefineMiddleware(CachingMiddleware, max_age=settings.cache_max_age), AuthMiddleware],
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins)) if settings.cors_origins else None,
         openapi_config=OpenAPIConfig(
             title="Coursebase API", version="1.0.0", path=f"{API_PREFIX}/docs",

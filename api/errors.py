@@ -17,7 +17,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
 from api.schemas import ProblemOut
-from cms.errors import CmsError, ContentError
+from cms.errors import CmsError, ContentError, InvalidInput, NotAuthenticated, RateLimited
 
 PROBLEM_TYPE = "application/problem+json"
 TITLES = {400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found",
@@ -42,11 +42,24 @@ def _slug(title: str) -> str:
 
 def _cms_error(_: Request[Any, Any, Any], error: CmsError) -> Response[ProblemOut]:
     errors = [msgspec.structs.asdict(p) for p in error.problems] if isinstance(error, ContentError) else None
-    return problem(error.status, error.message, reason=error.reason, errors=errors)
+    if isinstance(error, InvalidInput):
+        errors = [{"key": key, "message": message, "source": "body"} for key, message in error.fields.items()]
+    return problem(error.status, error.message, reason=error.reason, errors=errors, headers=_auth_headers(error))
+
+
+def _auth_headers(error: CmsError) -> dict[str, str]:
+    if isinstance(error, NotAuthenticated):
+        token_problem = error.reason in ("invalid-token", "token-expired", "token-revoked")
+        return {"WWW-Authenticate": 'Bearer error="invalid_token"' if token_problem else "Bearer"}
+    if isinstance(error, RateLimited):
+        return {"Retry-After": str(error.retry_after)}
+    return {}
 
 
 def _validation_error(_: Request[Any, Any, Any], error: ValidationException) -> Response[ProblemOut]:
     extra = error.extra if isinstance(error.extra, list) else ([error.extra] if error.extra else [])
+    if not extra:  # a missing required parameter comes with its explanation in `detail` only
+        extra = [{"message": str(error.detail)}]
     return problem(400, "The request has invalid parameters.", reason="invalid-parameters",
                    errors=[_plain(item) for item in extra])
 

@@ -23,6 +23,7 @@ from cms.progress import index_progress
 from cms.reporting import FORMATS, as_text
 from cms.server import serve as serve_api
 from cms.settings import Settings
+from cms.users import NewUser, Role, StateDB, UserStore, check_admin_settings, state_path
 from cms.validate import validate_dir
 from cms.watch import watch as watch_tree
 
@@ -201,6 +202,42 @@ def watch(content_dir: Path | None, quiet: bool, as_json: bool) -> None:
 @reports_errors
 def serve(content_dir: Path | None, host: str, port: int, workers: int, keep_current: bool) -> None:
     """Index the content, then serve the read API (docs at /api/v1/docs)."""
+    check_admin_settings(Settings.from_env())
     tree, db_path = _tree_and_index(content_dir)
     click.echo(f"serving {tree.content_dir} on http://{host}:{port}/api/v1/courses (docs: /api/v1/docs)")
     serve_api(tree, db_path, host, port, workers, keep_current)
+
+
+@main.group()
+def users() -> None:
+    """Manage the admin API's users (kept in the state database, CMS_STATE_URL)."""
+
+
+@users.command("create")
+@click.option("--username", required=True, help="3 to 50 of a-z, 0-9, '.', '_', '-'.")
+@click.option("--email", required=True)
+@click.option("--role", type=click.Choice([role.value for role in Role]), default=Role.USER.value,
+              show_default=True)
+@click.option("--full-name", default=None)
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input "
+              "instead of prompting for it.")
+@_content_dir_option
+@reports_errors
+def users_create(username: str, email: str, role: str, full_name: str | None, password_stdin: bool,
+                 content_dir: Path | None) -> None:
+    """cms users create --username U --email E --role ADMIN (asks for the password)"""
+    password = _read_password() if password_stdin else click.prompt(
+        "Password", hide_input=True, confirmation_prompt=True)
+    settings = Settings.from_env()
+    path = state_path(ContentTree.locate(_content_dir(content_dir)), settings.state_url)
+    db = StateDB(path)
+    try:
+        user = UserStore(db).create(NewUser(username=username, email=email, password=password, role=Role(role),
+                                            full_name=full_name))
+    finally:
+        db.close()
+    click.echo(f"created {user.role} {user.username!r} (id {user.id}) in {path}")
+
+
+def _read_password() -> str:
+    return sys.stdin.readline().rstrip("\r\n")

@@ -7,6 +7,9 @@
     ├── Conflict                  repository state forbids the write (409, with a reason)
     ├── PreconditionFailed        If-Match does not match the current version (412)
     ├── PreconditionRequired      If-Match missing on a conditional write (428)
+    ├── InvalidInput              a request or command value breaks a rule (422; field → message)
+    ├── NotAuthenticated          missing, wrong, expired or revoked credentials (401)
+    ├── RateLimited               too many failed logins from one address (429; retry_after)
     └── UpstreamError             an outside service (Gemini, Cloudinary, git remote) failed (502)
 """
 
@@ -58,6 +61,29 @@ class PreconditionFailed(CmsError):
 class PreconditionRequired(CmsError):
     status = 428
     reason = "if-match-required"
+
+
+class InvalidInput(CmsError):
+    status = 422
+    reason = "invalid-input"
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{name}: {message}" for name, message in fields.items()))
+        self.fields = fields
+
+
+class NotAuthenticated(CmsError):
+    status = 401
+    reason = "not-authenticated"
+
+
+class RateLimited(CmsError):
+    status = 429
+    reason = "rate-limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class UpstreamError(CmsError):

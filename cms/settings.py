@@ -24,6 +24,8 @@ class Setting:
     default: str | None
     help: str
     parse: Callable[[str], Any] = str
+    secret: bool = False
+    """Never echo the value in an error message."""
 
     @property
     def attribute(self) -> str:
@@ -46,6 +48,16 @@ def _flag(text: str) -> bool:
     raise ValueError("expected true or false")
 
 
+SECRET_KEY_MIN_LENGTH = 32
+
+
+def _secret_key(text: str) -> str:
+    if len(text) < SECRET_KEY_MIN_LENGTH:
+        raise ValueError(f"must be at least {SECRET_KEY_MIN_LENGTH} characters; generate one with "
+                         "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`")
+    return text
+
+
 def _origins(text: str) -> tuple[str, ...]:
     return tuple(origin.strip() for origin in text.split(",") if origin.strip())
 
@@ -55,7 +67,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CMS_DATABASE_URL", None, "The index: `sqlite:///path.db` (default `.cms/index.db` under the "
             "content repository's root)."),
     Setting("CMS_STATE_URL", None, "Users and tokens: `sqlite:///path.db` (default `.cms/state.db`)."),
-    Setting("CMS_SECRET_KEY", None, "Signs access tokens; required for the admin API."),
+    Setting("CMS_SECRET_KEY", None, "Signs access tokens (at least 32 characters); without it the admin API "
+            "answers 503.", _secret_key, secret=True),
     Setting("CMS_ACCESS_TOKEN_MINUTES", "15", "Lifetime of an access token.", _positive_int),
     Setting("CMS_REFRESH_TOKEN_DAYS", "14", "Lifetime of a refresh token.", _positive_int),
     Setting("CMS_CORS_ORIGINS", "", "Comma-separated origins allowed to call the API from a browser.", _origins),
@@ -66,7 +79,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GEMINI_MODEL", "gemini-2.5-flash", "Gemini model for drafts."),
     Setting("CLOUDINARY_URL", None, "cloudinary://key:secret@cloud (the only Cloudinary configuration)."),
     Setting("FIRST_SUPERUSER", None, "Username of an admin created at start-up if missing."),
-    Setting("FIRST_SUPERUSER_PASSWORD", None, "That admin's password."),
+    Setting("FIRST_SUPERUSER_PASSWORD", None, "That admin's password.", secret=True),
 )
 
 
@@ -96,6 +109,23 @@ class Settings:
         values = {setting.attribute: _read(setting, environ) for setting in SETTINGS}
         return cls(**{**values, **overrides})
 
+    @property
+    def admin_enabled(self) -> bool:
+        """The admin API (auth, users, writes) runs only with a secret key to sign tokens."""
+        return self.secret_key is not None
+
+    def check_first_superuser(self) -> None:
+        """FIRST_SUPERUSER needs its password and a working admin API; say so at start-up."""
+        if self.first_superuser is None:
+            if self.first_superuser_password is not None:
+                raise ConfigError("FIRST_SUPERUSER_PASSWORD is set but FIRST_SUPERUSER is not: set both or neither")
+            return
+        if self.first_superuser_password is None:
+            raise ConfigError("FIRST_SUPERUSER is set but FIRST_SUPERUSER_PASSWORD is not: set both or neither")
+        if self.secret_key is None:
+            raise ConfigError("FIRST_SUPERUSER is set but CMS_SECRET_KEY is not: the admin API needs "
+                              "CMS_SECRET_KEY (at least 32 characters) to sign tokens")
+
 
 def _read(setting: Setting, environ: Mapping[str, str]) -> Any:
     raw = environ.get(setting.name, setting.default)
@@ -104,7 +134,8 @@ def _read(setting: Setting, environ: Mapping[str, str]) -> Any:
     try:
         return setting.parse(raw)
     except ValueError as error:
-        raise ConfigError(f"{setting.name}={raw!r} is not valid: {error}") from None
+        shown = setting.name if setting.secret else f"{setting.name}={raw!r}"
+        raise ConfigError(f"{shown} is not valid: {error}") from None
 
 
 def _dotenv(path: Path) -> dict[str, str]:
