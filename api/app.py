@@ -14,15 +14,17 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 
 from api.auth import AuthMiddleware, auth_lifespan
 from api.caching import CachingMiddleware
-from api.controllers import auth, catalog, status
+from api.controllers import auth, catalog, hooks, status
 from api.controllers.courses import CourseController
 from api.controllers.projects import ProjectController
 from api.controllers.users import UserController
+from api.controllers.writes import WRITE_CONTROLLERS
 from api.deps import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
 from api.strictness import reject_unknown_query
-from cms import queries
+from cms import journal, queries
 from cms.corpus import ContentTree
+from cms.editing import Workspace
 from cms.gitrepo import GitRepo
 from cms.index import database_path
 from cms.settings import Settings
@@ -38,15 +40,19 @@ def create_app(settings: Settings | None = None, index_path: Path | None = None)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        app.state.index = queries.connect(db_path)
         app.state.repo = GitRepo.open(tree.content_dir)
+        journal.recover(app.state.repo)
+        app.state.index = queries.connect(db_path)
+        app.state.workspace = Workspace(tree=tree, db_path=db_path, push=settings.git_push)
+        app.state.webhook_secret = settings.webhook_secret
         try:
             yield
         finally:
             app.state.index.close()
 
     api = Router(path=API_PREFIX, route_handlers=[CourseController, ProjectController, *catalog.HANDLERS,
-                                                  *status.HANDLERS, *auth.HANDLERS, UserController])
+                                                  *status.HANDLERS, *auth.HANDLERS, UserController,
+                                                  *WRITE_CONTROLLERS, hooks.receive_push])
     return Litestar(
         route_handlers=[api],
         lifespan=[lifespan, auth_lifespan(settings, tree)],
@@ -57,7 +63,8 @@ def create_app(settings: Settings | None = None, index_path: Path | None = None)
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins)) if settings.cors_origins else None,
         openapi_config=OpenAPIConfig(
             title="Coursebase API", version="1.0.0", path=f"{API_PREFIX}/docs",
-            description="Read-only JSON API over a git-backed course content index.",
+            description="JSON API over a git-backed course content index: public reads, and admin writes "
+                        "that become git commits.",
             render_plugins=[ScalarRenderPlugin()], use_handler_docstrings=True),
         debug=False,
     )

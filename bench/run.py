@@ -29,6 +29,7 @@ import os
 import platform
 import re
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -141,6 +142,8 @@ class Run:
     """Peak RSS of the largest single process in the child's tree (getrusage via wait4)."""
     tree_peak_mb: float | None = None
     """Peak of the summed PSS of the child and all its descendants (psutil sampling), when asked for."""
+    tree_peak_rss_mb: float | None = None
+    """Peak of the summed RSS of the same tree (counts pages shared by parent and pool workers twice)."""
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,8 @@ def run_child(cmd: Sequence[str], *, cwd: Path | None = None, env: dict[str, str
         scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
         return Run(seconds=seconds, returncode=proc.returncode, stdout=out.read().decode("utf-8", "replace"),
                    stderr=err.read().decode("utf-8", "replace"), max_rss_mb=usage.ru_maxrss * scale / 1e6,
-                   tree_peak_mb=sampler.peak_mb if sampler else None)
+                   tree_peak_mb=sampler.peak_mb if sampler else None,
+                   tree_peak_rss_mb=sampler.peak_rss_mb if sampler else None)
 
 
 def _wait4(pid: int, timeout: float) -> tuple[int, int, os.struct_rusage]:  # type: ignore[name-defined]
@@ -216,6 +220,7 @@ class _TreeSampler(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.interval = pid, interval
         self.peak_mb: float | None = None
+        self.peak_rss_mb: float | None = None
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -228,16 +233,20 @@ class _TreeSampler(threading.Thread):
         except psutil.Error:
             return
         while not self._stop_event.is_set():
-            total = 0
+            total = total_rss = 0
             try:
                 processes = [root, *root.children(recursive=True)]
             except psutil.Error:
                 break
             for process in processes:
                 with contextlib.suppress(psutil.Error):
-                    total += _pss(process)
+                    pss, rss = _pss_rss(process)
+                    total += pss
+                    total_rss += rss
             if total:
                 self.peak_mb = max(self.peak_mb or 0.0, total / 1e6)
+            if total_rss:
+                self.peak_rss_mb = max(self.peak_rss_mb or 0.0, total_rss / 1e6)
             self._stop_event.wait(self.interval)
 
     def stop(self) -> None:
@@ -245,11 +254,10 @@ class _TreeSampler(threading.Thread):
         self.join()
 
 
-def _pss(process: object) -> int:
-    try:
-        return process.memory_full_info().pss  # type: ignore[attr-defined]
-    except AttributeError:  # no PSS on this platform
-        return process.memory_info().rss  # type: ignore[attr-defined]
+def _pss_rss(process: object) -> tuple[int, int]:
+    """(PSS, RSS) of one process, from one read of its memory maps; PSS falls back to RSS where there is none."""
+    info = process.memory_full_info()  # type: ignore[attr-defined]
+    return getattr(info, "pss", info.rss), info.rss
 
 
 # --------------------------------------------------------------------------- context and registry
@@ -362,6 +370,627 @@ def _require_clean(run: Run, cmd: Sequence[str]) -> None:
                           for p in report.get("problems", [])[:20])
         raise BenchmarkError(f"the generated tree does not validate clean ({report.get('errors')} errors); "
                              f"fix bench/generate.py:\n{shown}")
+
+
+# --------------------------------------------------------------------------- helpers: repositories and indexes
+
+
+def _child_env(**extra: str) -> dict[str, str]:
+    """This environment without Coursebase settings (a developer's CMS_* must not leak in), plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CMS_", "FIRST_SUPERUSER"))}
+    return {**env, **extra}
+
+
+def _index_env(db: Path) -> dict[str, str]:
+    return _child_env(CMS_DATABASE_URL=f"sqlite:///{db}")
+
+
+def _git(root: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-c", "user.name=Coursebase Bench", "-c", "user.email=bench@example.invalid",
+                           *args], cwd=root, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise BenchmarkError(f"`git {' '.join(args)}` in {root} exited {done.returncode}: {done.stderr.strip()}")
+    return done.stdout
+
+
+def _pristine(repo: Repo) -> str:
+    """Put a generated repository back as generated (its one commit, clean tree); return that commit.
+
+    Benchmarks that edit or commit restore the repository when they finish;
+    this also repairs one left behind by an interrupted run.
+    """
+    root_commit = _git(repo.root, "rev-list", "--max-parents=0", "HEAD").split()[0]
+    if _git(repo.root, "rev-parse", "HEAD").strip() != root_commit:
+        _git(repo.root, "reset", "--quiet", "--hard", root_commit)
+    if _git(repo.root, "status", "--porcelain", "--untracked-files=all", "--", "content").strip():
+        _git(repo.root, "checkout", "--", ".")
+        _git(repo.root, "clean", "-fdq", "--", "content")
+    return root_commit
+
+
+def _scratch(ctx: Context, name: str) -> Path:
+    """An empty working folder for one benchmark (removed by `_clear` when it ends)."""
+    path = ctx.out_dir / "scratch" / name
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def _clear(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _index_report(run: Run, cmd: Sequence[str]) -> dict[str, object]:
+    """The JSON report of `cms index --json`, or a BenchmarkError saying why there is none."""
+    if run.returncode != 0:
+        raise BenchmarkError(f"`{' '.join(map(str, cmd))}` exited {run.returncode}:\n" + _tail(run.stdout + run.stderr))
+    try:
+        report = json.loads(run.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise BenchmarkError(f"`{' '.join(map(str, cmd))}` printed no JSON report:\n"
+                             + _tail(run.stdout + run.stderr)) from None
+    if report.get("skipped"):
+        raise BenchmarkError(f"the index left out {report['skipped']} files with errors; fix bench/generate.py")
+    return report
+
+
+def _index_code_key() -> str:
+    """What an index built by this code from this generator depends on: the cms sources."""
+    import hashlib
+    digest = hashlib.blake2b(digest_size=8)
+    for path in sorted((ROOT / "cms").rglob("*.py")):
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _base_index(ctx: Context, repo: Repo) -> Path:
+    """An index of the pristine repository, built once per cms code version and kept in bench/out.
+
+    Benchmarks that need an index but do not measure building one (`watch`,
+    `api`) copy this instead of paying for a cold build each. It is brought
+    up to date with `cms index` every time (a no-op when nothing changed), so
+    a stale copy is never served.
+    """
+    db = _base_index_path(ctx, repo)
+    cmd = [str(ctx.cms), "index", str(repo.content), "--json"]
+    ctx.log(f"index {repo.name}: {'updating' if db.exists() else 'building (cold, this takes a while)'} "
+            f"{db.relative_to(ROOT)}")
+    run = run_child(cmd, cwd=repo.root, env=_index_env(db), timeout=3600)
+    report = _index_report(run, cmd)
+    ctx.log(f"index {repo.name}: {report['files']} files, {report['read']} read, {run.seconds:.1f} s")
+    return db
+
+
+def _base_index_path(ctx: Context, repo: Repo) -> Path:
+    """Where `_base_index` keeps the index of `repo` for this cms code (older ones are removed)."""
+    commit = _pristine(repo)
+    folder = ctx.out_dir / "indexes" / f"{repo.name}-{commit[:12]}-{_index_code_key()}"
+    if folder.parent.exists():
+        for old in folder.parent.glob(f"{repo.name}-*"):
+            if old != folder:
+                _clear(old)
+    return folder / "index.db"
+
+
+def _copy_index(source: Path, folder: Path) -> Path:
+    """A private copy of a closed index (with its WAL files, if any) in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        part = source.with_name(source.name + suffix)
+        if part.exists():
+            shutil.copyfile(part, folder / part.name)
+    return folder / source.name
+
+
+def _first_lesson(content: Path, course: str = "course-001") -> Path:
+    """The first lesson file of a course's first section, by file name."""
+    section = sorted(p for p in (content / "courses" / course).iterdir() if p.is_dir())[0]
+    return sorted(p for p in section.glob("*.md") if p.name != "section.md")[0]
+
+
+# --------------------------------------------------------------------------- index
+
+
+INDEX_TARGETS = {"cold": "<= 10", "lessons/s": ">= 1000", "rss": "<= 500", "incremental": "<= 0.5"}
+"""From the indexing issue: a cold build of 10,000 lessons at >= 1,000 lessons/s (<= 10 s) in <= 500 MB
+peak RSS; a no-op or one-file re-index in <= 0.5 s."""
+COLD_BUDGET_S = 120.0
+"""Timed cold builds stop early (after at least one) once they have taken this long in total."""
+
+
+@benchmark
+def index(ctx: Context) -> list[Result]:
+    """`cms index` on 10,000 lessons: cold build, no-op and one-file re-index, peak memory."""
+    repo = ctx.repo("10k")
+    _pristine(repo)
+    work = _scratch(ctx, "index")
+    cmd = [str(ctx.cms), "index", str(repo.content), "--json"]
+
+    def run(db: Path, *, sample: bool = False) -> tuple[Run, dict[str, object]]:
+        done = run_child(cmd, cwd=repo.root, env=_index_env(db), sample_tree=sample, timeout=3600)
+        return done, _index_report(done, cmd)
+
+    try:
+        startup = min(run_child([str(ctx.cms), "--version"]).seconds for _ in range(ctx.runs))
+
+        # Cold builds, each into a fresh index. The first samples memory (and warms the page cache); the
+        # sampling thread costs CPU, so the timed builds after it run without.
+        ctx.log("index: cold build, sampling process-tree memory every 20 ms")
+        sampled, report = run(work / "cold-0.db", sample=True)
+        if not report["full"] or report["read"] != report["files"]:
+            raise BenchmarkError(f"a build into an empty index was not a full build: {report}")
+        files = int(report["files"])  # type: ignore[call-overload]
+        base = _base_index_path(ctx, repo)
+        if not base.exists():  # keep this build for `watch` and `api`, which need an index but not its build
+            _copy_index(work / "cold-0.db", base.parent)
+        _clear_db(work / "cold-0.db")
+        cold: list[tuple[Run, dict[str, object]]] = []
+        for i in range(1, ctx.runs + 1):
+            if cold and sum(r.seconds for r, _ in cold) > COLD_BUDGET_S:
+                ctx.log(f"index: {len(cold)} timed cold build(s) took over {COLD_BUDGET_S:.0f} s; not repeating")
+                break
+            ctx.log(f"index: timed cold build {i}")
+            if i > 1:
+                _clear_db(work / f"cold-{i - 1}.db")
+            cold.append(run(work / f"cold-{i}.db"))
+        db = work / f"cold-{len(cold)}.db"
+
+        # No-op: nothing changed since the build.
+        noop = [run(db) for _ in range(ctx.runs)]
+        for _, rep in noop:
+            if rep["read"] or rep["deleted"]:
+                raise BenchmarkError(f"a re-index with nothing changed read {rep['read']} files")
+
+        # One file changed in the working tree, a different edit each time.
+        lesson = _first_lesson(repo.content)
+        original = lesson.read_bytes()
+        one: list[tuple[Run, dict[str, object]]] = []
+        try:
+            for i in range(ctx.runs):
+                line = f"\nOne more line from the index benchmark ({i}).\n"
+                lesson.write_bytes(lesson.read_bytes() + line.encode())
+                one.append(run(db))
+        finally:
+            _git(repo.root, "checkout", "--", ".")
+        run(db)  # back in step with the restored file, untimed
+
+        # One file changed and committed: HEAD moves, so the run also re-dates files from history.
+        root_commit = _git(repo.root, "rev-parse", "HEAD").strip()
+        committed: list[tuple[Run, dict[str, object]]] = []
+        try:
+            for i in range(ctx.runs):
+                line = f"\nA committed line from the index benchmark ({i}).\n"
+                lesson.write_bytes(lesson.read_bytes() + line.encode())
+                _git(repo.root, "commit", "--quiet", "--no-verify", "-m", f"bench: edit {i}", "--",
+                     str(lesson.relative_to(repo.root)))
+                committed.append(run(db))
+        finally:
+            _git(repo.root, "reset", "--quiet", "--hard", root_commit)
+        if lesson.read_bytes() != original:
+            raise BenchmarkError(f"{lesson} was not restored")
+        for label, runs in (("one file", one), ("committed", committed)):
+            for _, rep in runs:
+                if rep["read"] != 1:
+                    raise BenchmarkError(f"a {label} re-index read {rep['read']} files, not 1")
+    finally:
+        _clear(work)
+
+    def seconds(runs: list[tuple[Run, dict[str, object]]]) -> list[float]:
+        return [r.seconds for r, _ in runs]
+
+    def inside(runs: list[tuple[Run, dict[str, object]]]) -> float:
+        return min(float(rep["seconds"]) for _, rep in runs)  # type: ignore[arg-type]
+
+    best_cold = min(seconds(cold))
+    results = [
+        Result("runs", len(cold), "", case="cold build"),
+        Result("best", best_cold, "s", target=INDEX_TARGETS["cold"], case="cold build"),
+        Result("median", statistics.median(seconds(cold)), "s", case="cold build"),
+        Result("in-process", inside(cold), "s", case="cold build"),
+        Result("files read", files, "", case="cold build"),
+        Result("lessons/s", repo.lessons / best_cold, "lessons/s", target=INDEX_TARGETS["lessons/s"],
+               case="cold build"),
+        Result("sampled run", sampled.seconds, "s", case="cold build"),
+        Result("peak tree RSS", sampled.tree_peak_rss_mb or 0.0, "MB", target=INDEX_TARGETS["rss"],
+               case="cold build"),
+        Result("peak tree PSS", sampled.tree_peak_mb or 0.0, "MB", case="cold build"),
+        Result("peak RSS", sampled.max_rss_mb or 0.0, "MB", case="cold build"),
+    ]
+    for case, runs in (("no-op", noop), ("one file (working tree)", one), ("one file (committed)", committed)):
+        results += [
+            Result("runs", len(runs), "", case=case),
+            Result("best", min(seconds(runs)), "s", target=INDEX_TARGETS["incremental"], case=case),
+            Result("median", statistics.median(seconds(runs)), "s", case=case),
+            Result("in-process", inside(runs), "s", case=case),
+            Result("files read", int(runs[0][1]["read"]), "", case=case),  # type: ignore[call-overload]
+        ]
+    results += [Result("runs", ctx.runs, "", case="`cms --version` (start-up)"),
+                Result("best", startup, "s", case="`cms --version` (start-up)")]
+    return results
+
+
+def _clear_db(db: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        db.with_name(db.name + suffix).unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- watch
+
+
+WATCH_EDITS = 5
+WATCH_TARGET_MS = "<= 1000"
+"""From the issue: a saved change is visible in the index (and so the API) within a second."""
+WATCH_POLL_S = 0.01
+WATCH_TIMEOUT_S = 30.0
+
+
+class _Lines(threading.Thread):
+    """Collects a child's stdout lines (with arrival times) so that reading never blocks the benchmark."""
+
+    def __init__(self, stream: object) -> None:
+        super().__init__(daemon=True)
+        self.stream = stream
+        import queue
+        self.queue: queue.Queue[tuple[float, str]] = queue.Queue()
+
+    def run(self) -> None:
+        for line in self.stream:  # type: ignore[attr-defined]
+            self.queue.put((time.perf_counter(), line))
+
+    def next(self, timeout: float) -> str | None:
+        import queue
+        try:
+            return self.queue.get(timeout=timeout)[1]
+        except queue.Empty:
+            return None
+
+    def drain(self, quiet: float) -> list[str]:
+        """Every line until none has come for `quiet` seconds."""
+        lines = []
+        while (line := self.next(quiet)) is not None:
+            lines.append(line)
+        return lines
+
+
+def _reports(lines: list[str]) -> list[dict[str, object]]:
+    found = []
+    for line in lines:
+        with contextlib.suppress(ValueError):
+            item = json.loads(line)
+            if isinstance(item, dict) and "files" in item:
+                found.append(item)
+    return found
+
+
+@benchmark
+def watch(ctx: Context) -> list[Result]:
+    """`cms watch` on 10,000 lessons: time from saving a lesson to its new title being in the index."""
+    repo = ctx.repo("10k")
+    base = _base_index(ctx, repo)
+    work = _scratch(ctx, "watch")
+    db = _copy_index(base, work)
+    lesson = _first_lesson(repo.content, "course-002")
+    path = lesson.relative_to(repo.content).as_posix()
+    original = lesson.read_bytes()
+    cmd = [str(ctx.cms), "watch", str(repo.content), "--json"]
+    stderr = (work / "watch.stderr").open("wb")
+    proc = subprocess.Popen(cmd, cwd=repo.root, env=_index_env(db), stdout=subprocess.PIPE, stderr=stderr,
+                            stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+    lines = _Lines(proc.stdout)
+    lines.start()
+    latencies: list[float] = []
+    updates: list[float] = []
+    try:
+        started = time.perf_counter()
+        first = None
+        while first is None:
+            line = lines.next(timeout=5)
+            if line is not None:
+                first = (_reports([line]) or [None])[0]
+            elif proc.poll() is not None or time.perf_counter() - started > 1800:
+                raise BenchmarkError("`cms watch` did not report its first index:\n"
+                                     + _tail(_read(work / "watch.stderr")))
+        initial = time.perf_counter() - started
+        lines.drain(quiet=1.5)  # let the watcher settle (its file watch starts after the first index)
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            for i in range(WATCH_EDITS):
+                title = f"Watch probe {i} {os.urandom(4).hex()}"
+                text = original.decode()
+                edited = re.sub(r"^title: .*$", f'title: "{title}"', text, count=1, flags=re.MULTILINE)
+                saved = time.perf_counter()
+                lesson.write_text(edited)
+                latencies.append(_visible(conn, path, lambda now, t=title: now == t, saved, proc, work) * 1000)
+                settled = _reports(lines.drain(quiet=1.5))
+                updates += [float(r["seconds"]) for r in settled if r.get("read")]  # type: ignore[arg-type]
+                ctx.log(f"watch: edit {i + 1}: visible after {latencies[-1]:.0f} ms")
+            lesson.write_bytes(original)
+            if latencies:  # wait for the watcher to index the restored file before stopping it
+                _visible(conn, path, lambda now, t=title: now != t, time.perf_counter(), proc, work)
+            lines.drain(quiet=1.5)
+        finally:
+            conn.close()
+    finally:
+        lesson.write_bytes(original)
+        _stop(proc)
+        stderr.close()
+        _clear(work)
+        _pristine(repo)
+    results = [Result("initial index", initial, "s", case="save -> visible"),
+               Result("edits", len(latencies), "", case="save -> visible"),
+               Result("median", statistics.median(latencies), "ms", target=WATCH_TARGET_MS, case="save -> visible"),
+               Result("max", max(latencies), "ms", target=WATCH_TARGET_MS, case="save -> visible"),
+               Result("min", min(latencies), "ms", case="save -> visible")]
+    if updates:
+        results.append(Result("index update (median)", statistics.median(updates) * 1000, "ms",
+                              case="save -> visible"))
+    results += [Result("latency", value, "ms", case=f"edit {i + 1}") for i, value in enumerate(latencies)]
+    return results
+
+
+def _visible(conn: sqlite3.Connection, path: str, shown: Callable[[str | None], bool], since: float,
+             proc: subprocess.Popen[str], work: Path) -> float:
+    """Seconds from `since` until the title the index has for the lesson at `path` is `shown` (polled every 10 ms).
+
+    Each query reads the last committed index: the connection is in autocommit mode, so no read
+    transaction is held open between polls.
+    """
+    while True:
+        rows = conn.execute("SELECT title FROM lessons WHERE path = ?", [path]).fetchall()  # all: statement done
+        now = time.perf_counter()
+        if shown(rows[0][0] if rows else None):
+            return now - since
+        if now - since > WATCH_TIMEOUT_S:
+            raise BenchmarkError(f"`cms watch` did not update the title of {path} within {WATCH_TIMEOUT_S:.0f} s:\n"
+                                 + _tail(_read(work / "watch.stderr")))
+        if proc.poll() is not None:
+            raise BenchmarkError(f"`cms watch` exited {proc.returncode}:\n" + _tail(_read(work / "watch.stderr")))
+        time.sleep(WATCH_POLL_S)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def _stop(proc: subprocess.Popen[str] | subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """Stop a child started in its own session, and what it started: Ctrl-C, then SIGTERM, then SIGKILL."""
+    import signal
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        if proc.poll() is not None:
+            break
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace)
+    with contextlib.suppress(ProcessLookupError):  # pool workers or server workers left in the group
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+# --------------------------------------------------------------------------- api
+
+
+API_CONNECTIONS = 32
+API_THREADS = 2
+"""wrk threads: the machine this was written on has 2 cores, which wrk and the server share."""
+API_SECONDS = 10
+API_WARMUP_SECONDS = 2
+API_TIMEOUT = "30s"
+"""wrk's per-request timeout (its default, 2 s, would drop a slow route's slowest requests from the latency)."""
+API_TARGETS = {"lesson detail": ">= 70", "course list": ">= 50"}
+"""From the issue: req/s as a share (%) of the trivial Litestar handler's, on the same server and run."""
+API_P99_TARGET = "<= 20"
+
+
+def _wrk(ctx: Context) -> str:
+    """The wrk load generator, installed with apt-get when missing and running as root."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise BenchmarkError("the api benchmark needs the `wrk` load generator: install it "
+                             "(Debian/Ubuntu: `sudo apt-get install -y wrk`, macOS: `brew install wrk`)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    ctx.log("api: installing wrk (apt-get install -y wrk)")
+    done = subprocess.run(["apt-get", "install", "-y", "wrk"], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        subprocess.run(["apt-get", "update"], env=env, capture_output=True, text=True)
+        done = subprocess.run(["apt-get", "install", "-y", "wrk"], env=env, capture_output=True, text=True)
+    found = shutil.which("wrk")
+    if found is None:
+        raise BenchmarkError(f"could not install wrk with apt-get (exit {done.returncode}):\n"
+                             + _tail(done.stdout + done.stderr))
+    return found
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # loopback only
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def _start_server(cmd: Sequence[str], *, cwd: Path, env: dict[str, str], ready_url: str, log: Path,
+                  timeout: float = 600) -> subprocess.Popen[bytes]:
+    """Start a server in its own session and wait until `ready_url` answers 200."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(list(cmd), cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise BenchmarkError(f"`{' '.join(map(str, cmd))}` exited {proc.returncode}:\n" + _tail(_read(log)))
+        with contextlib.suppress(OSError):
+            if _get(ready_url, timeout=2)[0] == 200:
+                return proc
+        if time.monotonic() > deadline:
+            _stop(proc)
+            raise BenchmarkError(f"`{' '.join(map(str, cmd))}` did not answer {ready_url} within {timeout:.0f} s:\n"
+                                 + _tail(_read(log)))
+        time.sleep(0.1)
+
+
+@dataclass(frozen=True)
+class Load:
+    """One wrk run."""
+
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    bad_status: int
+    """Non-2xx/3xx responses."""
+    socket_errors: int
+    """Connect, read, write errors and timeouts."""
+
+
+_WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
+
+
+def _wrk_run(wrk: str, url: str, seconds: int) -> Load:
+    cmd = [wrk, f"-t{API_THREADS}", f"-c{API_CONNECTIONS}", f"-d{seconds}s", "--timeout", API_TIMEOUT, "--latency",
+           url]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+    if done.returncode != 0:
+        raise BenchmarkError(f"`{' '.join(cmd)}` exited {done.returncode}:\n" + _tail(done.stdout + done.stderr))
+    out = done.stdout
+
+    def latency(percentile: str) -> float:
+        match = re.search(rf"^\s+{percentile}%\s+([0-9.]+)(us|ms|s|m|h)\s*$", out, re.MULTILINE)
+        if match is None:
+            raise BenchmarkError(f"no {percentile}% latency in wrk's output:\n{out}")
+        return float(match.group(1)) * _WRK_UNITS[match.group(2)]
+
+    rate = re.search(r"^Requests/sec:\s+([0-9.]+)", out, re.MULTILINE)
+    total = re.search(r"^\s+(\d+) requests in", out, re.MULTILINE)
+    if rate is None or total is None:
+        raise BenchmarkError(f"could not read wrk's output:\n{out}")
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return Load(requests_per_s=float(rate.group(1)), p50_ms=latency("50"), p99_ms=latency("99"),
+                requests=int(total.group(1)), bad_status=int(bad.group(1)) if bad else 0,
+                socket_errors=sum(int(g) for g in sockets.groups()) if sockets else 0)
+
+
+def _tree_rss_mb(pid: int) -> tuple[float, float]:
+    """(RSS of the process, summed RSS of its descendants) in MB."""
+    import psutil
+    root = psutil.Process(pid)
+    children = 0
+    for child in root.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            children += child.memory_info().rss
+    return root.memory_info().rss / 1e6, children / 1e6
+
+
+@benchmark
+def api(ctx: Context) -> list[Result]:
+    """The read API on 10,000 lessons under wrk (1 worker, 32 connections) against a trivial Litestar app."""
+    wrk = _wrk(ctx)
+    repo = ctx.repo("10k")
+    base = _base_index(ctx, repo)
+    work = _scratch(ctx, "api")
+    db = _copy_index(base, work)
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        course = conn.execute("SELECT slug FROM courses WHERE status = 'published' ORDER BY slug = 'course-001' DESC, "
+                              "slug LIMIT 1").fetchone()
+        lesson = course and conn.execute("SELECT slug, title FROM lessons WHERE course = ? AND status = 'published' "
+                                          "ORDER BY position LIMIT 1", [course[0]]).fetchone()
+    finally:
+        conn.close()
+    if not course or not lesson:
+        raise BenchmarkError("the index has no published course with a published lesson")
+    word = max(re.findall(r"[A-Za-z]{4,}", lesson[1]) or ["course"], key=len).lower()
+
+    trivial_port, real_port = _free_port(), _free_port()
+    trivial_url = f"http://127.0.0.1:{trivial_port}/"
+    api_url = f"http://127.0.0.1:{real_port}/api/v1"
+    routes = {"lesson detail": f"{api_url}/courses/{course[0]}/lessons/{lesson[0]}",
+              "course list": f"{api_url}/courses",
+              "course detail": f"{api_url}/courses/{course[0]}",
+              "search": f"{api_url}/search?q={word}"}
+    granian = Path(sys.executable).parent / "granian"
+    servers: list[subprocess.Popen[bytes]] = []
+    results: list[Result] = []
+    try:
+        ctx.log(f"api: starting the trivial app (granian, port {trivial_port}) and `cms serve` (port {real_port})")
+        servers.append(_start_server(
+            [str(granian), "--interface", "asgi", "--factory", "--host", "127.0.0.1", "--port", str(trivial_port),
+             "--workers", "1", "--no-access-log", "bench.trivial_app:create_app"],
+            cwd=ROOT, env=_child_env(PYTHONPATH=str(ROOT)), ready_url=trivial_url, log=work / "trivial.log"))
+        real = _start_server(
+            [str(ctx.cms), "serve", str(repo.content), "--host", "127.0.0.1", "--port", str(real_port),
+             "--workers", "1"],
+            cwd=repo.root, env=_index_env(db), ready_url=f"{api_url}/health", log=work / "serve.log")
+        servers.append(real)
+
+        sizes: dict[str, int] = {}
+        for name, url in routes.items():
+            status, body = _get(url)
+            if status != 200:
+                raise BenchmarkError(f"GET {url} answered {status}: {body[:300]!r}")
+            if name == "search" and not json.loads(body).get("total"):
+                raise BenchmarkError(f"GET {url} found nothing; pick a word that occurs")
+            sizes[name] = len(body)
+        sizes["trivial"] = len(_get(trivial_url)[1])
+
+        def measure(url: str, label: str) -> Load:
+            _wrk_run(wrk, url, API_WARMUP_SECONDS)
+            load = _wrk_run(wrk, url, API_SECONDS)
+            if load.bad_status:
+                raise BenchmarkError(f"{label}: {load.bad_status} of {load.requests} responses from {url} were not "
+                                     "2xx/3xx")
+            ctx.log(f"api: {label}: {load.requests_per_s:,.0f} req/s, p99 {load.p99_ms:.1f} ms")
+            return load
+
+        # The trivial app is measured before and after the real routes; the share is of the mean of both,
+        # so a change in machine load during the run shows as a difference between them.
+        loads = {"trivial (before)": measure(trivial_url, "trivial (before)")}
+        loads |= {name: measure(url, name) for name, url in routes.items()}
+        loads["trivial (after)"] = measure(trivial_url, "trivial (after)")
+        trivial_rate = statistics.mean([loads["trivial (before)"].requests_per_s,
+                                        loads["trivial (after)"].requests_per_s])
+        main_rss, worker_rss = _tree_rss_mb(real.pid)
+        trivial_main, trivial_workers = _tree_rss_mb(servers[0].pid)
+    finally:
+        for proc in servers:
+            _stop(proc)
+        _clear(work)
+
+    for name, load in loads.items():
+        real_route = name in routes
+        results += [
+            Result("req/s", load.requests_per_s, "req/s", case=name),
+            Result("p50", load.p50_ms, "ms", case=name),
+            Result("p99", load.p99_ms, "ms", target=API_P99_TARGET if real_route else None, case=name),
+            Result("vs trivial", 100 * load.requests_per_s / trivial_rate, "%", target=API_TARGETS.get(name),
+                   case=name),
+            Result("body", sizes["trivial" if not real_route else name] / 1000, "KB", case=name),
+            Result("requests", load.requests, "", case=name),
+            Result("socket errors", load.socket_errors, "", case=name),
+        ]
+    results += [
+        Result("RSS main", main_rss, "MB", case="server memory (cms serve)"),
+        Result("RSS workers", worker_rss, "MB", case="server memory (cms serve)"),
+        Result("RSS total", main_rss + worker_rss, "MB", case="server memory (cms serve)"),
+        Result("RSS main", trivial_main, "MB", case="server memory (trivial)"),
+        Result("RSS workers", trivial_workers, "MB", case="server memory (trivial)"),
+        Result("RSS total", trivial_main + trivial_workers, "MB", case="server memory (trivial)"),
+    ]
+    return results
 
 
 # --------------------------------------------------------------------------- output

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import msgspec
 
-from cms import journal
+from cms import journal, remote
 from cms.corpus import ContentTree
 from cms.errors import Conflict, ContentError, NotFound, PreconditionFailed
 from cms.gitrepo import GitRepo, Identity, blob_at_head, busy_reason, commit_paths, dirty_paths, restore_paths
@@ -60,8 +60,13 @@ def write_lock(repo: GitRepo) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def apply(tree: ContentTree, db_path: Path, changes: list[Change], message: str, author: Identity) -> WriteResult:
-    """Validate, write and commit `changes` in one commit; the index is current when this returns."""
+def apply(tree: ContentTree, db_path: Path, changes: list[Change], message: str, author: Identity,
+          push: bool = False) -> WriteResult:
+    """Validate, write and commit `changes` in one commit; the index is current when this returns.
+
+    With `push`, the commit is pushed to the remote; if the remote refuses even after one rebase,
+    the commit is taken back and `Conflict` raised.
+    """
     repo = GitRepo.open(tree.content_dir)
     with write_lock(repo):
         journal.recover(repo)
@@ -78,7 +83,12 @@ def apply(tree: ContentTree, db_path: Path, changes: list[Change], message: str,
             journal.end(repo)
             raise
         journal.end(repo)
-        update(tree, db_path)
+        try:
+            if push:
+                remote.push(repo, commit)
+        finally:
+            update(tree, db_path)
+        commit = repo.head() or commit
         return WriteResult(commit=commit, versions={c.path: blob_at_head(repo, tree.label(c.path)) for c in changes})
 
 

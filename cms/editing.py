@@ -37,10 +37,11 @@ class Workspace(msgspec.Struct, frozen=True):
 
     tree: ContentTree
     db_path: Path
+    push: bool = False
 
 
 def _commit(space: Workspace, changes: list[Change], message: str, author: Identity) -> list[Written]:
-    result = apply(space.tree, space.db_path, changes, message, author)
+    result = apply(space.tree, space.db_path, changes, message, author, push=space.push)
     return [Written(path=c.path, slug=_slug(c.path), version=result.versions[c.path], commit=result.commit)
             for c in changes]
 

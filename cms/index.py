@@ -11,6 +11,7 @@ incremental run answers exactly like a full rebuild.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import time
@@ -77,14 +78,24 @@ def database_path(tree: ContentTree, url: str | None) -> Path:
 
 def connect(path: Path) -> sqlite_utils.Database:
     """The writer's connection: WAL so readers are never blocked or shown a partial state."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ignore = path.parent / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("# the index is a cache, never content\n*\n")
+    _make_folder(path.parent)
     conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     return sqlite_utils.Database(conn)
+
+
+def _make_folder(folder: Path) -> None:
+    """Create the index's folder; only a folder of our own (`.cms`, or one made here) gets a `*` .gitignore.
+
+    Any other folder is left alone: `CMS_DATABASE_URL=sqlite:///index.db`
+    in the repository root must not make git ignore the whole repository.
+    """
+    ours = folder.name == ".cms" or not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    ignore = folder / ".gitignore"
+    if ours and not ignore.exists():
+        ignore.write_text("# the index is a cache, never content\n*\n")
 
 
 def update(tree: ContentTree, db_path: Path, *, full: bool = False, workers: int | None = None,
@@ -293,11 +304,39 @@ def _remembered(tree: ContentTree, path: str, kind: str, entry: str | None, mark
 def _file_record(document: Document, stamp: Stamp, ok: bool) -> dict[str, Any]:
     marks: Marks = document.marks
     return {"path": document.source.path, "kind": document.source.kind.value, "blob": stamp.version,
-            "entry": None if document.entry is None else to_json(document.entry),
+            "entry": None if document.entry is None else to_json(_canonical(document.entry)),
             "marks": to_json([[list(key), line, column] for key, (line, column) in marks.items()]),
             "links": to_json(document.links), "body_line": document.body_line,
             "problems": to_json(document.problems), "ok": int(ok),
             "created_at": stamp.created_at, "updated_at": stamp.updated_at}
+
+
+def _canonical(value: Any) -> Any:
+    """`value` with every field that equals its default set to the default object itself.
+
+    msgspec leaves a field out (`omit_defaults`) only when it *is* the
+    default object. An entry parsed in a worker process comes back pickled,
+    an equal copy, and a YAML `currency: USD` is a copy too: without this
+    the same file would be remembered in different forms by different runs.
+    """
+    if isinstance(value, list):
+        return [_canonical(item) for item in value]
+    if not isinstance(value, msgspec.Struct):
+        return value
+    changes: dict[str, Any] = {}
+    for name, default in _defaults(type(value)):
+        current = getattr(value, name)
+        if default is not msgspec.NODEFAULT and current == default:
+            changes[name] = default
+        elif isinstance(current, list | msgspec.Struct):
+            changes[name] = _canonical(current)
+    return msgspec.structs.replace(value, **changes) if changes else value
+
+
+@functools.cache
+def _defaults(model: type[msgspec.Struct]) -> tuple[tuple[str, Any], ...]:
+    """Each field's name and default (`NODEFAULT` if none); `msgspec.structs.fields` is slow to ask each time."""
+    return tuple((field.name, field.default) for field in msgspec.structs.fields(model))
 
 
 def _bad_files(corpus: Corpus, problems: list[Problem]) -> set[str]:
@@ -309,7 +348,9 @@ def _bad_files(corpus: Corpus, problems: list[Problem]) -> set[str]:
     good_sections = {d.source.section_dir for p, d in corpus.documents.items()
                      if d.source.kind is Kind.SECTION and p not in bad and d.source.course in good_courses}
     for path, doc in corpus.documents.items():
-        if (doc.source.kind is Kind.LESSON and doc.source.section_dir not in good_sections) or (doc.source.kind is Kind.SECTION and doc.source.course not in good_courses):
+        orphan_lesson = doc.source.kind is Kind.LESSON and doc.source.section_dir not in good_sections
+        orphan_section = doc.source.kind is Kind.SECTION and doc.source.course not in good_courses
+        if orphan_lesson or orphan_section:
             bad.add(path)
     return bad
 

@@ -10,6 +10,7 @@ readers) drops those conditions.
 
 from __future__ import annotations
 
+import html
 import re
 import sqlite3
 from pathlib import Path
@@ -35,6 +36,8 @@ LESSON_SUMMARY = ("l.slug, l.version, l.title, l.description, l.status, l.type, 
 SECTION_SUMMARY = ("s.slug, s.version, s.title, s.description, s.status, s.section_order, s.lesson_count, "
                    "s.video_count, s.video_seconds, s.duration_minutes")
 _WORD = re.compile(r"\w+", re.UNICODE)
+MARK_OPEN, MARK_CLOSE = "\ue000", "\ue001"
+"""Highlight sentinels (private-use characters): snippets are escaped first, then marked up."""
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -282,10 +285,17 @@ def search(conn: sqlite3.Connection, text: str, kind: str | None, course_slug: s
         where += " AND search.course = :course"
     total = conn.execute(f"SELECT COUNT(*) AS n FROM search WHERE {where}", params).fetchone()["n"]
     rows = conn.execute(
-        "SELECT kind, course, slug, title, snippet(search, 5, '<mark>', '</mark>', '…', 16) AS snippet, "
+        f"SELECT kind, course, slug, title, snippet(search, 5, '{MARK_OPEN}', '{MARK_CLOSE}', '…', 16) AS snippet, "
         f"bm25(search, 0, 0, 0, 0, 10.0, 1.0) AS score FROM search WHERE {where} ORDER BY score, slug "
         "LIMIT :limit OFFSET :offset", {**params, "limit": page_size, "offset": (page - 1) * page_size}).fetchall()
+    for row in rows:
+        row["snippet"] = _marked(row["snippet"] or "")
     return rows, total
+
+
+def _marked(snippet: str) -> str:
+    """A snippet as safe HTML: the indexed text is plain (markup in it is literal), so escape it, then mark."""
+    return html.escape(snippet).replace(MARK_OPEN, "<mark>").replace(MARK_CLOSE, "</mark>")
 
 
 def meta(conn: sqlite3.Connection) -> dict[str, str]:

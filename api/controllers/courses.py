@@ -23,8 +23,9 @@ from cms import queries, reader
 
 CourseSort = Literal["title", "-updated_at", "price", "-price"]
 Difficulty = Literal["beginner", "intermediate", "advanced"]
-Price = Annotated[float, Parameter(ge=0, le=1_000_000)]
-Text = Annotated[str, Parameter(min_length=1, max_length=200)]
+# The constraint must sit on the optional type: Litestar ignores it on `Annotated[...] | None`.
+Price = Annotated[float | None, Parameter(ge=0, le=1_000_000)]
+Text = Annotated[str | None, Parameter(min_length=1, max_length=200)]
 
 
 class CourseController(Controller):
@@ -33,9 +34,9 @@ class CourseController(Controller):
 
     @get("/")
     async def list_courses(self, request: Request[Any, Any, Any], conn: sqlite3.Connection, hidden: bool,
-                           difficulty_level: Difficulty | None = None, category: Text | None = None,
-                           tag: Text | None = None, instructor: Text | None = None, q: Text | None = None,
-                           min_price: Price | None = None, max_price: Price | None = None,
+                           difficulty_level: Difficulty | None = None, category: Text = None,
+                           tag: Text = None, instructor: Text = None, q: Text = None,
+                           min_price: Price = None, max_price: Price = None,
                            sort: CourseSort = "-updated_at", page: PageNumber = 1,
                            page_size: PageSize = 20) -> Response[Page[CourseSummary]]:
         """Published courses, filtered, sorted and paged."""
@@ -62,7 +63,7 @@ class CourseController(Controller):
 
     @get("/{course:str}/lessons")
     async def list_lessons(self, conn: sqlite3.Connection, hidden: bool, course: str,
-                           section: Text | None = None) -> list[LessonSummary]:
+                           section: Text = None) -> list[LessonSummary]:
         """The course's lessons in course order, optionally of one section."""
         return to_wire(reader.lessons(conn, course, section, hidden), list[LessonSummary])
 

@@ -12,7 +12,8 @@ from api.pagination import PageNumber, PageSize, link_header
 from api.schemas import Page, ProjectDetail, ProjectSummary, to_wire
 from cms import queries, reader
 
-Text = Annotated[str, Parameter(min_length=1, max_length=200)]
+# The constraint must sit on the optional type: Litestar ignores it on `Annotated[...] | None`.
+Text = Annotated[str | None, Parameter(min_length=1, max_length=200)]
 
 
 class ProjectController(Controller):
@@ -21,8 +22,8 @@ class ProjectController(Controller):
 
     @get("/")
     async def list_projects(self, request: Request[Any, Any, Any], conn: sqlite3.Connection, hidden: bool,
-                            project_type: Text | None = None, featured: bool | None = None,
-                            tech: Text | None = None, q: Text | None = None, page: PageNumber = 1,
+                            project_type: Text = None, featured: bool | None = None,
+                            tech: Text = None, q: Text = None, page: PageNumber = 1,
                             page_size: PageSize = 20) -> Response[Page[ProjectSummary]]:
         """Published projects, featured first."""
         filters = queries.ProjectFilters(project_type=project_type, featured=featured, tech=tech, q=q)

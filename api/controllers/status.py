@@ -20,7 +20,7 @@ Query = Annotated[str, Parameter(min_length=1, max_length=200, description="Word
 @get("/search", tags=["search"])
 async def search(request: Request[Any, Any, Any], conn: sqlite3.Connection, hidden: bool, q: Query,
                  kind: Literal["course", "lesson", "project"] | None = None,
-                 course: Annotated[str, Parameter(max_length=80)] | None = None, page: PageNumber = 1,
+                 course: Annotated[str | None, Parameter(min_length=1, max_length=80)] = None, page: PageNumber = 1,
                  page_size: PageSize = 20) -> Response[Page[SearchHit]]:
     """Ranked hits across courses, lessons and projects, with highlighted snippets."""
     rows, total = queries.search(conn, q, kind, course, page, page_size, hidden)

@@ -1,0 +1,35 @@
+"""`POST /hooks/git`: a signed push notification pulls the repository and re-indexes it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, post
+from litestar.datastructures import State
+from litestar.exceptions import NotAuthorizedException, ServiceUnavailableException
+from litestar.status_codes import HTTP_200_OK
+
+from cms.authoring import write_lock
+from cms.index import update
+from cms.remote import pull, signature_valid
+
+
+class PullOut(msgspec.Struct):
+    commit: str | None
+    files_read: int
+
+
+@post("/hooks/git", status_code=HTTP_200_OK, sync_to_thread=True, tags=["hooks"])
+def receive_push(request: Request[Any, Any, Any], state: State, body: bytes) -> PullOut:
+    """Pull the content repository and re-index it; needs `X-Hub-Signature-256` (HMAC-SHA256, CMS_WEBHOOK_SECRET)."""
+    secret = state.webhook_secret
+    if secret is None:
+        raise ServiceUnavailableException("the webhook is disabled: set CMS_WEBHOOK_SECRET")
+    if not signature_valid(secret, body, request.headers.get("x-hub-signature-256")):
+        raise NotAuthorizedException("the X-Hub-Signature-256 header does not sign this body")
+    space = state.workspace
+    with write_lock(state.repo):
+        commit = pull(state.repo)
+        report = update(space.tree, space.db_path)
+    return PullOut(commit=commit, files_read=report.read)

@@ -1,0 +1,174 @@
+"""Admin writes on content entries: every request becomes one git commit.
+
+One controller per kind of entry, made by `write_controller` from the
+kind and where it lives in the URL. Handlers stay thin: they read the
+path, the body and `If-Match`, call `cms.editing`, and answer with the
+entry as the read routes show it (drafts included), its new `version`
+(also the `ETag`) and the commit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, delete, patch, post, put
+from litestar.datastructures import State
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from api.auth import AUTH_DEPENDENCIES, admin_api_enabled, requires
+from cms import editing, reader
+from cms.editing import Workspace, Written
+from cms.entries import EntryKind
+from cms.errors import PreconditionRequired
+from cms.gitrepo import Identity
+from cms.users import STAFF, User
+
+EDITORS = tuple(sorted(STAFF))
+
+
+class WriteOut(msgspec.Struct, kw_only=True):
+    """A write's answer: the entry (None once deleted), its new version and the commit."""
+
+    entry: dict[str, Any] | None
+    version: str | None
+    commit: str
+
+
+class PublishIn(msgspec.Struct, forbid_unknown_fields=True):
+    published: bool
+
+
+def if_match(request: Request[Any, Any, Any]) -> str:
+    """The version named by `If-Match: "<version>"` (428 without one)."""
+    header = request.headers.get("if-match")
+    if not header:
+        raise PreconditionRequired('this write needs `If-Match: "<version>"` with the version you last read')
+    return header.strip().removeprefix("W/").strip('"')
+
+
+def identity(user: User) -> Identity:
+    return Identity(name=user.full_name or user.username, email=user.email)
+
+
+def workspace(state: State) -> Workspace:
+    return state.workspace
+
+
+def entry_view(conn: sqlite3.Connection, kind: EntryKind, ids: tuple[str, ...]) -> dict[str, Any]:
+    """The entry as the read API shows it to an editor."""
+    views = {EntryKind.COURSE: reader.course_detail, EntryKind.SECTION: reader.section_detail,
+             EntryKind.LESSON: reader.lesson_detail, EntryKind.PROJECT: reader.project_detail,
+             EntryKind.PATH: reader.path_detail}
+    return views[kind](conn, *ids, hidden=True)
+
+
+def answer(state: State, kind: EntryKind, parents: tuple[str, ...], written: Written,
+           status: int = HTTP_200_OK) -> Response[WriteOut]:
+    entry = None if written.version is None else entry_view(state.index, kind, (*parents, written.slug))
+    headers = {"Cache-Control": "no-store"}
+    if written.version is not None:
+        headers["ETag"] = f'"{written.version}"'
+    return Response(WriteOut(entry=entry, version=written.version, commit=written.commit), status_code=status,
+                    headers=headers)
+
+
+def write_controller(kind: EntryKind, base: str, parent_params: tuple[str, ...], item: str) -> type[Controller]:
+    """Create, bulk create, replace, publish and delete for one kind of entry."""
+
+    def parents(request: Request[Any, Any, Any]) -> tuple[str, ...]:
+        return tuple(str(request.path_params[name]) for name in parent_params)
+
+    def ids(request: Request[Any, Any, Any]) -> tuple[str, ...]:
+        return (*parents(request), str(request.path_params[item]))
+
+    class Writes(Controller):
+        path = base
+        tags = [f"{kind.value}s (admin)"]
+        guards = [admin_api_enabled, requires(*EDITORS)]
+        dependencies = AUTH_DEPENDENCIES
+
+        @post("/", status_code=HTTP_201_CREATED, sync_to_thread=True)
+        def create(self, request: Request[Any, Any, Any], state: State, caller: User,
+                   data: dict[str, Any]) -> Response[WriteOut]:
+            """Create an entry from its fields, `body` and `slug`."""
+            written = editing.create(workspace(state), kind, parents(request), data, identity(caller))
+            return answer(state, kind, parents(request), written, HTTP_201_CREATED)
+
+        @post("/bulk", status_code=HTTP_201_CREATED, sync_to_thread=True)
+        def create_many(self, request: Request[Any, Any, Any], state: State, caller: User,
+                        data: list[dict[str, Any]]) -> list[WriteOut]:
+            """Create several entries in one commit."""
+            done = editing.create_many(workspace(state), kind, parents(request), data, identity(caller))
+            return [answer(state, kind, parents(request), w).content for w in done]
+
+        @put(f"/{{{item}:str}}", sync_to_thread=True)
+        def replace(self, request: Request[Any, Any, Any], state: State, caller: User,
+                    data: dict[str, Any]) -> Response[WriteOut]:
+            """Replace an entry's fields and body (needs If-Match)."""
+            expected = if_match(request)
+            written = editing.replace(workspace(state), kind, ids(request), data, expected, identity(caller))
+            return answer(state, kind, parents(request), written)
+
+        @patch(f"/{{{item}:str}}/publish", sync_to_thread=True)
+        def publish(self, request: Request[Any, Any, Any], state: State, caller: User,
+                    data: PublishIn) -> Response[WriteOut]:
+            """Publish or unpublish: `{"published": true|false}` (needs If-Match)."""
+            expected = if_match(request)
+            written = editing.publish(workspace(state), kind, ids(request), data.published, expected,
+                                      identity(caller))
+            return answer(state, kind, parents(request), written)
+
+        @delete(f"/{{{item}:str}}", status_code=HTTP_200_OK, sync_to_thread=True)
+        def remove(self, request: Request[Any, Any, Any], state: State, caller: User) -> Response[WriteOut]:
+            """Delete an entry (a course or section with everything in it; needs If-Match)."""
+            written = editing.delete(workspace(state), kind, ids(request), if_match(request), identity(caller))
+            return answer(state, kind, parents(request), written)
+
+    Writes.__name__ = Writes.__qualname__ = f"{kind.value.title()}Writes"
+    return Writes
+
+
+WRITE_CONTROLLERS = [
+    write_controller(EntryKind.COURSE, "/courses", (), "course"),
+    write_controller(EntryKind.SECTION, "/courses/{course:str}/sections", ("course",), "section"),
+    write_controller(EntryKind.LESSON, "/courses/{course:str}/lessons", ("course",), "lesson"),
+    write_controller(EntryKind.PROJECT, "/projects", (), "project"),
+    write_controller(EntryKind.PATH, "/paths", (), "path_slug"),
+]
+
+
+class VideoWrites(Controller):
+    """A lesson's video snippets: add one, replace one, remove one (each a commit of the lesson file)."""
+
+    path = "/courses/{course:str}/lessons/{lesson:str}/videos"
+    tags = ["lessons (admin)"]
+    guards = [admin_api_enabled, requires(*EDITORS)]
+    dependencies = AUTH_DEPENDENCIES
+
+    @post("/", status_code=HTTP_201_CREATED, sync_to_thread=True)
+    def add(self, request: Request[Any, Any, Any], state: State, caller: User, course: str, lesson: str,
+            data: dict[str, Any]) -> Response[WriteOut]:
+        """Append a video snippet to the lesson (needs the lesson's If-Match)."""
+        written = editing.add_video(workspace(state), course, lesson, data, if_match(request), identity(caller))
+        return answer(state, EntryKind.LESSON, (course,), written, HTTP_201_CREATED)
+
+    @put("/{index:int}", sync_to_thread=True)
+    def replace(self, request: Request[Any, Any, Any], state: State, caller: User, course: str, lesson: str,
+                index: int, data: dict[str, Any]) -> Response[WriteOut]:
+        """Replace the snippet at `index` (0-based; needs the lesson's If-Match)."""
+        written = editing.change_video(workspace(state), course, lesson, index, data, if_match(request),
+                                       identity(caller))
+        return answer(state, EntryKind.LESSON, (course,), written)
+
+    @delete("/{index:int}", status_code=HTTP_200_OK, sync_to_thread=True)
+    def remove(self, request: Request[Any, Any, Any], state: State, caller: User, course: str, lesson: str,
+               index: int) -> Response[WriteOut]:
+        """Remove the snippet at `index` (needs the lesson's If-Match)."""
+        written = editing.change_video(workspace(state), course, lesson, index, None, if_match(request),
+                                       identity(caller))
+        return answer(state, EntryKind.LESSON, (course,), written)
+
+
+WRITE_CONTROLLERS.append(VideoWrites)
