@@ -26,7 +26,7 @@ from cms import journal, queries
 from cms.corpus import ContentTree
 from cms.editing import Workspace
 from cms.gitrepo import GitRepo
-from cms.index import database_path
+from cms.index import database_path, update
 from cms.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -42,6 +42,8 @@ def create_app(settings: Settings | None = None, index_path: Path | None = None)
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.repo = GitRepo.open(tree.content_dir)
         journal.recover(app.state.repo)
+        if not db_path.exists():
+            update(tree, db_path)
         app.state.index = queries.connect(db_path)
         app.state.workspace = Workspace(tree=tree, db_path=db_path, push=settings.git_push)
         app.state.webhook_secret = settings.webhook_secret

@@ -87,7 +87,6 @@ class LessonSummary(Wire, kw_only=True):
     section: str
     section_order: int
     lesson_order: int
-    position: int
     duration_minutes: int | None
     reading_time_minutes: int
     video_count: int

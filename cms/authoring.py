@@ -19,7 +19,7 @@ from pathlib import Path
 
 import msgspec
 
-from cms import journal, remote
+from cms import journal, localdir, remote
 from cms.corpus import ContentTree
 from cms.errors import Conflict, ContentError, NotFound, PreconditionFailed
 from cms.gitrepo import GitRepo, Identity, blob_at_head, busy_reason, commit_paths, dirty_paths, restore_paths
@@ -51,7 +51,7 @@ class WriteResult(msgspec.Struct):
 @contextmanager
 def write_lock(repo: GitRepo) -> Iterator[None]:
     path = repo.root / ".cms" / "write.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    localdir.prepare(path.parent)
     with path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

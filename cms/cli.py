@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import msgspec
@@ -18,14 +18,13 @@ import msgspec
 from cms import scaffold, schema
 from cms.corpus import ContentTree
 from cms.errors import CmsError
-from cms.index import IndexReport, database_path, update
-from cms.progress import index_progress
 from cms.reporting import FORMATS, as_text
-from cms.server import serve as serve_api
 from cms.settings import Settings
 from cms.users import NewUser, Role, StateDB, UserStore, check_admin_settings, state_path
 from cms.validate import validate_dir
-from cms.watch import watch as watch_tree
+
+if TYPE_CHECKING:
+    from cms.index import IndexReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -143,6 +142,7 @@ def new_project(slug: str, title: str, content_dir: Path | None) -> None:
 
 
 def _tree_and_index(content_dir: Path | None) -> tuple[ContentTree, Path]:
+    from cms.index import database_path  # the indexing commands load the indexer; `validate` stays quick
     settings = Settings.from_env()
     tree = ContentTree.locate(content_dir if content_dir is not None else settings.content_dir)
     return tree, database_path(tree, settings.database_url)
@@ -174,6 +174,9 @@ def _print_report(report: IndexReport, as_json: bool, quiet: bool) -> None:
 def index(content_dir: Path | None, full: bool, quiet: bool, as_json: bool) -> None:
     """Bring the index up to date with the content (only what git says changed)."""
     tree, db_path = _tree_and_index(content_dir)
+    from cms.index import update
+    from cms.progress import index_progress
+
     with index_progress(enabled=not (quiet or as_json)) as progress:
         report = update(tree, db_path, full=full, progress=progress)
     _print_report(report, as_json, quiet)
@@ -189,6 +192,8 @@ def watch(content_dir: Path | None, quiet: bool, as_json: bool) -> None:
     tree, db_path = _tree_and_index(content_dir)
     if not (quiet or as_json):
         click.echo(f"watching {tree.content_dir} (index {db_path})")
+    from cms.watch import watch as watch_tree
+
     watch_tree(tree, db_path, lambda report: _print_report(report, as_json, quiet),
                on_error=lambda error: click.echo(f"index update failed: {error}", err=True))
 
@@ -205,6 +210,8 @@ def serve(content_dir: Path | None, host: str, port: int, workers: int, keep_cur
     check_admin_settings(Settings.from_env())
     tree, db_path = _tree_and_index(content_dir)
     click.echo(f"serving {tree.content_dir} on http://{host}:{port}/api/v1/courses (docs: /api/v1/docs)")
+    from cms.server import serve as serve_api
+
     serve_api(tree, db_path, host, port, workers, keep_current)
 
 

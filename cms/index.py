@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 import sqlite_utils
 
-from cms import derived, tables
+from cms import derived, localdir, tables
 from cms.corpus import ContentTree, Corpus
 from cms.errors import ConfigError
 from cms.frontmatter import Marks
@@ -78,24 +78,11 @@ def database_path(tree: ContentTree, url: str | None) -> Path:
 
 def connect(path: Path) -> sqlite_utils.Database:
     """The writer's connection: WAL so readers are never blocked or shown a partial state."""
-    _make_folder(path.parent)
+    localdir.prepare(path.parent)
     conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     return sqlite_utils.Database(conn)
-
-
-def _make_folder(folder: Path) -> None:
-    """Create the index's folder; only a folder of our own (`.cms`, or one made here) gets a `*` .gitignore.
-
-    Any other folder is left alone: `CMS_DATABASE_URL=sqlite:///index.db`
-    in the repository root must not make git ignore the whole repository.
-    """
-    ours = folder.name == ".cms" or not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
-    ignore = folder / ".gitignore"
-    if ours and not ignore.exists():
-        ignore.write_text("# the index is a cache, never content\n*\n")
 
 
 def update(tree: ContentTree, db_path: Path, *, full: bool = False, workers: int | None = None,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import msgspec
 
+from cms import localdir
 from cms.gitrepo import GitRepo, restore_paths
 
 
@@ -28,7 +29,7 @@ def journal_path(repo: GitRepo) -> Path:
 
 def begin(repo: GitRepo, paths: list[str]) -> None:
     path = journal_path(repo)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    localdir.prepare(path.parent)
     temporary = path.with_suffix(".tmp")
     temporary.write_bytes(msgspec.json.encode(Pending(head=repo.head(), paths=paths)))
     temporary.replace(path)

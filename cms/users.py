@@ -31,6 +31,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from cms.corpus import ContentTree
+from cms import localdir
 from cms.errors import ConfigError, Conflict, InvalidInput, NotAuthenticated, NotFound
 from cms.settings import Settings
 
@@ -139,10 +140,7 @@ class StateDB:
     """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        ignore = path.parent / ".gitignore"
-        if not ignore.exists():
-            ignore.write_text("# local state and caches, never content\n*\n")
+        localdir.prepare(path.parent)
         self.path = path
         self.conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         self.conn.row_factory = sqlite3.Row

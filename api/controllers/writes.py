@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, delete, patch, post, put
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import AUTH_DEPENDENCIES, admin_api_enabled, requires
@@ -74,68 +75,84 @@ def answer(state: State, kind: EntryKind, parents: tuple[str, ...], written: Wri
                     headers=headers)
 
 
-def write_controller(kind: EntryKind, base: str, parent_params: tuple[str, ...], item: str) -> type[Controller]:
-    """Create, bulk create, replace, publish and delete for one kind of entry."""
+def _course_and_slug(course: str, slug: str) -> tuple[str, ...]:
+    return (course, slug)
 
-    def parents(request: Request[Any, Any, Any]) -> tuple[str, ...]:
-        return tuple(str(request.path_params[name]) for name in parent_params)
 
-    def ids(request: Request[Any, Any, Any]) -> tuple[str, ...]:
-        return (*parents(request), str(request.path_params[item]))
+def _slug_only(slug: str) -> tuple[str, ...]:
+    return (slug,)
+
+
+def _course_only(course: str) -> tuple[str, ...]:
+    return (course,)
+
+
+def _no_parents() -> tuple[str, ...]:
+    return ()
+
+
+def write_controller(kind: EntryKind, base: str, nested: bool) -> type[Controller]:
+    """Create, bulk create, replace, publish and delete for one kind of entry.
+
+    The entry is `{slug}` under `base`; nested kinds (sections, lessons) also take `{course}`.
+    Path parameters reach handlers through the `ids` and `parents` dependencies, so every
+    handler is shared by all kinds and the OpenAPI document lists them in a fixed order.
+    """
 
     class Writes(Controller):
         path = base
         tags = [f"{kind.value}s (admin)"]
         guards = [admin_api_enabled, requires(*EDITORS)]
-        dependencies = AUTH_DEPENDENCIES
+        dependencies = {**AUTH_DEPENDENCIES,
+                        "ids": Provide(_course_and_slug if nested else _slug_only, sync_to_thread=False),
+                        "parents": Provide(_course_only if nested else _no_parents, sync_to_thread=False)}
 
         @post("/", status_code=HTTP_201_CREATED, sync_to_thread=True)
-        def create(self, request: Request[Any, Any, Any], state: State, caller: User,
+        def create(self, state: State, caller: User, parents: tuple[str, ...],
                    data: dict[str, Any]) -> Response[WriteOut]:
             """Create an entry from its fields, `body` and `slug`."""
-            written = editing.create(workspace(state), kind, parents(request), data, identity(caller))
-            return answer(state, kind, parents(request), written, HTTP_201_CREATED)
+            written = editing.create(workspace(state), kind, parents, data, identity(caller))
+            return answer(state, kind, parents, written, HTTP_201_CREATED)
 
         @post("/bulk", status_code=HTTP_201_CREATED, sync_to_thread=True)
-        def create_many(self, request: Request[Any, Any, Any], state: State, caller: User,
+        def create_many(self, state: State, caller: User, parents: tuple[str, ...],
                         data: list[dict[str, Any]]) -> list[WriteOut]:
             """Create several entries in one commit."""
-            done = editing.create_many(workspace(state), kind, parents(request), data, identity(caller))
-            return [answer(state, kind, parents(request), w).content for w in done]
+            done = editing.create_many(workspace(state), kind, parents, data, identity(caller))
+            return [answer(state, kind, parents, w).content for w in done]
 
-        @put(f"/{{{item}:str}}", sync_to_thread=True)
-        def replace(self, request: Request[Any, Any, Any], state: State, caller: User,
+        @put("/{slug:str}", sync_to_thread=True)
+        def replace(self, request: Request[Any, Any, Any], state: State, caller: User, ids: tuple[str, ...],
                     data: dict[str, Any]) -> Response[WriteOut]:
             """Replace an entry's fields and body (needs If-Match)."""
-            expected = if_match(request)
-            written = editing.replace(workspace(state), kind, ids(request), data, expected, identity(caller))
-            return answer(state, kind, parents(request), written)
+            written = editing.replace(workspace(state), kind, ids, data, if_match(request), identity(caller))
+            return answer(state, kind, ids[:-1], written)
 
-        @patch(f"/{{{item}:str}}/publish", sync_to_thread=True)
-        def publish(self, request: Request[Any, Any, Any], state: State, caller: User,
+        @patch("/{slug:str}/publish", sync_to_thread=True)
+        def publish(self, request: Request[Any, Any, Any], state: State, caller: User, ids: tuple[str, ...],
                     data: PublishIn) -> Response[WriteOut]:
             """Publish or unpublish: `{"published": true|false}` (needs If-Match)."""
-            expected = if_match(request)
-            written = editing.publish(workspace(state), kind, ids(request), data.published, expected,
+            written = editing.publish(workspace(state), kind, ids, data.published, if_match(request),
                                       identity(caller))
-            return answer(state, kind, parents(request), written)
+            return answer(state, kind, ids[:-1], written)
 
-        @delete(f"/{{{item}:str}}", status_code=HTTP_200_OK, sync_to_thread=True)
-        def remove(self, request: Request[Any, Any, Any], state: State, caller: User) -> Response[WriteOut]:
+        @delete("/{slug:str}", status_code=HTTP_200_OK, sync_to_thread=True)
+        def remove(self, request: Request[Any, Any, Any], state: State, caller: User,
+                   ids: tuple[str, ...]) -> Response[WriteOut]:
             """Delete an entry (a course or section with everything in it; needs If-Match)."""
-            written = editing.delete(workspace(state), kind, ids(request), if_match(request), identity(caller))
-            return answer(state, kind, parents(request), written)
+            written = editing.delete(workspace(state), kind, ids, if_match(request), identity(caller))
+            return answer(state, kind, ids[:-1], written)
 
     Writes.__name__ = Writes.__qualname__ = f"{kind.value.title()}Writes"
     return Writes
 
 
 WRITE_CONTROLLERS = [
-    write_controller(EntryKind.COURSE, "/courses", (), "course"),
-    write_controller(EntryKind.SECTION, "/courses/{course:str}/sections", ("course",), "section"),
-    write_controller(EntryKind.LESSON, "/courses/{course:str}/lessons", ("course",), "lesson"),
-    write_controller(EntryKind.PROJECT, "/projects", (), "project"),
-    write_controller(EntryKind.PATH, "/paths", (), "path_slug"),
+    write_controller(EntryKind.COURSE, "/courses", nested=False),
+    write_controller(EntryKind.SECTION, "/courses/{course:str}/sections", nested=True),
+    write_controller(EntryKind.LESSON, "/courses/{course:str}/lessons", nested=True),
+    write_controller(EntryKind.PROJECT, "/projects", nested=False),
+    write_controller(EntryKind.PATH, "/paths", nested=False),
 ]
 
 
