@@ -7,6 +7,7 @@ so problems name files the way git and CI annotations do.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -38,7 +39,7 @@ class ContentTree:
             raise ConfigError(f"content directory {content_dir} does not exist (set CMS_CONTENT_DIR)")
         return cls(content_dir=content_dir, repo_root=_repository_root(content_dir))
 
-    @property
+    @functools.cached_property
     def prefix(self) -> str:
         """How content paths are written relative to the repository root (`content/`)."""
         rel = self.content_dir.relative_to(self.repo_root).as_posix()

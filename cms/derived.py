@@ -14,38 +14,42 @@ from collections.abc import Iterable
 _SCOPE = "course IN (SELECT value FROM json_each(:courses))"
 
 _STATEMENTS = [
-    f"""UPDATE lessons SET position = ordered.position, prev_slug = NULL, prev_title = NULL,
-            next_slug = NULL, next_title = NULL
-        FROM (SELECT rowid AS id, ROW_NUMBER() OVER (PARTITION BY course ORDER BY section_order, lesson_order)
-                     AS position FROM lessons WHERE {_SCOPE}) AS ordered
-        WHERE ordered.id = lessons.rowid""",
-    f"""UPDATE lessons SET prev_slug = v.prev_slug, prev_title = v.prev_title,
-            next_slug = v.next_slug, next_title = v.next_title
-        FROM (SELECT l.rowid AS id,
-                     LAG(l.slug) OVER w AS prev_slug, LAG(l.title) OVER w AS prev_title,
-                     LEAD(l.slug) OVER w AS next_slug, LEAD(l.title) OVER w AS next_title
-              FROM lessons l JOIN sections s ON s.course = l.course AND s.slug = l.section
-              WHERE l.status = 'published' AND s.status = 'published' AND l.{_SCOPE}
-              WINDOW w AS (PARTITION BY l.course ORDER BY l.section_order, l.lesson_order)) AS v
-        WHERE v.id = lessons.rowid""",
-    f"""UPDATE sections SET lesson_count = COALESCE(t.lessons, 0), video_count = COALESCE(t.videos, 0),
-            video_seconds = COALESCE(t.seconds, 0), duration_minutes = COALESCE(t.minutes, 0)
-        FROM (SELECT s.rowid AS id, COUNT(l.slug) AS lessons, SUM(l.video_count) AS videos,
-                     SUM(l.video_seconds) AS seconds,
-                     SUM(COALESCE(l.duration_minutes, l.reading_time_minutes)) AS minutes
+    f"""UPDATE lessons SET position = t.position, prev_slug = t.prev_slug, prev_title = t.prev_title,
+            next_slug = t.next_slug, next_title = t.next_title
+        FROM (SELECT a.id, a.position, v.prev_slug, v.prev_title, v.next_slug, v.next_title
+              FROM (SELECT rowid AS id, ROW_NUMBER() OVER (PARTITION BY course ORDER BY section_order, lesson_order)
+                           AS position FROM lessons WHERE {_SCOPE}) AS a
+              LEFT JOIN (SELECT l.rowid AS id,
+                                LAG(l.slug) OVER w AS prev_slug, LAG(l.title) OVER w AS prev_title,
+                                LEAD(l.slug) OVER w AS next_slug, LEAD(l.title) OVER w AS next_title
+                         FROM lessons l JOIN sections s ON s.course = l.course AND s.slug = l.section
+                         WHERE l.status = 'published' AND s.status = 'published' AND l.{_SCOPE}
+                         WINDOW w AS (PARTITION BY l.course ORDER BY l.section_order, l.lesson_order)) AS v
+                   ON v.id = a.id) AS t
+        WHERE t.id = lessons.rowid AND (lessons.position IS NOT t.position
+            OR lessons.prev_slug IS NOT t.prev_slug OR lessons.prev_title IS NOT t.prev_title
+            OR lessons.next_slug IS NOT t.next_slug OR lessons.next_title IS NOT t.next_title)""",
+    f"""UPDATE sections SET lesson_count = t.lessons, video_count = t.videos, video_seconds = t.seconds,
+            duration_minutes = t.minutes
+        FROM (SELECT s.rowid AS id, COUNT(l.slug) AS lessons, COALESCE(SUM(l.video_count), 0) AS videos,
+                     COALESCE(SUM(l.video_seconds), 0) AS seconds,
+                     COALESCE(SUM(COALESCE(l.duration_minutes, l.reading_time_minutes)), 0) AS minutes
               FROM sections s LEFT JOIN lessons l
                    ON l.course = s.course AND l.section = s.slug AND l.status = 'published'
               WHERE s.{_SCOPE} GROUP BY s.rowid) AS t
-        WHERE t.id = sections.rowid""",
-    """UPDATE courses SET section_count = COALESCE(t.sections, 0), lesson_count = COALESCE(t.lessons, 0),
-            video_count = COALESCE(t.videos, 0), video_seconds = COALESCE(t.seconds, 0),
-            duration_minutes = COALESCE(t.minutes, 0)
-        FROM (SELECT c.rowid AS id, COUNT(s.slug) AS sections, SUM(s.lesson_count) AS lessons,
-                     SUM(s.video_count) AS videos, SUM(s.video_seconds) AS seconds,
-                     SUM(s.duration_minutes) AS minutes
+        WHERE t.id = sections.rowid AND (sections.lesson_count IS NOT t.lessons
+            OR sections.video_count IS NOT t.videos OR sections.video_seconds IS NOT t.seconds
+            OR sections.duration_minutes IS NOT t.minutes)""",
+    f"""UPDATE courses SET section_count = t.sections, lesson_count = t.lessons, video_count = t.videos,
+            video_seconds = t.seconds, duration_minutes = t.minutes
+        FROM (SELECT c.rowid AS id, COUNT(s.slug) AS sections, COALESCE(SUM(s.lesson_count), 0) AS lessons,
+                     COALESCE(SUM(s.video_count), 0) AS videos, COALESCE(SUM(s.video_seconds), 0) AS seconds,
+                     COALESCE(SUM(s.duration_minutes), 0) AS minutes
               FROM courses c LEFT JOIN sections s ON s.course = c.slug AND s.status = 'published'
               WHERE c.slug IN (SELECT value FROM json_each(:courses)) GROUP BY c.rowid) AS t
-        WHERE t.id = courses.rowid""",
+        WHERE t.id = courses.rowid AND (courses.section_count IS NOT t.sections
+            OR courses.lesson_count IS NOT t.lessons OR courses.video_count IS NOT t.videos
+            OR courses.video_seconds IS NOT t.seconds OR courses.duration_minutes IS NOT t.minutes)""",
 ]
 
 

@@ -15,7 +15,7 @@ import functools
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,13 +27,12 @@ import sqlite_utils
 from cms import derived, localdir, tables
 from cms.corpus import ContentTree, Corpus
 from cms.errors import ConfigError
-from cms.frontmatter import Marks
+from cms.frontmatter import Marks, PathKey
 from cms.gitrepo import GitRepo, file_time
 from cms.models import Categories
 from cms.parse import MODELS, Document
 from cms.problems import Problem
-from cms.rendering import Rendered
-from cms.rows import Stamp, render_document, rows_for, to_json, utc
+from cms.rows import Rows, Stamp, render_document, rows_for, to_json, utc
 from cms.sources import CONTENT_SUFFIXES, Kind, Source, classify, is_ignored
 from cms.validate import check
 
@@ -61,10 +60,10 @@ class IndexReport(msgspec.Struct, kw_only=True):
 
 
 class Parsed(msgspec.Struct):
-    """A file parsed (and, if it parsed cleanly, rendered) by a worker."""
+    """A file parsed by a worker and, if it parsed cleanly, rendered into its rows (dated later)."""
 
     document: Document
-    rendered: Rendered | None
+    rows: Rows | None
 
 
 def database_path(tree: ContentTree, url: str | None) -> Path:
@@ -125,6 +124,8 @@ class _Run:
         self.tree, self.repo, self.db, self.full = tree, repo, db, full
         self.workers = workers or os.cpu_count() or 1
         self.progress = progress
+        self.sources: dict[str, Source] = {}
+        """Content path → Source of every file git lists, classified once per run."""
 
     def execute(self) -> IndexReport:
         head = self.repo.head()
@@ -138,13 +139,14 @@ class _Run:
             if self._same_misplaced(misplaced, known, current):
                 left_out = {path for path, (_, ok) in stored.items() if not ok}
                 return self._report(head, current, 0, 0, known, left_out)
-        parsed = self._parse(changed, current)
+        parsed = self._parse([(path, current[path]) for path in changed])
         corpus = self._corpus(parsed, set(changed) | set(deleted), misplaced)
         problems = check(corpus)
         bad = _bad_files(corpus, problems)
         stamps = self._stamps(current, changed, dates_moved)
-        self._write(corpus, parsed, stored, deleted, bad, stamps)
-        self._finish(head, problems)
+        rewritten = self._write(corpus, parsed, stored, deleted, bad, stamps)
+        courses = {course for path in rewritten if (course := _course_of(path))}
+        self._finish(head, problems, None if self.full else courses)
         return self._report(head, current, len(changed), len(deleted), problems, bad)
 
     def _same_misplaced(self, misplaced: list[Problem], known: list[Problem], current: dict[str, str]) -> bool:
@@ -163,14 +165,15 @@ class _Run:
             source = classify(path)
             if isinstance(source, Source):
                 files[path] = blob
+                self.sources[path] = source
             else:
                 misplaced.append(msgspec.structs.replace(source, file=self.tree.label(path)))
         return files, misplaced
 
-    def _parse(self, paths: list[str], blobs: dict[str, str]) -> dict[str, Parsed]:
-        total = len(paths)
+    def _parse(self, files: list[tuple[str, str]]) -> dict[str, Parsed]:
+        total = len(files)
         results: dict[str, Parsed] = {}
-        for item in _parse_all(self.tree, paths, self.workers):
+        for item in _parse_all(self.tree, files, self.workers):
             results[item.document.source.path] = item
             if self.progress:
                 self.progress(len(results), total)
@@ -181,7 +184,7 @@ class _Run:
         rows = self.db.execute("SELECT path, kind, entry, marks, links, body_line, problems FROM files")
         for row in rows:
             if row[0] not in reread:
-                corpus.add(_remembered(self.tree, *row))
+                corpus.add(_remembered(self.tree, *row, source=self.sources.get(row[0])))
         for item in parsed.values():
             corpus.add(item.document)
         return corpus
@@ -193,23 +196,29 @@ class _Run:
         history = self.repo.history(self.tree.prefix, None if dates_moved else [self.tree.label(p) for p in changed])
         stamps = {}
         for path, blob in current.items():
-            dates = history.get(self.tree.label(path)) if path in redated else known.get(path)
-            if dates is None or dates[0] is None:
-                moment = file_time(self.tree.content_dir / path)
-                dates = (moment, moment)
-            stamps[path] = Stamp(version=blob, created_at=utc(dates[0]), updated_at=utc(dates[1]))
+            if path not in redated and known.get(path, (None,))[0] is not None:
+                created, updated = known[path]
+            else:
+                created, updated = history.get(self.tree.label(path)) or (file_time(self.tree.content_dir / path),) * 2
+                created, updated = utc(created), utc(updated)
+            stamps[path] = Stamp(version=blob, created_at=created, updated_at=updated)
         return stamps
 
     def _write(self, corpus: Corpus, parsed: dict[str, Parsed], stored: dict[str, tuple[str, int]],
-               deleted: list[str], bad: set[str], stamps: dict[str, Stamp]) -> None:
+               deleted: list[str], bad: set[str], stamps: dict[str, Stamp]) -> set[str]:
+        """Replace the rows of every file that changed or came in or out of the index; the paths rewritten."""
         was_ok = {path for path, (_, ok) in stored.items() if ok}
         now_ok = {path for path in corpus.documents if path not in bad}
         rewrite = set(parsed) | set(deleted) | (was_ok ^ now_ok)
         _delete_rows(self.db, rewrite)
+        batch: Rows = {}
         for path in sorted(rewrite & now_ok):
-            item = parsed.get(path) or _parse_one(self.tree, path)
-            _insert(self.db, rows_for(item.document, item.rendered, stamps[path]))
+            item = parsed.get(path) or _parse_one(self.tree, path, stamps[path].version)
+            for table, records in (item.rows or {}).items():
+                batch.setdefault(table, []).extend(records)
+        _insert(self.db, batch)
         self._remember(corpus, parsed, deleted, bad, stamps)
+        return rewrite
 
     def _remember(self, corpus: Corpus, parsed: dict[str, Parsed], deleted: list[str], bad: set[str],
                   stamps: dict[str, Stamp]) -> None:
@@ -224,8 +233,8 @@ class _Run:
                             f"FROM files f WHERE f.path = {table}.path AND "
                             f"(f.created_at IS NOT {table}.created_at OR f.updated_at IS NOT {table}.updated_at)")
 
-    def _finish(self, head: str | None, problems: list[Problem]) -> None:
-        derived.refresh(self.db.conn)
+    def _finish(self, head: str | None, problems: list[Problem], courses: set[str] | None) -> None:
+        derived.refresh(self.db.conn, courses)
         self.db.execute("DELETE FROM problems")
         self.db["problems"].insert_all(msgspec.structs.asdict(p) for p in problems)  # type: ignore[union-attr]
         built = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -251,40 +260,75 @@ def _meta(db: sqlite_utils.Database, key: str) -> str | None:
     return None if row is None or row[0] == "" else row[0]
 
 
-def _parse_all(tree: ContentTree, paths: list[str], workers: int) -> Iterable[Parsed]:
-    if workers < 2 or len(paths) < PARALLEL_THRESHOLD:
-        yield from (_parse_one(tree, path) for path in paths)
+def _parse_all(tree: ContentTree, files: list[tuple[str, str]], workers: int) -> Iterable[Parsed]:
+    if workers < 2 or len(files) < PARALLEL_THRESHOLD:
+        yield from (_parse_one(tree, path, blob) for path, blob in files)
         return
-    chunks = [paths[i:i + CHUNK] for i in range(0, len(paths), CHUNK)]
+    chunks = [files[i:i + CHUNK] for i in range(0, len(files), CHUNK)]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for batch in pool.map(_parse_chunk, [tree] * len(chunks), chunks):
             yield from batch
 
 
-def _parse_chunk(tree: ContentTree, paths: list[str]) -> list[Parsed]:
-    return [_parse_one(tree, path) for path in paths]
+def _parse_chunk(tree: ContentTree, files: list[tuple[str, str]]) -> list[Parsed]:
+    return [_parse_one(tree, path, blob) for path, blob in files]
 
 
-def _parse_one(tree: ContentTree, path: str) -> Parsed:
+def _parse_one(tree: ContentTree, path: str, blob: str) -> Parsed:
+    """Parse, render and turn into rows: the per-file work, done in a worker process for big runs."""
     source = classify(path)
     assert isinstance(source, Source)
     document = tree.parse(source, (tree.content_dir / path).read_bytes())
-    has_body = source.kind not in (Kind.MEDIA, Kind.CATEGORIES)
-    rendered = render_document(document) if document.ok and has_body else None
-    return Parsed(document=document, rendered=rendered)
+    rows = None
+    if document.ok:
+        has_body = source.kind not in (Kind.MEDIA, Kind.CATEGORIES)
+        rendered = render_document(document) if has_body else None
+        rows = rows_for(document, rendered, Stamp(version=blob, created_at=None, updated_at=None))
+    document.body = ""
+    return Parsed(document=document, rows=rows)
+
+
+def _course_of(path: str) -> str | None:
+    """The course a content path belongs to, if any."""
+    parts = path.split("/")
+    return parts[1] if parts[0] == "courses" and len(parts) > 2 else None
+
+
+class _StoredMarks(Mapping[PathKey, tuple[int, int]]):
+    """A remembered document's marks, decoded only when a problem needs a line number."""
+
+    def __init__(self, raw: str) -> None:
+        self._raw = raw
+        self._marks: dict[PathKey, tuple[int, int]] | None = None
+
+    def _decoded(self) -> dict[PathKey, tuple[int, int]]:
+        if self._marks is None:
+            self._marks = {tuple(key): (line, column) for key, line, column in msgspec.json.decode(self._raw)}
+        return self._marks
+
+    def __getitem__(self, key: PathKey) -> tuple[int, int]:
+        return self._decoded()[key]
+
+    def __iter__(self) -> Iterator[PathKey]:
+        return iter(self._decoded())
+
+    def __len__(self) -> int:
+        return len(self._decoded())
 
 
 def _remembered(tree: ContentTree, path: str, kind: str, entry: str | None, marks: str, links: str,
-                body_line: int, problems: str) -> Document:
+                body_line: int, problems: str, source: Source | None = None) -> Document:
     """A document as the last run left it, without reading the file again."""
-    source = classify(path)
-    assert isinstance(source, Source)
+    if source is None:
+        found = classify(path)
+        assert isinstance(found, Source)
+        source = found
     model: Any = Categories if source.kind is Kind.CATEGORIES else MODELS[source.kind]
     return Document(
         source=source, file=tree.label(path), body_line=body_line,
         entry=None if entry is None else msgspec.json.decode(entry, type=model),
-        marks={tuple(key): (line, column) for key, line, column in msgspec.json.decode(marks)},
-        links=[(target, line) for target, line in msgspec.json.decode(links)],
+        marks=_StoredMarks(marks),  # type: ignore[arg-type]
+        links=msgspec.json.decode(links, type=list[tuple[str, int, str]]),
         problems=msgspec.json.decode(problems, type=list[Problem]))
 
 
@@ -343,6 +387,9 @@ def _bad_files(corpus: Corpus, problems: list[Problem]) -> set[str]:
 
 
 def _delete_rows(db: sqlite_utils.Database, paths: set[str]) -> None:
+    if paths:
+        db.execute("DELETE FROM search WHERE rowid IN (SELECT id FROM search_docs WHERE path IN "
+                   "(SELECT value FROM json_each(?)))", [to_json(sorted(paths))])
     for table in tables.CONTENT_TABLES:
         _delete_paths(db, table, paths)
 
@@ -352,13 +399,20 @@ def _delete_paths(db: sqlite_utils.Database, table: str, paths: set[str]) -> Non
         db.execute(f"DELETE FROM {table} WHERE path IN (SELECT value FROM json_each(?))", [to_json(sorted(paths))])
 
 
-def _insert(db: sqlite_utils.Database, rows: dict[str, list[dict[str, Any]]]) -> None:
+def _insert(db: sqlite_utils.Database, rows: Rows) -> None:
+    """Insert a batch of rows, one statement per table; search rows go to `search_docs` and `search`."""
+    searchable = rows.pop("search", [])
+    if searchable:
+        first = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM search_docs").fetchone()[0]
+        rows["search_docs"] = [{"id": first + i, "kind": r["kind"], "course": r["course"], "slug": r["slug"],
+                                "path": r["path"]} for i, r in enumerate(searchable)]
+        db.conn.executemany("INSERT INTO search (rowid, title, body) VALUES (?, ?, ?)",
+                            [(first + i, r["title"], r["body"]) for i, r in enumerate(searchable)])
     for table, records in rows.items():
         if records:
-            columns = list(records[0])
-            sql = (f"INSERT INTO {table} ({', '.join(columns)}) "
-                   f"VALUES ({', '.join('?' for _ in columns)})")
-            db.conn.executemany(sql, [[record[c] for c in columns] for record in records])
+            columns = sorted(set().union(*records))
+            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+            db.conn.executemany(sql, [[record.get(c) for c in columns] for record in records])
 
 
 def stored_corpus(tree: ContentTree, db_path: Path, leave_out: set[str]) -> tuple[Corpus, list[Problem]]:

@@ -34,6 +34,16 @@ def _blank(match: re.Match[str]) -> str:
     return "\n" * match.group(0).count("\n")
 
 
+def content_links(from_path: str, markdown: str) -> list[tuple[str, int, str]]:
+    """The relative links to content files in `markdown`: (as written, 0-based line, content path)."""
+    found = []
+    for target, line in link_targets(markdown):
+        path = content_target(from_path, target)
+        if path is not None:
+            found.append((target, line, path))
+    return found
+
+
 def content_target(from_path: str, target: str) -> str | None:
     """The content-relative path a relative `.md` link points at, or None if it is no such link.
 

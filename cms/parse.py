@@ -14,7 +14,7 @@ from typing import Any, Literal, get_args, get_origin
 import msgspec
 
 from cms.frontmatter import Loaded, Marks, PathKey, load_data_file, load_markdown
-from cms.links import link_targets
+from cms.links import content_links
 from cms.models import (
     PATTERN_MEANINGS,
     Author,
@@ -50,7 +50,8 @@ class Document(msgspec.Struct, kw_only=True):
     body: str = ""
     body_line: int = 1
     marks: Marks = {}
-    links: list[tuple[str, int]] = []
+    links: list[tuple[str, int, str]] = []
+    """Relative links to content files in the body: (as written, 0-based body line, content path it points at)."""
     problems: list[Problem] = []
 
     @property
@@ -77,7 +78,8 @@ def parse_bytes(source: Source, raw: bytes, file: str) -> Document:
     """Parse one content file's bytes; `file` is how problems name it."""
     loaded = load_data_file(raw, file) if source.kind in (Kind.MEDIA, Kind.CATEGORIES) else load_markdown(raw, file)
     document = Document(source=source, file=file, body=loaded.body, body_line=loaded.body_line,
-                        marks=loaded.marks, links=link_targets(loaded.body), problems=list(loaded.problems))
+                        marks=loaded.marks, links=content_links(source.path, loaded.body),
+                        problems=list(loaded.problems))
     if loaded.data is not None or not loaded.problems:
         document.entry = _convert(loaded, document)
         if document.entry is not None:

@@ -11,6 +11,7 @@ readers) drops those conditions.
 from __future__ import annotations
 
 import html
+import functools
 import re
 import sqlite3
 from pathlib import Path
@@ -49,10 +50,27 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
-    out = {}
-    for (name, *_), value in zip(cursor.description, row, strict=True):
-        out[name] = msgspec.json.decode(value) if name in JSON_COLUMNS and isinstance(value, str) else value
+    """A row as a dict, with JSON columns decoded."""
+    names, decode = _columns(cursor.description)
+    out = dict(zip(names, row, strict=True))
+    for name in decode:
+        value = out[name]
+        if isinstance(value, str):
+            out[name] = msgspec.json.decode(value)
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _columns(description: tuple[tuple[Any, ...], ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Column names and which of them hold JSON, worked out once per query shape."""
+    names = tuple(column[0] for column in description)
+    return names, tuple(name for name in names if name in JSON_COLUMNS)
+
+
+def _matching(kind: str, column: str) -> str:
+    """`column` is the slug of an entry of `kind` whose text matches the search `:q`."""
+    return (f"{column} IN (SELECT d.slug FROM search JOIN search_docs d ON d.id = search.rowid "
+            f"WHERE search MATCH :q AND d.kind = '{kind}')")
 
 
 def _visible(condition: str, hidden: bool) -> str:
@@ -109,7 +127,7 @@ def _course_filters(filters: CourseFilters) -> tuple[list[str], dict[str, Any]]:
         where.append("c.price <= :max_price")
         params["max_price"] = filters.max_price
     if filters.q is not None:
-        where.append("c.slug IN (SELECT slug FROM search WHERE search MATCH :q AND kind = 'course')")
+        where.append(_matching("course", "c.slug"))
         params["q"] = fts_query(filters.q) or '""'
     return where, params
 
@@ -184,6 +202,70 @@ def media(conn: sqlite3.Connection, media_id: str | None, hidden: bool = False) 
                         f"duration_ms, alt, deleted FROM media WHERE id = ? AND {condition}", [media_id]).fetchone()
 
 
+MEDIA_ADMIN = ("id, version, public_id, resource_type, secure_url, format, width, height, bytes, duration_ms, alt, "
+               "deleted, uploaded_at, uploaded_by, created_at, updated_at")
+
+
+class MediaFilters(msgspec.Struct, kw_only=True):
+    resource_type: str | None = None
+    deleted: bool | None = None
+    q: str | None = None
+
+
+def list_media(conn: sqlite3.Connection, filters: MediaFilters, page: int,
+               page_size: int) -> tuple[list[dict[str, Any]], int]:
+    """Every media record (deleted ones too, unless filtered), newest first; `q` matches id, public_id and alt."""
+    where, params = _media_filters(filters)
+    clause = " AND ".join(where)
+    total = conn.execute(f"SELECT COUNT(*) AS n FROM media WHERE {clause}", params).fetchone()["n"]
+    rows = conn.execute(f"SELECT {MEDIA_ADMIN} FROM media WHERE {clause} ORDER BY created_at DESC, id "
+                        "LIMIT :limit OFFSET :offset",
+                        {**params, "limit": page_size, "offset": (page - 1) * page_size}).fetchall()
+    return rows, total
+
+
+def media_admin(conn: sqlite3.Connection, media_id: str) -> dict[str, Any] | None:
+    """One media record with everything an editor sees (deleted, uploaded_at, uploaded_by, dates)."""
+    return conn.execute(f"SELECT {MEDIA_ADMIN} FROM media WHERE id = ?", [media_id]).fetchone()
+
+
+def _media_filters(filters: MediaFilters) -> tuple[list[str], dict[str, Any]]:
+    where: list[str] = ["1"]
+    params: dict[str, Any] = {}
+    if filters.resource_type is not None:
+        where.append("resource_type = :resource_type")
+        params["resource_type"] = filters.resource_type
+    if filters.deleted is not None:
+        where.append("deleted = :deleted")
+        params["deleted"] = int(filters.deleted)
+    if filters.q is not None:
+        where.append("(id LIKE :q ESCAPE '\\' OR public_id LIKE :q ESCAPE '\\' OR alt LIKE :q ESCAPE '\\')")
+        params["q"] = "%" + re.sub(r"([\\%_])", r"\\\1", filters.q) + "%"
+    return where, params
+
+
+def media_references(conn: sqlite3.Connection, media_id: str) -> list[dict[str, Any]]:
+    """Content files that name media `media_id`: `{path, field}`, by path.
+
+    Indexed entries answer from their tables; files left out of the index with errors answer from
+    the front matter the indexer remembered for them in `files`.
+    """
+    return conn.execute("""
+        SELECT path, 'image' AS field FROM courses WHERE image = :id
+        UNION SELECT path, 'avatar' FROM authors WHERE avatar = :id
+        UNION SELECT path, 'thumbnail' FROM projects WHERE thumbnail = :id
+        UNION SELECT path, 'videos' FROM video_snippets WHERE media = :id
+        UNION SELECT f.path, CASE f.kind WHEN 'course' THEN 'image' WHEN 'author' THEN 'avatar'
+                                         WHEN 'project' THEN 'thumbnail' ELSE 'videos' END
+            FROM files f WHERE f.ok = 0 AND f.entry IS NOT NULL AND (
+                (f.kind = 'course' AND json_extract(f.entry, '$.image') = :id)
+                OR (f.kind = 'author' AND json_extract(f.entry, '$.avatar') = :id)
+                OR (f.kind = 'project' AND json_extract(f.entry, '$.thumbnail') = :id)
+                OR (f.kind = 'lesson' AND EXISTS (SELECT 1 FROM json_each(f.entry, '$.videos') v
+                                                  WHERE json_extract(v.value, '$.media') = :id)))
+        ORDER BY path, field""", {"id": media_id}).fetchall()
+
+
 def courses_by_slugs(conn: sqlite3.Connection, slugs: list[str], hidden: bool = False) -> list[dict[str, Any]]:
     """Visible courses among `slugs`, in the order given."""
     rows = conn.execute(f"SELECT {COURSE_SUMMARY} FROM courses c JOIN json_each(?) j ON j.value = c.slug "
@@ -222,7 +304,7 @@ def list_projects(conn: sqlite3.Connection, filters: ProjectFilters, page: int, 
         where.append("EXISTS (SELECT 1 FROM json_each(p.tech_stack) WHERE lower(value) = lower(:tech))")
         params["tech"] = filters.tech
     if filters.q is not None:
-        where.append("p.slug IN (SELECT slug FROM search WHERE search MATCH :q AND kind = 'project')")
+        where.append(_matching("project", "p.slug"))
         params["q"] = fts_query(filters.q) or '""'
     clause = " AND ".join(where)
     total = conn.execute(f"SELECT COUNT(*) AS n FROM projects p WHERE {clause}", params).fetchone()["n"]
@@ -269,25 +351,31 @@ def search(conn: sqlite3.Connection, text: str, kind: str | None, course_slug: s
     query = fts_query(text)
     if query is None:
         return [], 0
-    visible = _visible(f"""(search.kind = 'course' AND EXISTS (SELECT 1 FROM courses c
-            WHERE c.slug = search.slug AND {COURSE_VISIBLE}))
-        OR (search.kind = 'lesson' AND EXISTS (SELECT 1 FROM lessons l
+    visible = _visible(f"""(d.kind = 'course' AND EXISTS (SELECT 1 FROM courses c
+            WHERE c.slug = d.slug AND {COURSE_VISIBLE}))
+        OR (d.kind = 'lesson' AND EXISTS (SELECT 1 FROM lessons l
             JOIN sections s ON s.course = l.course AND s.slug = l.section JOIN courses c ON c.slug = l.course
-            WHERE l.course = search.course AND l.slug = search.slug AND {LESSON_VISIBLE} AND {SECTION_VISIBLE}
+            WHERE l.course = d.course AND l.slug = d.slug AND {LESSON_VISIBLE} AND {SECTION_VISIBLE}
             AND {COURSE_VISIBLE}))
-        OR (search.kind = 'project' AND EXISTS (SELECT 1 FROM projects p
-            WHERE p.slug = search.slug AND p.status = 'published'))""", hidden)
+        OR (d.kind = 'project' AND EXISTS (SELECT 1 FROM projects p
+            WHERE p.slug = d.slug AND p.status = 'published'))""", hidden)
     where = f"search MATCH :q AND ({visible})"
     params: dict[str, Any] = {"q": query, "kind": kind, "course": course_slug}
     if kind is not None:
-        where += " AND search.kind = :kind"
+        where += " AND d.kind = :kind"
     if course_slug is not None:
-        where += " AND search.course = :course"
-    total = conn.execute(f"SELECT COUNT(*) AS n FROM search WHERE {where}", params).fetchone()["n"]
+        where += " AND d.course = :course"
+    hits = "FROM search JOIN search_docs d ON d.id = search.rowid WHERE " + where
+    total = conn.execute(f"SELECT COUNT(*) AS n {hits}", params).fetchone()["n"]
+    page_ids = [row["id"] for row in conn.execute(
+        f"SELECT d.id {hits} ORDER BY bm25(search, 10.0, 1.0), d.slug LIMIT :limit OFFSET :offset",
+        {**params, "limit": page_size, "offset": (page - 1) * page_size})]
     rows = conn.execute(
-        f"SELECT kind, course, slug, title, snippet(search, 5, '{MARK_OPEN}', '{MARK_CLOSE}', '…', 16) AS snippet, "
-        f"bm25(search, 0, 0, 0, 0, 10.0, 1.0) AS score FROM search WHERE {where} ORDER BY score, slug "
-        "LIMIT :limit OFFSET :offset", {**params, "limit": page_size, "offset": (page - 1) * page_size}).fetchall()
+        "SELECT d.kind, d.course, d.slug, search.title, "
+        f"snippet(search, 1, '{MARK_OPEN}', '{MARK_CLOSE}', '…', 16) AS snippet, bm25(search, 10.0, 1.0) AS score "
+        "FROM search JOIN search_docs d ON d.id = search.rowid "
+        "WHERE search MATCH :q AND search.rowid IN (SELECT value FROM json_each(:ids)) ORDER BY score, d.slug",
+        {"q": query, "ids": msgspec.json.encode(page_ids).decode()}).fetchall()
     for row in rows:
         row["snippet"] = _marked(row["snippet"] or "")
     return rows, total
@@ -315,3 +403,14 @@ def counts(conn: sqlite3.Connection) -> dict[str, int]:
         "media": conn.execute("SELECT COUNT(*) AS n FROM media WHERE deleted = 0").fetchone()["n"],
         "problems": conn.execute("SELECT COUNT(*) AS n FROM problems WHERE severity = 'error'").fetchone()["n"],
     }
+
+
+def course_text(conn: sqlite3.Connection, slug: str) -> dict[str, Any] | None:
+    """A course's title, summary and long description (markdown), drafts included: an AI prompt's starting point."""
+    return conn.execute("SELECT slug, title, description, markdown FROM courses WHERE slug = ?", [slug]).fetchone()
+
+
+def lesson_outline(conn: sqlite3.Connection, course_slug: str) -> list[dict[str, Any]]:
+    """Every lesson of a course in order, drafts included, with what it covers (for scoping an AI draft)."""
+    return conn.execute("SELECT slug, title, section, description, COALESCE(objectives, '[]') AS objectives "
+                        "FROM lessons WHERE course = ? ORDER BY position", [course_slug]).fetchall()

@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Iterator
 from enum import StrEnum
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import msgspec
 
@@ -55,7 +55,7 @@ class Source(msgspec.Struct, frozen=True, kw_only=True):
     def section_dir(self) -> str | None:
         """The section folder this file belongs to (sections and lessons)."""
         if self.kind in (Kind.SECTION, Kind.LESSON):
-            return str(PurePosixPath(self.path).parent)
+            return self.path.rpartition("/")[0]
         return None
 
 
@@ -65,7 +65,11 @@ def is_debris(name: str) -> bool:
 
 
 def is_ignored(path: str) -> bool:
-    return any(is_debris(part) for part in PurePosixPath(path).parts)
+    """Whether any part of a content-relative path is debris (checked per part only when it could be)."""
+    if not (path.startswith((".", "_")) or "/." in path or "/_" in path or "~" in path or ".sw" in path
+            or ".tmp" in path):
+        return False
+    return any(is_debris(part) for part in path.split("/"))
 
 
 def slug_problem(slug: str, path: str, what: str) -> Problem | None:
@@ -80,7 +84,7 @@ def slug_problem(slug: str, path: str, what: str) -> Problem | None:
 
 def classify(path: str) -> Source | Problem:
     """Map a content-relative POSIX path to its kind of entry."""
-    parts = PurePosixPath(path).parts
+    parts = tuple(path.split("/"))
     if parts == ("categories.yml",):
         return Source(kind=Kind.CATEGORIES, path=path, slug="categories")
     if len(parts) == 2 and parts[0] in FLAT_KINDS:

@@ -4,35 +4,37 @@ Content tables hold one row per entry with its front-matter fields as
 columns, JSON lists as TEXT, the rendered HTML, and derived figures.
 Every content row records the `path` of its file and its `version` (the
 file's git blob id). `files` is the indexer's own memory of each file;
-`search` is the FTS5 table; `meta` records what the index was built from.
+`search` is the FTS5 table (title, body) and `search_docs` says what each
+of its rows is (kind, course, slug, path), kept apart so that filtering hits
+never reads their text; `meta` records what the index was built from.
 """
 
 from __future__ import annotations
 
 import sqlite_utils
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 
 TABLES: dict[str, dict[str, type]] = {
     "courses": {
         "slug": str, "path": str, "version": str, "title": str, "description": str, "status": str,
         "difficulty_level": str, "instructor": str, "category": str, "tags": str, "price": float,
-        "currency": str, "image": str, "publish_at": str, "prerequisites": str, "markdown": str, "html": str,
-        "toc": str, "section_count": int, "lesson_count": int, "video_count": int, "video_seconds": int,
-        "duration_minutes": int, "created_at": str, "updated_at": str,
+        "currency": str, "image": str, "publish_at": str, "prerequisites": str, "section_count": int,
+        "lesson_count": int, "video_count": int, "video_seconds": int, "duration_minutes": int, "created_at": str,
+        "updated_at": str, "toc": str, "markdown": str, "html": str,
     },
     "sections": {
         "course": str, "slug": str, "path": str, "version": str, "section_order": int, "title": str,
-        "description": str, "status": str, "markdown": str, "html": str, "lesson_count": int, "video_count": int,
-        "video_seconds": int, "duration_minutes": int, "created_at": str, "updated_at": str,
+        "description": str, "status": str, "lesson_count": int, "video_count": int, "video_seconds": int,
+        "duration_minutes": int, "created_at": str, "updated_at": str, "markdown": str, "html": str,
     },
     "lessons": {
         "course": str, "slug": str, "section": str, "path": str, "version": str, "section_order": int,
         "lesson_order": int, "position": int, "title": str, "type": str, "status": str, "description": str,
         "duration_minutes": int, "reading_time_minutes": int, "word_count": int, "video_count": int,
-        "video_seconds": int, "pdf_url": str, "objectives": str, "questions": str, "videos": str, "ai": str,
-        "markdown": str, "html": str, "toc": str, "prev_slug": str, "prev_title": str, "next_slug": str,
-        "next_title": str, "created_at": str, "updated_at": str,
+        "video_seconds": int, "pdf_url": str, "prev_slug": str, "prev_title": str, "next_slug": str,
+        "next_title": str, "created_at": str, "updated_at": str, "objectives": str, "questions": str,
+        "videos": str, "ai": str, "toc": str, "markdown": str, "html": str,
     },
     "video_snippets": {
         "course": str, "lesson": str, "path": str, "position": int, "url": str, "description": str,
@@ -41,16 +43,16 @@ TABLES: dict[str, dict[str, type]] = {
     "projects": {
         "slug": str, "path": str, "version": str, "title": str, "description": str, "status": str,
         "client_name": str, "project_type": str, "featured": int, "tech_stack": str, "thumbnail": str,
-        "live_demo_url": str, "github_url": str, "markdown": str, "html": str, "toc": str,
-        "created_at": str, "updated_at": str,
+        "live_demo_url": str, "github_url": str, "created_at": str, "updated_at": str, "toc": str,
+        "markdown": str, "html": str,
     },
     "authors": {
-        "slug": str, "path": str, "version": str, "name": str, "avatar": str, "links": str, "markdown": str,
-        "html": str, "created_at": str, "updated_at": str,
+        "slug": str, "path": str, "version": str, "name": str, "avatar": str, "links": str, "created_at": str,
+        "updated_at": str, "markdown": str, "html": str,
     },
     "paths": {
         "slug": str, "path": str, "version": str, "title": str, "description": str, "status": str,
-        "courses": str, "markdown": str, "html": str, "toc": str, "created_at": str, "updated_at": str,
+        "courses": str, "created_at": str, "updated_at": str, "toc": str, "markdown": str, "html": str,
     },
     "path_courses": {"learning_path": str, "path": str, "position": int, "course": str},
     "media": {
@@ -67,23 +69,26 @@ TABLES: dict[str, dict[str, type]] = {
         "file": str, "line": int, "column": int, "field": str, "rule": str, "message": str, "expected": str,
         "found": str, "severity": str,
     },
+    "search_docs": {"id": int, "kind": str, "course": str, "slug": str, "path": str},
     "meta": {"key": str, "value": str},
 }
 
 KEYS: dict[str, str | tuple[str, ...]] = {
     "courses": "slug", "sections": ("course", "slug"), "lessons": ("course", "slug"),
     "projects": "slug", "authors": "slug", "paths": "slug", "media": "id", "categories": "slug",
-    "files": "path", "meta": "key",
+    "files": "path", "search_docs": "id", "meta": "key",
 }
 INDEXES: list[tuple[str, list[str]]] = [
     ("courses", ["status", "updated_at"]), ("courses", ["path"]), ("sections", ["path"]),
     ("sections", ["course", "section_order"]), ("lessons", ["path"]), ("lessons", ["course", "position"]),
     ("lessons", ["course", "section"]), ("video_snippets", ["course", "lesson"]), ("video_snippets", ["path"]),
     ("projects", ["path"]), ("authors", ["path"]), ("paths", ["path"]), ("path_courses", ["learning_path"]),
-    ("path_courses", ["path"]), ("media", ["path"]), ("categories", ["path"]),
+    ("path_courses", ["path"]), ("media", ["path"]), ("categories", ["path"]), ("search_docs", ["path"]),
+    ("lessons", ["course", "slug", "status", "section"]), ("sections", ["course", "slug", "status"]),
+    ("courses", ["slug", "status", "publish_at"]),
 ]
 CONTENT_TABLES = ("courses", "sections", "lessons", "video_snippets", "projects", "authors", "paths",
-                  "path_courses", "media", "categories", "search")
+                  "path_courses", "media", "categories", "search_docs")
 """Tables whose rows come from one content file each, found by `path`."""
 
 
@@ -95,8 +100,7 @@ def create(db: sqlite_utils.Database) -> None:
     for table, columns in INDEXES:
         db[table].create_index(columns, if_not_exists=True)  # type: ignore[union-attr]
     db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5("
-               "kind UNINDEXED, course UNINDEXED, slug UNINDEXED, path UNINDEXED, title, body, "
-               "tokenize = 'porter unicode61 remove_diacritics 2')")
+               "title, body, tokenize = 'porter unicode61 remove_diacritics 2')")
 
 
 def drop_all(db: sqlite_utils.Database) -> None:

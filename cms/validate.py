@@ -13,7 +13,6 @@ from pathlib import Path
 import msgspec
 
 from cms.corpus import ContentTree, Corpus, load
-from cms.links import content_target
 from cms.models import Course, LearningPath, Lesson, Media
 from cms.parse import Document
 from cms.problems import Problem, sort_key
@@ -199,9 +198,8 @@ def check_unique_records(corpus: Corpus) -> Iterable[Problem]:
 def check_links(corpus: Corpus) -> Iterable[Problem]:
     """Relative links from one content file to another point at a file that exists."""
     for doc in corpus.documents.values():
-        for target, line in doc.links:
-            path = content_target(doc.source.path, target)
-            if path is not None and path not in corpus.documents:
+        for target, line, path in doc.links:
+            if path not in corpus.documents:
                 yield Problem(file=doc.file, line=doc.body_line + line, rule="broken-link",
                               message=f"link {target!r} points to no content file",
                               expected="a relative path to an existing .md file", found=corpus.tree.label(path))

@@ -61,8 +61,9 @@ def _order(row: dict[str, Any]) -> list[tuple[bool, str, str]]:
 
 def dump(db_path: Path) -> Dump:
     """Every table of the index but `meta`, as sorted rows, plus the FTS table's rows."""
-    queries = {name: f"SELECT * FROM [{name}]" for name in tables.TABLES if name != "meta"}
-    queries["search"] = "SELECT kind, course, slug, path, title, body FROM search"
+    queries = {name: f"SELECT * FROM [{name}]" for name in tables.TABLES if name not in ("meta", "search_docs")}
+    queries["search"] = ("SELECT d.kind, d.course, d.slug, d.path, s.title, s.body FROM search s "
+                         "JOIN search_docs d ON d.id = s.rowid")
     conn = read_only(db_path)
     try:
         result: Dump = {}
@@ -357,7 +358,7 @@ def test_a_file_that_fails_validation_is_left_out_and_reported(site: Path, tmp_p
     lessons = {row[0] for row in rows(db, "SELECT slug FROM lessons")}
     assert lessons == {"first-test", "cheat-sheet", "check-yourself", "fakes"}
     assert scalar(db, "SELECT COUNT(*) FROM problems WHERE file = ?", WHY_TEST) >= 1
-    assert scalar(db, "SELECT COUNT(*) FROM search WHERE slug = 'why-test'") == 0
+    assert scalar(db, "SELECT COUNT(*) FROM search_docs WHERE slug = 'why-test'") == 0
     assert scalar(db, "SELECT prev_slug FROM lessons WHERE slug = 'first-test'") is None
 
 
@@ -504,12 +505,13 @@ def test_a_repository_without_commits_is_indexed_and_dated_once_committed(tmp_pa
 def test_search_finds_a_word_from_a_lesson_body(site: Path, tmp_path: Path) -> None:
     db = tmp_path / "index.db"
     index(site, db)
-    found = rows(db, "SELECT kind, course, slug FROM search WHERE search MATCH ? ORDER BY rank", "catches")
+    found = rows(db, "SELECT d.kind, d.course, d.slug FROM search JOIN search_docs d ON d.id = search.rowid "
+                 "WHERE search MATCH ? ORDER BY rank", "catches")
     assert found == [("lesson", "intro-to-testing", "why-test")]
-    assert rows(db, "SELECT slug FROM search WHERE search MATCH 'flaky'") == [("test-dashboard",)]
+    assert rows(db, "SELECT d.slug FROM search JOIN search_docs d ON d.id = search.rowid WHERE search MATCH 'flaky'") == [("test-dashboard",)]
     _edit_body(site)
     index(site, db)
-    assert rows(db, "SELECT slug FROM search WHERE search MATCH 'ever'") == [("why-test",)]
+    assert rows(db, "SELECT d.slug FROM search JOIN search_docs d ON d.id = search.rowid WHERE search MATCH 'ever'") == [("why-test",)]
 
 
 # --------------------------------------------------------------------------- schema version

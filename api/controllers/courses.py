@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get
 from litestar.params import Parameter
 
+from api.deps import View
 from api.pagination import PageNumber, PageSize, link_header
 from api.schemas import (
     CourseDetail,
@@ -33,7 +33,7 @@ class CourseController(Controller):
     tags = ["courses"]
 
     @get("/")
-    async def list_courses(self, request: Request[Any, Any, Any], conn: sqlite3.Connection, hidden: bool,
+    async def list_courses(self, request: Request[Any, Any, Any], view: View,
                            difficulty_level: Difficulty | None = None, category: Text = None,
                            tag: Text = None, instructor: Text = None, q: Text = None,
                            min_price: Price = None, max_price: Price = None,
@@ -42,32 +42,32 @@ class CourseController(Controller):
         """Published courses, filtered, sorted and paged."""
         filters = queries.CourseFilters(difficulty_level=difficulty_level, category=category, tag=tag,
                                         instructor=instructor, q=q, min_price=min_price, max_price=max_price)
-        rows, total = queries.list_courses(conn, filters, sort, page, page_size, hidden)
+        rows, total = queries.list_courses(view.conn, filters, sort, page, page_size, view.hidden)
         body = Page(items=to_wire(rows, list[CourseSummary]), total=total, page=page, page_size=page_size)
         return Response(body, headers=link_header(request, page, page_size, total))
 
     @get("/{course:str}")
-    async def get_course(self, conn: sqlite3.Connection, hidden: bool, course: str) -> CourseDetail:
+    async def get_course(self, view: View, course: str) -> CourseDetail:
         """One course with instructor, category, image, totals and its outline."""
-        return to_wire(reader.course_detail(conn, course, hidden), CourseDetail)
+        return to_wire(reader.course_detail(view.conn, course, view.hidden), CourseDetail)
 
     @get("/{course:str}/sections")
-    async def list_sections(self, conn: sqlite3.Connection, hidden: bool, course: str) -> list[SectionSummary]:
+    async def list_sections(self, view: View, course: str) -> list[SectionSummary]:
         """The course's sections in order."""
-        return to_wire(reader.sections(conn, course, hidden), list[SectionSummary])
+        return to_wire(reader.sections(view.conn, course, view.hidden), list[SectionSummary])
 
     @get("/{course:str}/sections/{section:str}")
-    async def get_section(self, conn: sqlite3.Connection, hidden: bool, course: str, section: str) -> SectionDetail:
+    async def get_section(self, view: View, course: str, section: str) -> SectionDetail:
         """One section with its lessons."""
-        return to_wire(reader.section_detail(conn, course, section, hidden), SectionDetail)
+        return to_wire(reader.section_detail(view.conn, course, section, view.hidden), SectionDetail)
 
     @get("/{course:str}/lessons")
-    async def list_lessons(self, conn: sqlite3.Connection, hidden: bool, course: str,
+    async def list_lessons(self, view: View, course: str,
                            section: Text = None) -> list[LessonSummary]:
         """The course's lessons in course order, optionally of one section."""
-        return to_wire(reader.lessons(conn, course, section, hidden), list[LessonSummary])
+        return to_wire(reader.lessons(view.conn, course, section, view.hidden), list[LessonSummary])
 
     @get("/{course:str}/lessons/{lesson:str}")
-    async def get_lesson(self, conn: sqlite3.Connection, hidden: bool, course: str, lesson: str) -> LessonDetail:
+    async def get_lesson(self, view: View, course: str, lesson: str) -> LessonDetail:
         """One lesson: fields, rendered HTML, table of contents, videos, and its neighbours."""
-        return to_wire(reader.lesson_detail(conn, course, lesson, hidden), LessonDetail)
+        return to_wire(reader.lesson_detail(view.conn, course, lesson, view.hidden), LessonDetail)

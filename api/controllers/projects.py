@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get
 from litestar.params import Parameter
 
+from api.deps import View
 from api.pagination import PageNumber, PageSize, link_header
 from api.schemas import Page, ProjectDetail, ProjectSummary, to_wire
 from cms import queries, reader
@@ -21,17 +21,17 @@ class ProjectController(Controller):
     tags = ["projects"]
 
     @get("/")
-    async def list_projects(self, request: Request[Any, Any, Any], conn: sqlite3.Connection, hidden: bool,
+    async def list_projects(self, request: Request[Any, Any, Any], view: View,
                             project_type: Text = None, featured: bool | None = None,
                             tech: Text = None, q: Text = None, page: PageNumber = 1,
                             page_size: PageSize = 20) -> Response[Page[ProjectSummary]]:
         """Published projects, featured first."""
         filters = queries.ProjectFilters(project_type=project_type, featured=featured, tech=tech, q=q)
-        rows, total = queries.list_projects(conn, filters, page, page_size, hidden)
+        rows, total = queries.list_projects(view.conn, filters, page, page_size, view.hidden)
         body = Page(items=to_wire(rows, list[ProjectSummary]), total=total, page=page, page_size=page_size)
         return Response(body, headers=link_header(request, page, page_size, total))
 
     @get("/{project:str}")
-    async def get_project(self, conn: sqlite3.Connection, hidden: bool, project: str) -> ProjectDetail:
+    async def get_project(self, view: View, project: str) -> ProjectDetail:
         """One project with its detail page rendered to HTML."""
-        return to_wire(reader.project_detail(conn, project, hidden), ProjectDetail)
+        return to_wire(reader.project_detail(view.conn, project, view.hidden), ProjectDetail)

@@ -9,6 +9,7 @@ from litestar import Request, Response, get
 from litestar.datastructures import State
 from litestar.params import Parameter
 
+from api.deps import View
 from api.pagination import PageNumber, PageSize, link_header
 from api.schemas import Health, Meta, Page, SearchHit, to_wire
 from cms import queries
@@ -18,12 +19,12 @@ Query = Annotated[str, Parameter(min_length=1, max_length=200, description="Word
 
 
 @get("/search", tags=["search"])
-async def search(request: Request[Any, Any, Any], conn: sqlite3.Connection, hidden: bool, q: Query,
+async def search(request: Request[Any, Any, Any], view: View, q: Query,
                  kind: Literal["course", "lesson", "project"] | None = None,
                  course: Annotated[str | None, Parameter(min_length=1, max_length=80)] = None, page: PageNumber = 1,
                  page_size: PageSize = 20) -> Response[Page[SearchHit]]:
     """Ranked hits across courses, lessons and projects, with highlighted snippets."""
-    rows, total = queries.search(conn, q, kind, course, page, page_size, hidden)
+    rows, total = queries.search(view.conn, q, kind, course, page, page_size, view.hidden)
     body = Page(items=to_wire(rows, list[SearchHit]), total=total, page=page, page_size=page_size)
     return Response(body, headers=link_header(request, page, page_size, total))
 
