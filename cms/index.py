@@ -84,8 +84,25 @@ def connect(path: Path) -> sqlite_utils.Database:
     return sqlite_utils.Database(conn)
 
 
+class Memory:
+    """What a long-running indexer (`cms watch`) keeps between runs: remembered documents by blob.
+
+    Without it each run decodes every unchanged file's stored document again.
+    """
+
+    def __init__(self) -> None:
+        self.documents: dict[str, tuple[str, Document]] = {}
+
+    def recall(self, path: str, blob: str) -> Document | None:
+        known = self.documents.get(path)
+        return known[1] if known is not None and known[0] == blob else None
+
+    def keep(self, path: str, blob: str, document: Document) -> None:
+        self.documents[path] = (blob, document)
+
+
 def update(tree: ContentTree, db_path: Path, *, full: bool = False, workers: int | None = None,
-           progress: Progress | None = None) -> IndexReport:
+           progress: Progress | None = None, memory: Memory | None = None) -> IndexReport:
     """Bring the index at `db_path` up to date with the content of `tree`."""
     started = time.perf_counter()
     repo = GitRepo.open(tree.content_dir)
@@ -93,7 +110,7 @@ def update(tree: ContentTree, db_path: Path, *, full: bool = False, workers: int
     try:
         db.conn.execute("BEGIN IMMEDIATE")
         full = _prepare(db) or full
-        report = _Run(tree, repo, db, full, workers, progress).execute()
+        report = _Run(tree, repo, db, full, workers, progress, memory or Memory()).execute()
         db.conn.execute("COMMIT")
     except BaseException:
         if db.conn.in_transaction:
@@ -120,8 +137,9 @@ class _Run:
     """One indexing run inside the open transaction."""
 
     def __init__(self, tree: ContentTree, repo: GitRepo, db: sqlite_utils.Database, full: bool,
-                 workers: int | None, progress: Progress | None) -> None:
+                 workers: int | None, progress: Progress | None, memory: Memory) -> None:
         self.tree, self.repo, self.db, self.full = tree, repo, db, full
+        self.memory = memory
         self.workers = workers or os.cpu_count() or 1
         self.progress = progress
         self.sources: dict[str, Source] = {}
@@ -140,7 +158,7 @@ class _Run:
                 left_out = {path for path, (_, ok) in stored.items() if not ok}
                 return self._report(head, current, 0, 0, known, left_out)
         parsed = self._parse([(path, current[path]) for path in changed])
-        corpus = self._corpus(parsed, set(changed) | set(deleted), misplaced)
+        corpus = self._corpus(parsed, set(changed) | set(deleted), misplaced, stored)
         problems = check(corpus)
         bad = _bad_files(corpus, problems)
         stamps = self._stamps(current, changed, dates_moved)
@@ -179,12 +197,18 @@ class _Run:
                 self.progress(len(results), total)
         return results
 
-    def _corpus(self, parsed: dict[str, Parsed], reread: set[str], misplaced: list[Problem]) -> Corpus:
+    def _corpus(self, parsed: dict[str, Parsed], reread: set[str], misplaced: list[Problem],
+                stored: dict[str, tuple[str, int]]) -> Corpus:
+        """Every document: the ones just parsed, and the rest as the `files` table (or memory) has them."""
         corpus = Corpus(tree=self.tree, problems=misplaced)
-        rows = self.db.execute("SELECT path, kind, entry, marks, links, body_line, problems FROM files")
+        missing = [path for path in stored if path not in reread and self.memory.recall(path, stored[path][0]) is None]
+        rows = self.db.execute("SELECT path, kind, entry, marks, links, body_line, problems FROM files "
+                               "WHERE path IN (SELECT value FROM json_each(?))", [to_json(missing)])
         for row in rows:
-            if row[0] not in reread:
-                corpus.add(_remembered(self.tree, *row, source=self.sources.get(row[0])))
+            self.memory.keep(row[0], stored[row[0]][0], _remembered(self.tree, *row, source=self.sources.get(row[0])))
+        for path, (blob, _) in stored.items():
+            if path not in reread:
+                corpus.add(self.memory.recall(path, blob))  # type: ignore[arg-type]
         for item in parsed.values():
             corpus.add(item.document)
         return corpus

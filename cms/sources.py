@@ -8,6 +8,7 @@ Both the validator and the git-driven indexer use this one mapping.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterator
@@ -82,6 +83,7 @@ def slug_problem(slug: str, path: str, what: str) -> Problem | None:
                    found=repr(slug) if len(slug) <= SLUG_MAX else f"{len(slug)} characters")
 
 
+@functools.lru_cache(maxsize=65536)
 def classify(path: str) -> Source | Problem:
     """Map a content-relative POSIX path to its kind of entry."""
     parts = tuple(path.split("/"))

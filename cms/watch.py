@@ -16,7 +16,7 @@ from pathlib import Path
 import watchfiles
 
 from cms.corpus import ContentTree
-from cms.index import IndexReport, update
+from cms.index import IndexReport, Memory, update
 from cms.sources import CONTENT_SUFFIXES, is_debris
 
 DEBOUNCE_MS = 1000
@@ -45,7 +45,8 @@ def _may_be_content(path: Path) -> bool:
 def watch(tree: ContentTree, db_path: Path, on_update: Callable[[IndexReport], None],
           stop: threading.Event | None = None, on_error: Callable[[Exception], None] | None = None) -> None:
     """Index once, then re-index after every relevant batch of changes until `stop` is set."""
-    on_update(update(tree, db_path))
+    memory = Memory()
+    on_update(update(tree, db_path, memory=memory))
     targets = [tree.content_dir]
     git_dir = tree.repo_root / ".git"
     if (git_dir / "logs").is_dir():
@@ -55,7 +56,7 @@ def watch(tree: ContentTree, db_path: Path, on_update: Callable[[IndexReport], N
         if not relevant(changes, tree):
             continue
         try:
-            on_update(update(tree, db_path))
+            on_update(update(tree, db_path, memory=memory))
         except Exception as error:  # a failed run keeps the last index; report and keep watching
             if on_error is None:
                 raise
