@@ -14,8 +14,9 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 
 from api.auth import AuthMiddleware, auth_lifespan
 from api.caching import CachingMiddleware
-from api.controllers import auth, catalog, hooks, status
+from api.controllers import auth, catalog, drafts, hooks, status
 from api.controllers.courses import CourseController
+from api.controllers.media import MediaController
 from api.controllers.projects import ProjectController
 from api.controllers.users import UserController
 from api.controllers.writes import WRITE_CONTROLLERS
@@ -27,6 +28,7 @@ from cms.corpus import ContentTree
 from cms.editing import Workspace
 from cms.gitrepo import GitRepo
 from cms.index import database_path, update
+from cms.media import MediaSetup
 from cms.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -47,6 +49,8 @@ def create_app(settings: Settings | None = None, index_path: Path | None = None)
         app.state.index = queries.connect(db_path)
         app.state.workspace = Workspace(tree=tree, db_path=db_path, push=settings.git_push)
         app.state.webhook_secret = settings.webhook_secret
+        app.state.settings = settings
+        app.state.media = MediaSetup.from_settings(settings)
         try:
             yield
         finally:
@@ -54,7 +58,8 @@ def create_app(settings: Settings | None = None, index_path: Path | None = None)
 
     api = Router(path=API_PREFIX, route_handlers=[CourseController, ProjectController, *catalog.HANDLERS,
                                                   *status.HANDLERS, *auth.HANDLERS, UserController,
-                                                  *WRITE_CONTROLLERS, hooks.receive_push])
+                                                  *WRITE_CONTROLLERS, hooks.receive_push, MediaController,
+                                                  drafts.create_draft])
     return Litestar(
         route_handlers=[api],
         lifespan=[lifespan, auth_lifespan(settings, tree)],

@@ -37,6 +37,16 @@ class MediaOut(Wire, kw_only=True):
     alt: str | None = None
 
 
+class MediaAdminOut(MediaOut, kw_only=True):
+    """A media record as editors see it: deleted ones too, with who uploaded it and when."""
+
+    deleted: bool
+    uploaded_at: str | None = None
+    uploaded_by: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
 class AuthorBrief(Wire, kw_only=True):
     slug: str
     name: str

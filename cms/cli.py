@@ -248,3 +248,61 @@ def users_create(username: str, email: str, role: str, full_name: str | None, pa
 
 def _read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
+
+
+@main.group("media")
+def media_group() -> None:
+    """Media assets at Cloudinary, recorded under content/media/ (needs CLOUDINARY_URL)."""
+
+
+@media_group.command("upload")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--alt", default=None, help="Alt text: what the image shows (required for images).")
+@click.option("--id", "media_id", default=None, help="The record's id, a slug; generated (img-…, vid-…) if left out.")
+@_content_dir_option
+@reports_errors
+def media_upload(file: Path, alt: str | None, media_id: str | None, content_dir: Path | None) -> None:
+    """cms media upload FILE --alt TEXT [--id ID]: upload, then commit media/<id>.yml as your git user."""
+    from cms.editing import Workspace
+    from cms.media import upload_file
+
+    settings = Settings.from_env()
+    tree, db_path = _tree_and_index(content_dir)
+    written = upload_file(settings, Workspace(tree=tree, db_path=db_path, push=settings.git_push), file, alt,
+                          media_id)
+    click.echo(f"uploaded {file.name} as media {written.slug}: {tree.label(written.path)}, "
+               f"commit {written.commit[:12]}")
+
+
+@main.group("ai")
+def ai_group() -> None:
+    """Lessons drafted by Gemini onto review branches (needs GEMINI_API_KEY)."""
+
+
+@ai_group.command("draft")
+@click.option("--course", required=True, help="The course's slug.")
+@click.option("--section", default=None, help="The section the new lesson joins, last (its slug).")
+@click.option("--title", default=None, help="The new lesson's title.")
+@click.option("--brief", default=None, help="What the lesson should cover, in your words.")
+@click.option("--lesson", default=None, help="Regenerate this existing lesson (its slug) instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_content_dir_option
+@reports_errors
+def ai_draft(course: str, section: str | None, title: str | None, brief: str | None, lesson: str | None,
+             as_json: bool, content_dir: Path | None) -> None:
+    """cms ai draft --course C --section S --title T [--brief TEXT], or --course C --lesson L: commit Gemini's
+    lesson as a draft on a new branch drafts/<course>/<lesson>, as your git user; your checkout is untouched."""
+    from cms import drafting
+    from cms.editing import Workspace
+    from cms.gitrepo import GitRepo, configured_identity
+
+    settings = Settings.from_env()
+    tree, db_path = _tree_and_index(content_dir)
+    request = drafting.DraftRequest(course=course, section=section, title=title, brief=brief, lesson=lesson)
+    done = drafting.draft(Workspace(tree=tree, db_path=db_path, push=settings.git_push), request,
+                          configured_identity(GitRepo.open(tree.content_dir)), drafting.gemini(settings))
+    if as_json:
+        click.echo(msgspec.json.encode(done).decode())
+        return
+    click.echo(f"drafted {done.path} on branch {done.branch}, commit {done.commit[:12]}"
+               f"{' (pushed)' if done.pushed else ''}; review it with `git switch {done.branch}`")

@@ -5,11 +5,15 @@
     ├── ContentError              content does not validate; carries the problems
     ├── NotFound                  no such entry (or not visible to the caller)
     ├── Conflict                  repository state forbids the write (409, with a reason)
+    │   └── InUse                 content still references what is to be deleted (409; the problems name the files)
     ├── PreconditionFailed        If-Match does not match the current version (412)
     ├── PreconditionRequired      If-Match missing on a conditional write (428)
     ├── InvalidInput              a request or command value breaks a rule (422; field → message)
     ├── NotAuthenticated          missing, wrong, expired or revoked credentials (401)
     ├── RateLimited               too many failed logins from one address (429; retry_after)
+    ├── TooLarge                  an upload is over its size limit (413)
+    ├── UnsupportedType           an upload's bytes are not a kind of file we accept (415)
+    ├── NotConfigured             an outside service is not configured, so its routes are off (503)
     └── UpstreamError             an outside service (Gemini, Cloudinary, git remote) failed (502)
 """
 
@@ -53,6 +57,14 @@ class Conflict(CmsError):
     reason = "conflict"
 
 
+class InUse(Conflict):
+    reason = "in-use"
+
+    def __init__(self, message: str, problems: list[Problem]) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
 class PreconditionFailed(CmsError):
     status = 412
     reason = "stale-version"
@@ -84,6 +96,21 @@ class RateLimited(CmsError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class TooLarge(CmsError):
+    status = 413
+    reason = "too-large"
+
+
+class UnsupportedType(CmsError):
+    status = 415
+    reason = "unsupported-type"
+
+
+class NotConfigured(CmsError):
+    status = 503
+    reason = "not-configured"
 
 
 class UpstreamError(CmsError):

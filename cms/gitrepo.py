@@ -187,3 +187,16 @@ def restore_paths(repo: GitRepo, paths: list[str]) -> None:
         repo.repo.git.execute(["git", "checkout", "HEAD", "--", *tracked])
     for path in set(paths) - set(tracked):
         (repo.root / path).unlink(missing_ok=True)
+
+
+def configured_identity(repo: GitRepo) -> Identity:
+    """Who commits from the command line: git's own `user.name` and `user.email`."""
+    try:
+        name = repo.run("config", "--get", "user.name").strip()
+        email = repo.run("config", "--get", "user.email").strip()
+    except git.GitCommandError:
+        name = email = ""
+    if not (name and email):
+        raise ConfigError("git has no user.name and user.email here; set them (`git config user.name ...`, "
+                          "`git config user.email ...`) so the commit says who made it")
+    return Identity(name=name, email=email)

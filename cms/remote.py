@@ -80,8 +80,25 @@ def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
     if not header or not header.startswith("sha256="):
         return False
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.removeprefix("sha256="))
+    given = header.removeprefix("sha256=").encode("utf-8", "surrogateescape")  # bytes: any header compares
+    return hmac.compare_digest(expected.encode(), given)
 
 
 def _stderr(error: git.GitCommandError) -> str:
     return str(error.stderr or "").strip().removeprefix("stderr:").strip(" '\n") or f"exit code {error.status}"
+
+
+def push_branch(repo: GitRepo, branch: str) -> str | None:
+    """Push the local `branch` to the remote under the same name, never forced; the remote's name, or None
+    when there is no remote. A refusal (the branch exists there already, say) raises Conflict."""
+    target = upstream(repo)
+    name = target[0] if target is not None else (repo.repo.remotes[0].name if repo.repo.remotes else None)
+    if name is None:
+        return None
+    try:
+        repo.repo.git.execute(["git", "push", "--quiet", "--porcelain", name,
+                               f"refs/heads/{branch}:refs/heads/{branch}"])
+    except git.GitCommandError as error:
+        raise Conflict(f"the remote {name!r} refused the branch {branch}: {_stderr(error)}",
+                       reason="push-rejected") from None
+    return name

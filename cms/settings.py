@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from dotenv import dotenv_values
 
@@ -62,6 +63,33 @@ def _origins(text: str) -> tuple[str, ...]:
     return tuple(origin.strip() for origin in text.split(",") if origin.strip())
 
 
+def _megabytes(text: str) -> float:
+    """A size in megabytes (MiB); decimals are allowed (`0.5`)."""
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise ValueError("must be a positive number of megabytes")
+    return value
+
+
+def _cloudinary_url(text: str) -> str:
+    """`cloudinary://<api key>:<api secret>@<cloud name>`, checked here so a typo stops start-up."""
+    parts = urlsplit(text.strip())
+    if parts.scheme != "cloudinary" or not (parts.username and parts.password and parts.hostname):
+        raise ValueError("expected cloudinary://<api key>:<api secret>@<cloud name> "
+                         "(copy it from the Cloudinary console's API keys page)")
+    timeout = parse_qs(parts.query).get("timeout", ["60"])[-1]
+    if not _is_positive_number(timeout):
+        raise ValueError("its timeout parameter must be a positive number of seconds")
+    return text.strip()
+
+
+def _is_positive_number(text: str) -> bool:
+    try:
+        return 0 < float(text) < float("inf")
+    except ValueError:
+        return False
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("CMS_CONTENT_DIR", "./content", "The content directory (inside a git repository).", Path),
     Setting("CMS_DATABASE_URL", None, "The index: `sqlite:///path.db` (default `.cms/index.db` under the "
@@ -77,7 +105,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CMS_GIT_PUSH", "false", "Push each admin commit to the remote.", _flag),
     Setting("GEMINI_API_KEY", None, "Gemini API key for `cms ai draft`."),
     Setting("GEMINI_MODEL", "gemini-2.5-flash", "Gemini model for drafts."),
-    Setting("CLOUDINARY_URL", None, "cloudinary://key:secret@cloud (the only Cloudinary configuration)."),
+    Setting("CMS_AI_DAILY_QUOTA", "20", "AI drafts each user may ask for per day (UTC) through `POST /ai/drafts`; "
+            "0 turns the route off.", _positive_int),
+    Setting("CLOUDINARY_URL", None, "cloudinary://key:secret@cloud (the only Cloudinary configuration); without "
+            "it the media upload and delete routes answer 503.", _cloudinary_url, secret=True),
+    Setting("CMS_MEDIA_MAX_IMAGE_MB", "20", "Largest image upload, in megabytes.", _megabytes),
+    Setting("CMS_MEDIA_MAX_VIDEO_MB", "2048", "Largest video upload, in megabytes.", _megabytes),
+    Setting("CMS_MEDIA_CHUNKED_OVER_MB", "100", "Videos larger than this go to Cloudinary in chunks.", _megabytes),
+    Setting("CMS_MEDIA_CHUNK_MB", "20", "Size of each chunk of a chunked upload (Cloudinary needs at least 5).",
+            _megabytes),
     Setting("FIRST_SUPERUSER", None, "Username of an admin created at start-up if missing."),
     Setting("FIRST_SUPERUSER_PASSWORD", None, "That admin's password.", secret=True),
 )
@@ -97,7 +133,12 @@ class Settings:
     git_push: bool
     gemini_api_key: str | None
     gemini_model: str
+    ai_daily_quota: int
     cloudinary_url: str | None
+    media_max_image_mb: float
+    media_max_video_mb: float
+    media_chunked_over_mb: float
+    media_chunk_mb: float
     first_superuser: str | None
     first_superuser_password: str | None
 

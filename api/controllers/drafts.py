@@ -1,0 +1,53 @@
+"""`POST /ai/drafts` (ADMIN and MODERATOR): Gemini drafts a lesson onto its own branch for review.
+
+The handler reads the body, takes one use of the caller's daily allowance
+(`CMS_AI_DAILY_QUOTA`, 429 when used up) just before Gemini is asked, and
+calls `cms.drafting`. Nothing is published or merged, and the served
+content does not change: the draft lives on `drafts/<course>/<lesson>`.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Response, post
+from litestar.datastructures import State
+from litestar.status_codes import HTTP_201_CREATED
+
+from api.auth import AUTH_DEPENDENCIES, Auth, admin_api_enabled, requires
+from api.controllers.writes import EDITORS, identity, workspace
+from cms import drafting
+from cms.quotas import DailyQuota
+from cms.settings import Settings
+from cms.users import User
+
+
+class DraftIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A new lesson (`section` and `title`), or `lesson` to regenerate an existing one."""
+
+    course: str
+    section: str | None = None
+    title: str | None = None
+    brief: str | None = None
+    lesson: str | None = None
+
+
+class DraftOut(msgspec.Struct, kw_only=True):
+    """The draft: its branch, the lesson file on it (repository-relative), the commit and the lesson's slug."""
+
+    branch: str
+    path: str
+    commit: str
+    lesson: str
+
+
+@post("/ai/drafts", guards=[admin_api_enabled, requires(*EDITORS)], dependencies=AUTH_DEPENDENCIES,
+      status_code=HTTP_201_CREATED, sync_to_thread=True, tags=["ai (admin)"])
+def create_draft(state: State, caller: User, auth: Auth, data: DraftIn) -> Response[DraftOut]:
+    """Ask Gemini for a lesson and commit it as a draft on a new branch `drafts/<course>/<lesson>`."""
+    settings: Settings = state.settings
+    generate = drafting.gemini(settings)
+    quota = DailyQuota(auth.db, "AI draft", settings.ai_daily_quota)
+    done = drafting.draft(workspace(state), msgspec.convert(msgspec.to_builtins(data), drafting.DraftRequest),
+                          identity(caller), generate, charge=lambda: quota.take(caller.id))
+    return Response(DraftOut(branch=done.branch, path=done.path, commit=done.commit, lesson=done.lesson),
+                    status_code=HTTP_201_CREATED, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,158 @@
+"""Media assets for editors: upload, list, alt text, soft-delete, restore, delete (ADMIN and MODERATOR).
+
+Each change is one git commit of `media/<id>.yml` by the caller, made by
+`cms.media`; the answer is the record as editors see it, its new `version`
+(also the `ETag`) and the commit. The public `GET /media/{media_id}` is a
+catalog read. Upload and delete need Cloudinary and answer 503 without
+CLOUDINARY_URL; `force=true` (ADMIN only) deletes an asset that content
+still uses, removing it from those files in the same commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.concurrency import sync_to_thread
+from litestar.connection import ASGIConnection
+from litestar.datastructures import State
+from litestar.exceptions import PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from api import uploads
+from api.auth import AUTH_DEPENDENCIES, admin_api_enabled, requires
+from api.controllers.writes import EDITORS, identity, if_match, workspace
+from api.pagination import PageNumber, PageSize, link_header
+from api.schemas import MediaAdminOut, Page, to_wire
+from cms import media, queries
+from cms.editing import Written
+from cms.media import MediaSetup, Spool
+from cms.models import SLUG_MAX, SLUG_PATTERN, ResourceType
+from cms.users import Role, User
+
+UPLOAD_FIELDS = frozenset({"alt", "id"})
+Text = Annotated[str | None, Parameter(min_length=1, max_length=200)]
+Force = Annotated[bool, Parameter(description="ADMIN only: go ahead although content uses the asset, and remove "
+                                              "it from those files in the same commit.")]
+
+
+def cloudinary_configured(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Upload and delete talk to Cloudinary: 503 without CLOUDINARY_URL."""
+    setup: MediaSetup = connection.app.state.media
+    setup.cloud()
+
+
+@dataclass
+class UploadOperation(Operation):
+    """The upload's multipart body, for the OpenAPI document (the handler reads the stream itself)."""
+
+    def __post_init__(self) -> None:
+        text = OpenAPIType.STRING
+        fields = {
+            "file": Schema(type=text, format=OpenAPIFormat.BINARY,
+                           description="JPEG, PNG, GIF, WebP or AVIF image, or MP4, MOV or WebM video; "
+                                       "the type is read from the bytes"),
+            "alt": Schema(type=text, max_length=media.ALT_MAX, description="Alt text (required for images)."),
+            "id": Schema(type=text, pattern=SLUG_PATTERN, max_length=SLUG_MAX,
+                         description="The record's id; generated (img-… or vid-…) when left out.")}
+        body = Schema(type=OpenAPIType.OBJECT, properties=fields, required=["file"])
+        self.request_body = RequestBody(content={"multipart/form-data": OpenAPIMediaType(schema=body)},
+                                        required=True)
+
+
+class MediaWriteOut(msgspec.Struct, kw_only=True):
+    """A media write's answer: the record (None once deleted), its new version and the commit."""
+
+    entry: MediaAdminOut | None
+    version: str | None
+    commit: str
+
+
+def answer(state: State, written: Written, status: int = HTTP_200_OK) -> Response[MediaWriteOut]:
+    entry = None
+    headers = {"Cache-Control": "no-store"}
+    if written.version is not None:
+        entry = to_wire(queries.media_admin(state.index, written.slug), MediaAdminOut)
+        headers["ETag"] = f'"{written.version}"'
+    return Response(MediaWriteOut(entry=entry, version=written.version, commit=written.commit),
+                    status_code=status, headers=headers)
+
+
+def forced(caller: User, force: bool) -> bool:
+    if force and caller.role != Role.ADMIN:
+        raise PermissionDeniedException("force=true needs the role ADMIN")
+    return force
+
+
+def optional_if_match(request: Request[Any, Any, Any]) -> str | None:
+    return if_match(request) if request.headers.get("if-match") else None
+
+
+class MediaController(Controller):
+    path = "/media"
+    tags = ["media (admin)"]
+    guards = [admin_api_enabled, requires(*EDITORS)]
+    dependencies = AUTH_DEPENDENCIES
+
+    @get("/")
+    async def list_media(self, request: Request[Any, Any, Any], state: State, resource_type: ResourceType | None = None,
+                         deleted: bool | None = None, q: Text = None, page: PageNumber = 1,
+                         page_size: PageSize = 20) -> Response[Page[MediaAdminOut]]:
+        """Every media record, soft-deleted ones included, newest first; `q` matches id, public_id and alt."""
+        filters = queries.MediaFilters(resource_type=resource_type, deleted=deleted, q=q)
+        rows, total = queries.list_media(state.index, filters, page, page_size)
+        body = Page(items=to_wire(rows, list[MediaAdminOut]), total=total, page=page, page_size=page_size)
+        return Response(body, headers=link_header(request, page, page_size, total))
+
+    @post("/", status_code=HTTP_201_CREATED, guards=[cloudinary_configured], request_max_body_size=None,
+          operation_class=UploadOperation)
+    async def upload(self, request: Request[Any, Any, Any], state: State, caller: User) -> Response[MediaWriteOut]:
+        """Upload an image or video to Cloudinary and commit its record (multipart: `file`, `alt`, `id`).
+
+        The type comes from the file's bytes (SVG is refused: 415), sizes are capped (413), images need
+        alt text (422); a Cloudinary failure is a 502 and nothing is committed.
+        """
+        setup: MediaSetup = state.media
+        with Spool(setup.limits) as spool:
+            fields = await uploads.receive(request, spool, UPLOAD_FIELDS)
+            received = spool.finish()
+            written = await sync_to_thread(media.upload, workspace(state), setup.cloud(), setup.limits, received,
+                                           fields.get("alt"), fields.get("id") or None, identity(caller),
+                                           caller.username)
+        return answer(state, written, HTTP_201_CREATED)
+
+    @patch("/{media_id:str}", sync_to_thread=True)
+    def update(self, request: Request[Any, Any, Any], state: State, caller: User, media_id: str,
+               data: dict[str, Any]) -> Response[MediaWriteOut]:
+        """Change a record's alt text: `{"alt": "..."}` (needs If-Match)."""
+        written = media.update(workspace(state), media_id, data, if_match(request), identity(caller))
+        return answer(state, written)
+
+    @post("/{media_id:str}/soft-delete", status_code=HTTP_200_OK, sync_to_thread=True)
+    def soft_delete(self, request: Request[Any, Any, Any], state: State, caller: User, media_id: str,
+                    force: Force = False) -> Response[MediaWriteOut]:
+        """Mark a record deleted, so the public no longer sees it; 409 with the files that still use it."""
+        written = media.soft_delete(workspace(state), media_id, optional_if_match(request), identity(caller),
+                                    forced(caller, force))
+        return answer(state, written)
+
+    @post("/{media_id:str}/restore", status_code=HTTP_200_OK, sync_to_thread=True)
+    def restore(self, request: Request[Any, Any, Any], state: State, caller: User,
+                media_id: str) -> Response[MediaWriteOut]:
+        """Undo a soft delete."""
+        written = media.restore(workspace(state), media_id, optional_if_match(request), identity(caller))
+        return answer(state, written)
+
+    @delete("/{media_id:str}", status_code=HTTP_200_OK, guards=[cloudinary_configured], sync_to_thread=True)
+    def remove(self, request: Request[Any, Any, Any], state: State, caller: User, media_id: str,
+               force: Force = False) -> Response[MediaWriteOut]:
+        """Delete the asset at Cloudinary and its record (needs If-Match); 409 with the files that still use it."""
+        setup: MediaSetup = state.media
+        written = media.destroy(workspace(state), setup.cloud(), media_id, if_match(request), identity(caller),
+                                forced(caller, force))
+        return answer(state, written)
