@@ -50,6 +50,17 @@ _STATEMENTS = [
         WHERE t.id = courses.rowid AND (courses.section_count IS NOT t.sections
             OR courses.lesson_count IS NOT t.lessons OR courses.video_count IS NOT t.videos
             OR courses.video_seconds IS NOT t.seconds OR courses.duration_minutes IS NOT t.minutes)""",
+    f"""UPDATE search_docs SET listed = t.listed, publish_at = t.publish_at
+        FROM (SELECT d.id, c.publish_at,
+                     CASE d.kind WHEN 'course' THEN c.status = 'published'
+                          ELSE COALESCE((SELECT l.status = 'published' AND s.status = 'published'
+                                         FROM lessons l JOIN sections s ON s.course = l.course AND s.slug = l.section
+                                         WHERE l.course = d.course AND l.slug = d.slug), 0)
+                               AND c.status = 'published' END AS listed
+              FROM search_docs d JOIN courses c ON c.slug = d.course
+              WHERE d.kind IN ('course', 'lesson') AND d.{_SCOPE}) AS t
+        WHERE t.id = search_docs.id AND (search_docs.listed IS NOT t.listed
+            OR search_docs.publish_at IS NOT t.publish_at)""",
 ]
 
 

@@ -429,7 +429,7 @@ def _insert(db: sqlite_utils.Database, rows: Rows) -> None:
     if searchable:
         first = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM search_docs").fetchone()[0]
         rows["search_docs"] = [{"id": first + i, "kind": r["kind"], "course": r["course"], "slug": r["slug"],
-                                "path": r["path"]} for i, r in enumerate(searchable)]
+                                "path": r["path"], "listed": r["listed"]} for i, r in enumerate(searchable)]
         db.conn.executemany("INSERT INTO search (rowid, title, body) VALUES (?, ?, ?)",
                             [(first + i, r["title"], r["body"]) for i, r in enumerate(searchable)])
     for table, records in rows.items():

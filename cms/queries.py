@@ -351,14 +351,7 @@ def search(conn: sqlite3.Connection, text: str, kind: str | None, course_slug: s
     query = fts_query(text)
     if query is None:
         return [], 0
-    visible = _visible(f"""(d.kind = 'course' AND EXISTS (SELECT 1 FROM courses c
-            WHERE c.slug = d.slug AND {COURSE_VISIBLE}))
-        OR (d.kind = 'lesson' AND EXISTS (SELECT 1 FROM lessons l
-            JOIN sections s ON s.course = l.course AND s.slug = l.section JOIN courses c ON c.slug = l.course
-            WHERE l.course = d.course AND l.slug = d.slug AND {LESSON_VISIBLE} AND {SECTION_VISIBLE}
-            AND {COURSE_VISIBLE}))
-        OR (d.kind = 'project' AND EXISTS (SELECT 1 FROM projects p
-            WHERE p.slug = d.slug AND p.status = 'published'))""", hidden)
+    visible = _visible(f"d.listed = 1 AND (d.publish_at IS NULL OR d.publish_at <= {NOW})", hidden)
     where = f"search MATCH :q AND ({visible})"
     params: dict[str, Any] = {"q": query, "kind": kind, "course": course_slug}
     if kind is not None:

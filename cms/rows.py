@@ -84,10 +84,14 @@ def search_text(rendered: Rendered) -> str:
     return _SPACE.sub(" ", html.unescape(_TAG.sub(" ", rendered.html))).strip()
 
 
-def _search_row(kind: str, source: Source, title: str, rendered: Rendered | None, extra: str = "") -> dict[str, Any]:
+def _search_row(kind: str, source: Source, title: str, rendered: Rendered | None, extra: str = "",
+                listed: bool | None = None) -> dict[str, Any]:
+    """A search document; `listed` (published all the way up) is known here for projects only,
+    and filled in for courses and lessons by `cms.derived`."""
     text = search_text(rendered) if rendered else ""
     return {"kind": kind, "course": source.course or (source.slug if kind == "course" else None),
-            "slug": source.slug, "path": source.path, "title": title, "body": f"{extra} {text}".strip()}
+            "slug": source.slug, "path": source.path, "title": title, "body": f"{extra} {text}".strip(),
+            "listed": None if listed is None else int(listed)}
 
 
 def _course(source: Source, course: Course, base: dict[str, Any], body: dict[str, Any],
@@ -143,7 +147,8 @@ def _project(source: Source, project: Project, base: dict[str, Any], body: dict[
            "featured": int(project.featured), "tech_stack": to_json(project.tech_stack),
            "thumbnail": project.thumbnail, "live_demo_url": project.live_demo_url, "github_url": project.github_url}
     extra = " ".join([project.description or "", *project.tech_stack])
-    return {"projects": [row], "search": [_search_row("project", source, project.title, rendered, extra)]}
+    return {"projects": [row], "search": [_search_row("project", source, project.title, rendered, extra,
+                                                      listed=project.status == "published")]}
 
 
 def _author(source: Source, author: Author, base: dict[str, Any], body: dict[str, Any],

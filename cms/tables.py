@@ -5,15 +5,17 @@ columns, JSON lists as TEXT, the rendered HTML, and derived figures.
 Every content row records the `path` of its file and its `version` (the
 file's git blob id). `files` is the indexer's own memory of each file;
 `search` is the FTS5 table (title, body) and `search_docs` says what each
-of its rows is (kind, course, slug, path), kept apart so that filtering hits
-never reads their text; `meta` records what the index was built from.
+of its rows is (kind, course, slug, path) and whether it may be listed
+(published all the way up; `publish_at` is checked at read time), kept
+apart so that filtering hits never reads their text; `meta` records what
+the index was built from.
 """
 
 from __future__ import annotations
 
 import sqlite_utils
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 TABLES: dict[str, dict[str, type]] = {
     "courses": {
@@ -69,7 +71,8 @@ TABLES: dict[str, dict[str, type]] = {
         "file": str, "line": int, "column": int, "field": str, "rule": str, "message": str, "expected": str,
         "found": str, "severity": str,
     },
-    "search_docs": {"id": int, "kind": str, "course": str, "slug": str, "path": str},
+    "search_docs": {"id": int, "kind": str, "course": str, "slug": str, "path": str, "listed": int,
+                    "publish_at": str},
     "meta": {"key": str, "value": str},
 }
 
