@@ -10,8 +10,8 @@ readers) drops those conditions.
 
 from __future__ import annotations
 
-import html
 import functools
+import html
 import re
 import sqlite3
 from pathlib import Path
@@ -67,6 +67,27 @@ def _columns(description: tuple[tuple[Any, ...], ...]) -> tuple[tuple[str, ...],
     return names, tuple(name for name in names if name in JSON_COLUMNS)
 
 
+Condition = tuple[str, str | None, Any]
+"""(SQL condition, parameter name or None, value): the condition applies when the value is not None."""
+ALWAYS = True
+
+
+def _where(*conditions: Condition) -> tuple[str, dict[str, Any]]:
+    """The conditions whose value was given, joined with AND, and their parameters."""
+    given = [(sql, name, value) for sql, name, value in conditions if value is not None]
+    clause = " AND ".join(["1", *(sql for sql, _, _ in given)])
+    return clause, {name: value for _, name, value in given if name is not None}
+
+
+def _page(conn: sqlite3.Connection, columns: str, table: str, clause: str, params: dict[str, Any], order: str,
+          page: int, page_size: int) -> tuple[list[dict[str, Any]], int]:
+    """One page of a filtered listing, and how many rows match in all."""
+    total = conn.execute(f"SELECT COUNT(*) AS n FROM {table} WHERE {clause}", params).fetchone()["n"]
+    rows = conn.execute(f"SELECT {columns} FROM {table} WHERE {clause} ORDER BY {order} LIMIT :limit OFFSET :offset",
+                        {**params, "limit": page_size, "offset": (page - 1) * page_size}).fetchall()
+    return rows, total
+
+
 def _matching(kind: str, column: str) -> str:
     """`column` is the slug of an entry of `kind` whose text matches the search `:q`."""
     return (f"{column} IN (SELECT d.slug FROM search JOIN search_docs d ON d.id = search.rowid "
@@ -75,6 +96,11 @@ def _matching(kind: str, column: str) -> str:
 
 def _visible(condition: str, hidden: bool) -> str:
     return "1" if hidden else condition
+
+
+def _fts_or_nothing(text: str | None) -> str | None:
+    """A search filter's FTS query; words that leave nothing to search for match nothing."""
+    return None if text is None else (fts_query(text) or '""')
 
 
 def fts_query(text: str) -> str | None:
@@ -99,37 +125,16 @@ class CourseFilters(msgspec.Struct, kw_only=True):
 
 def list_courses(conn: sqlite3.Connection, filters: CourseFilters, sort: str, page: int, page_size: int,
                  hidden: bool = False) -> tuple[list[dict[str, Any]], int]:
-    where, params = _course_filters(filters)
-    where.insert(0, _visible(COURSE_VISIBLE, hidden))
-    clause = " AND ".join(where)
-    total = conn.execute(f"SELECT COUNT(*) AS n FROM courses c WHERE {clause}", params).fetchone()["n"]
-    rows = conn.execute(f"SELECT {COURSE_SUMMARY} FROM courses c WHERE {clause} ORDER BY {COURSE_SORTS[sort]} "
-                        "LIMIT :limit OFFSET :offset",
-                        {**params, "limit": page_size, "offset": (page - 1) * page_size}).fetchall()
-    return rows, total
-
-
-def _course_filters(filters: CourseFilters) -> tuple[list[str], dict[str, Any]]:
-    where: list[str] = []
-    params: dict[str, Any] = {}
-    for name in ("difficulty_level", "category", "instructor"):
-        value = getattr(filters, name)
-        if value is not None:
-            where.append(f"c.{name} = :{name}")
-            params[name] = value
-    if filters.tag is not None:
-        where.append("EXISTS (SELECT 1 FROM json_each(c.tags) WHERE value = :tag)")
-        params["tag"] = filters.tag
-    if filters.min_price is not None:
-        where.append("c.price >= :min_price")
-        params["min_price"] = filters.min_price
-    if filters.max_price is not None:
-        where.append("c.price <= :max_price")
-        params["max_price"] = filters.max_price
-    if filters.q is not None:
-        where.append(_matching("course", "c.slug"))
-        params["q"] = fts_query(filters.q) or '""'
-    return where, params
+    clause, params = _where(
+        (_visible(COURSE_VISIBLE, hidden), None, ALWAYS),
+        ("c.difficulty_level = :difficulty_level", "difficulty_level", filters.difficulty_level),
+        ("c.category = :category", "category", filters.category),
+        ("c.instructor = :instructor", "instructor", filters.instructor),
+        ("EXISTS (SELECT 1 FROM json_each(c.tags) WHERE value = :tag)", "tag", filters.tag),
+        ("c.price >= :min_price", "min_price", filters.min_price),
+        ("c.price <= :max_price", "max_price", filters.max_price),
+        (_matching("course", "c.slug"), "q", _fts_or_nothing(filters.q)))
+    return _page(conn, COURSE_SUMMARY, "courses c", clause, params, COURSE_SORTS[sort], page, page_size)
 
 
 def course(conn: sqlite3.Connection, slug: str, hidden: bool = False) -> dict[str, Any] | None:
@@ -215,33 +220,17 @@ class MediaFilters(msgspec.Struct, kw_only=True):
 def list_media(conn: sqlite3.Connection, filters: MediaFilters, page: int,
                page_size: int) -> tuple[list[dict[str, Any]], int]:
     """Every media record (deleted ones too, unless filtered), newest first; `q` matches id, public_id and alt."""
-    where, params = _media_filters(filters)
-    clause = " AND ".join(where)
-    total = conn.execute(f"SELECT COUNT(*) AS n FROM media WHERE {clause}", params).fetchone()["n"]
-    rows = conn.execute(f"SELECT {MEDIA_ADMIN} FROM media WHERE {clause} ORDER BY created_at DESC, id "
-                        "LIMIT :limit OFFSET :offset",
-                        {**params, "limit": page_size, "offset": (page - 1) * page_size}).fetchall()
-    return rows, total
+    like = None if filters.q is None else "%" + re.sub(r"([\\%_])", r"\\\1", filters.q) + "%"
+    clause, params = _where(
+        ("resource_type = :resource_type", "resource_type", filters.resource_type),
+        ("deleted = :deleted", "deleted", None if filters.deleted is None else int(filters.deleted)),
+        ("(id LIKE :q ESCAPE '\\' OR public_id LIKE :q ESCAPE '\\' OR alt LIKE :q ESCAPE '\\')", "q", like))
+    return _page(conn, MEDIA_ADMIN, "media", clause, params, "created_at DESC, id", page, page_size)
 
 
 def media_admin(conn: sqlite3.Connection, media_id: str) -> dict[str, Any] | None:
     """One media record with everything an editor sees (deleted, uploaded_at, uploaded_by, dates)."""
     return conn.execute(f"SELECT {MEDIA_ADMIN} FROM media WHERE id = ?", [media_id]).fetchone()
-
-
-def _media_filters(filters: MediaFilters) -> tuple[list[str], dict[str, Any]]:
-    where: list[str] = ["1"]
-    params: dict[str, Any] = {}
-    if filters.resource_type is not None:
-        where.append("resource_type = :resource_type")
-        params["resource_type"] = filters.resource_type
-    if filters.deleted is not None:
-        where.append("deleted = :deleted")
-        params["deleted"] = int(filters.deleted)
-    if filters.q is not None:
-        where.append("(id LIKE :q ESCAPE '\\' OR public_id LIKE :q ESCAPE '\\' OR alt LIKE :q ESCAPE '\\')")
-        params["q"] = "%" + re.sub(r"([\\%_])", r"\\\1", filters.q) + "%"
-    return where, params
 
 
 def media_references(conn: sqlite3.Connection, media_id: str) -> list[dict[str, Any]]:
@@ -292,26 +281,14 @@ PROJECT_SUMMARY = ("p.slug, p.version, p.title, p.description, p.status, p.clien
 
 def list_projects(conn: sqlite3.Connection, filters: ProjectFilters, page: int, page_size: int,
                   hidden: bool = False) -> tuple[list[dict[str, Any]], int]:
-    where = [_visible(PUBLISHED, hidden)]
-    params: dict[str, Any] = {}
-    if filters.project_type is not None:
-        where.append("p.project_type = :project_type")
-        params["project_type"] = filters.project_type
-    if filters.featured is not None:
-        where.append("p.featured = :featured")
-        params["featured"] = int(filters.featured)
-    if filters.tech is not None:
-        where.append("EXISTS (SELECT 1 FROM json_each(p.tech_stack) WHERE lower(value) = lower(:tech))")
-        params["tech"] = filters.tech
-    if filters.q is not None:
-        where.append(_matching("project", "p.slug"))
-        params["q"] = fts_query(filters.q) or '""'
-    clause = " AND ".join(where)
-    total = conn.execute(f"SELECT COUNT(*) AS n FROM projects p WHERE {clause}", params).fetchone()["n"]
-    rows = conn.execute(f"SELECT {PROJECT_SUMMARY} FROM projects p WHERE {clause} "
-                        "ORDER BY p.featured DESC, p.updated_at DESC, p.slug LIMIT :limit OFFSET :offset",
-                        {**params, "limit": page_size, "offset": (page - 1) * page_size}).fetchall()
-    return rows, total
+    clause, params = _where(
+        (_visible(PUBLISHED, hidden), None, ALWAYS),
+        ("p.project_type = :project_type", "project_type", filters.project_type),
+        ("p.featured = :featured", "featured", None if filters.featured is None else int(filters.featured)),
+        ("EXISTS (SELECT 1 FROM json_each(p.tech_stack) WHERE lower(value) = lower(:tech))", "tech", filters.tech),
+        (_matching("project", "p.slug"), "q", _fts_or_nothing(filters.q)))
+    return _page(conn, PROJECT_SUMMARY, "projects p", clause, params,
+                 "p.featured DESC, p.updated_at DESC, p.slug", page, page_size)
 
 
 def project(conn: sqlite3.Connection, slug: str, hidden: bool = False) -> dict[str, Any] | None:
