@@ -10,6 +10,15 @@ script run as a child process against generated content repositories
 generator and its parameters are unchanged. Figures are printed as one
 table per benchmark and written to `bench/out/results.json`.
 
+    validate  `cms validate` on 1k and 10k lessons
+    index     `cms index` on 10k: cold build (lessons/s, process-tree memory), no-op and one-file re-index
+    watch     `cms watch` on 10k: save-to-visible latency of a title change
+    api       `cms serve` (1 worker) on 10k under wrk, next to bench/trivial_app.py on the same server;
+              needs `wrk` (installed with apt-get when missing and running as root)
+
+`watch` and `api` start from a copy of an index kept in `bench/out/indexes/`
+(rebuilt when the cms sources change), so only `index` pays for cold builds.
+
 Adding a benchmark: write a function `(Context) -> list[Result]` and decorate
 it with `@benchmark`. Use `ctx.repo("1k")` / `ctx.repo("10k")` for content
 (generated on first use) and `ctx.measure(cmd)` to time a command
