@@ -8,7 +8,9 @@ import msgspec
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.concurrency import sync_to_thread
 from litestar.datastructures import CacheControlHeader
+from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, ValidationException
+from litestar.params import JSONBody
 
 from api.auth import (
     AUTH_DEPENDENCIES,
@@ -37,7 +39,7 @@ class LoginController(Controller):
     cache_control = CacheControlHeader(no_store=True)
 
     @post("/login", status_code=200, opt=BEARER_OPTIONAL)
-    async def login(self, request: Request[Any, Any, Any], auth: Auth) -> Response[TokenOut]:
+    async def login(self, request: Request[Any, Any, Any], auth: NamedDependency[Auth]) -> Response[TokenOut]:
         """Log in with a username (or email) and password, sent as JSON `{"username", "password"}` or as
         the OAuth2 password form. Answers an access token; the refresh token comes as the `cms_refresh`
         cookie. Ten failures from one address in five minutes get 429 with `Retry-After`."""
@@ -47,7 +49,7 @@ class LoginController(Controller):
         return _session_response(session)
 
     @post("/refresh", status_code=200, opt=BEARER_OPTIONAL, sync_to_thread=False)
-    def refresh(self, request: Request[Any, Any, Any], auth: Auth) -> Response[TokenOut]:
+    def refresh(self, request: Request[Any, Any, Any], auth: NamedDependency[Auth]) -> Response[TokenOut]:
         """Trade the `cms_refresh` cookie for a new access token and a new refresh cookie. A refresh token
         works once: presenting a used one ends every session of that login."""
         token = request.cookies.get(REFRESH_COOKIE)
@@ -56,7 +58,7 @@ class LoginController(Controller):
         return _session_response(auth.sessions.refresh(token))
 
     @post("/logout", status_code=204, opt=BEARER_OPTIONAL, sync_to_thread=False)
-    def logout(self, request: Request[Any, Any, Any], auth: Auth) -> Response[None]:
+    def logout(self, request: Request[Any, Any, Any], auth: NamedDependency[Auth]) -> Response[None]:
         """Revoke the refresh cookie's login and the access token sent along, and clear the cookie."""
         auth.sessions.logout(request.cookies.get(REFRESH_COOKIE), request.scope.get("auth"))
         return _clear_cookie(Response(None, status_code=204))
@@ -72,12 +74,13 @@ class AccountController(Controller):
     cache_control = CacheControlHeader(no_store=True)
 
     @get("/me")
-    async def me(self, caller: User) -> UserOut:
+    async def me(self, caller: NamedDependency[User]) -> UserOut:
         """The user the access token belongs to."""
         return user_out(caller)
 
     @patch("/password", status_code=204, sync_to_thread=True)
-    def change_password(self, auth: Auth, caller: User, data: PasswordChangeIn) -> Response[None]:
+    def change_password(self, auth: NamedDependency[Auth], caller: NamedDependency[User],
+                        data: JSONBody[PasswordChangeIn]) -> Response[None]:
         """Change your password (the current one is checked). Every session of yours ends, this one too:
         log in again with the new password."""
         auth.users.change_password(caller.id, data.current_password, data.new_password)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 
 from litestar import get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 
 from api.deps import View
 from api.schemas import AuthorDetail, AuthorSummary, CategoryOut, MediaOut, PathDetail, PathSummary, to_wire
@@ -12,37 +14,37 @@ from cms import queries, reader
 
 
 @get("/authors", tags=["authors"])
-async def list_authors(conn: sqlite3.Connection) -> list[AuthorSummary]:
+async def list_authors(conn: NamedDependency[sqlite3.Connection]) -> list[AuthorSummary]:
     """Public author profiles."""
     return to_wire(queries.list_authors(conn), list[AuthorSummary])
 
 
 @get("/authors/{author:str}", tags=["authors"])
-async def get_author(view: View, author: str) -> AuthorDetail:
+async def get_author(view: NamedDependency[View], author: FromPath[str]) -> AuthorDetail:
     """One author's public profile with their published courses."""
     return to_wire(reader.author_detail(view.conn, author, view.hidden), AuthorDetail)
 
 
 @get("/categories", tags=["categories"])
-async def list_categories(view: View) -> list[CategoryOut]:
+async def list_categories(view: NamedDependency[View]) -> list[CategoryOut]:
     """Categories with the number of published courses in each."""
     return to_wire(queries.list_categories(view.conn, view.hidden), list[CategoryOut])
 
 
 @get("/paths", tags=["paths"])
-async def list_paths(view: View) -> list[PathSummary]:
+async def list_paths(view: NamedDependency[View]) -> list[PathSummary]:
     """Published learning paths."""
     return to_wire(reader.paths(view.conn, view.hidden), list[PathSummary])
 
 
 @get("/paths/{path_slug:str}", tags=["paths"])
-async def get_path(view: View, path_slug: str) -> PathDetail:
+async def get_path(view: NamedDependency[View], path_slug: FromPath[str]) -> PathDetail:
     """One learning path with its courses in order."""
     return to_wire(reader.path_detail(view.conn, path_slug, view.hidden), PathDetail)
 
 
 @get("/media/{media_id:str}", tags=["media"])
-async def get_media(view: View, media_id: str) -> MediaOut:
+async def get_media(view: NamedDependency[View], media_id: FromPath[str]) -> MediaOut:
     """One media record (not deleted)."""
     return to_wire(reader.media_detail(view.conn, media_id, view.hidden), MediaOut)
 

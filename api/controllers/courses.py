@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, Parameter
 
 from api.deps import View
 from api.pagination import PageNumber, PageSize, link_header
@@ -33,11 +34,11 @@ class CourseController(Controller):
     tags = ["courses"]
 
     @get("/")
-    async def list_courses(self, request: Request[Any, Any, Any], view: View,
-                           difficulty_level: Difficulty | None = None, category: Text = None,
+    async def list_courses(self, request: Request[Any, Any, Any], view: NamedDependency[View],
+                           difficulty_level: FromQuery[Difficulty | None] = None, category: Text = None,
                            tag: Text = None, instructor: Text = None, q: Text = None,
                            min_price: Price = None, max_price: Price = None,
-                           sort: CourseSort = "-updated_at", page: PageNumber = 1,
+                           sort: FromQuery[CourseSort] = "-updated_at", page: PageNumber = 1,
                            page_size: PageSize = 20) -> Response[Page[CourseSummary]]:
         """Published courses, filtered, sorted and paged."""
         filters = queries.CourseFilters(difficulty_level=difficulty_level, category=category, tag=tag,
@@ -47,27 +48,29 @@ class CourseController(Controller):
         return Response(body, headers=link_header(request, page, page_size, total))
 
     @get("/{course:str}")
-    async def get_course(self, view: View, course: str) -> CourseDetail:
+    async def get_course(self, view: NamedDependency[View], course: FromPath[str]) -> CourseDetail:
         """One course with instructor, category, image, totals and its outline."""
         return to_wire(reader.course_detail(view.conn, course, view.hidden), CourseDetail)
 
     @get("/{course:str}/sections")
-    async def list_sections(self, view: View, course: str) -> list[SectionSummary]:
+    async def list_sections(self, view: NamedDependency[View], course: FromPath[str]) -> list[SectionSummary]:
         """The course's sections in order."""
         return to_wire(reader.sections(view.conn, course, view.hidden), list[SectionSummary])
 
     @get("/{course:str}/sections/{section:str}")
-    async def get_section(self, view: View, course: str, section: str) -> SectionDetail:
+    async def get_section(self, view: NamedDependency[View], course: FromPath[str],
+                          section: FromPath[str]) -> SectionDetail:
         """One section with its lessons."""
         return to_wire(reader.section_detail(view.conn, course, section, view.hidden), SectionDetail)
 
     @get("/{course:str}/lessons")
-    async def list_lessons(self, view: View, course: str,
+    async def list_lessons(self, view: NamedDependency[View], course: FromPath[str],
                            section: Text = None) -> list[LessonSummary]:
         """The course's lessons in course order, optionally of one section."""
         return to_wire(reader.lessons(view.conn, course, section, view.hidden), list[LessonSummary])
 
     @get("/{course:str}/lessons/{lesson:str}")
-    async def get_lesson(self, view: View, course: str, lesson: str) -> LessonDetail:
+    async def get_lesson(self, view: NamedDependency[View], course: FromPath[str],
+                         lesson: FromPath[str]) -> LessonDetail:
         """One lesson: fields, rendered HTML, table of contents, videos, and its neighbours."""
         return to_wire(reader.lesson_detail(view.conn, course, lesson, view.hidden), LessonDetail)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import msgspec
 from litestar import Response, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
 from api.auth import AUTH_DEPENDENCIES, Auth, admin_api_enabled, requires
@@ -42,7 +44,8 @@ class DraftOut(msgspec.Struct, kw_only=True):
 
 @post("/ai/drafts", guards=[admin_api_enabled, requires(*EDITORS)], dependencies=AUTH_DEPENDENCIES,
       status_code=HTTP_201_CREATED, sync_to_thread=True, tags=["ai (admin)"])
-def create_draft(state: State, caller: User, auth: Auth, data: DraftIn) -> Response[DraftOut]:
+def create_draft(state: State, caller: NamedDependency[User], auth: NamedDependency[Auth],
+                 data: JSONBody[DraftIn]) -> Response[DraftOut]:
     """Ask Gemini for a lesson and commit it as a draft on a new branch `drafts/<course>/<lesson>`."""
     settings: Settings = state.settings
     generate = drafting.gemini(settings)

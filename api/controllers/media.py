@@ -18,10 +18,11 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.concurrency import sync_to_thread
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api import uploads
@@ -83,7 +84,7 @@ def answer(state: State, written: Written, status: int = HTTP_200_OK) -> Respons
                     status_code=status, headers=headers)
 
 
-def forced(caller: User, force: bool) -> bool:
+def forced(caller: NamedDependency[User], force: bool) -> bool:
     if force and caller.role != Role.ADMIN:
         raise PermissionDeniedException("force=true needs the role ADMIN")
     return force
@@ -100,8 +101,9 @@ class MediaController(Controller):
     dependencies = AUTH_DEPENDENCIES
 
     @get("/")
-    async def list_media(self, request: Request[Any, Any, Any], state: State, resource_type: ResourceType | None = None,
-                         deleted: bool | None = None, q: Text = None, page: PageNumber = 1,
+    async def list_media(self, request: Request[Any, Any, Any], state: State,
+                         resource_type: FromQuery[ResourceType | None] = None,
+                         deleted: FromQuery[bool | None] = None, q: Text = None, page: PageNumber = 1,
                          page_size: PageSize = 20) -> Response[Page[MediaAdminOut]]:
         """Every media record, soft-deleted ones included, newest first; `q` matches id, public_id and alt."""
         filters = queries.MediaFilters(resource_type=resource_type, deleted=deleted, q=q)
@@ -111,7 +113,8 @@ class MediaController(Controller):
 
     @post("/", status_code=HTTP_201_CREATED, guards=[cloudinary_configured], request_max_body_size=None,
           operation_class=UploadOperation)
-    async def upload(self, request: Request[Any, Any, Any], state: State, caller: User) -> Response[MediaWriteOut]:
+    async def upload(self, request: Request[Any, Any, Any], state: State,
+                     caller: NamedDependency[User]) -> Response[MediaWriteOut]:
         """Upload an image or video to Cloudinary and commit its record (multipart: `file`, `alt`, `id`).
 
         The type comes from the file's bytes (SVG is refused: 415), sizes are capped (413), images need
@@ -127,14 +130,16 @@ class MediaController(Controller):
         return answer(state, written, HTTP_201_CREATED)
 
     @patch("/{media_id:str}", sync_to_thread=True)
-    def update(self, request: Request[Any, Any, Any], state: State, caller: User, media_id: str,
-               data: dict[str, Any]) -> Response[MediaWriteOut]:
+    def update(self, request: Request[Any, Any, Any], state: State, caller: NamedDependency[User],
+               media_id: FromPath[str],
+               data: JSONBody[dict[str, Any]]) -> Response[MediaWriteOut]:
         """Change a record's alt text: `{"alt": "..."}` (needs If-Match)."""
         written = media.update(workspace(state), media_id, data, if_match(request), identity(caller))
         return answer(state, written)
 
     @post("/{media_id:str}/soft-delete", status_code=HTTP_200_OK, sync_to_thread=True)
-    def soft_delete(self, request: Request[Any, Any, Any], state: State, caller: User, media_id: str,
+    def soft_delete(self, request: Request[Any, Any, Any], state: State, caller: NamedDependency[User],
+                    media_id: FromPath[str],
                     force: Force = False) -> Response[MediaWriteOut]:
         """Mark a record deleted, so the public no longer sees it; 409 with the files that still use it."""
         written = media.soft_delete(workspace(state), media_id, optional_if_match(request), identity(caller),
@@ -142,14 +147,15 @@ class MediaController(Controller):
         return answer(state, written)
 
     @post("/{media_id:str}/restore", status_code=HTTP_200_OK, sync_to_thread=True)
-    def restore(self, request: Request[Any, Any, Any], state: State, caller: User,
-                media_id: str) -> Response[MediaWriteOut]:
+    def restore(self, request: Request[Any, Any, Any], state: State, caller: NamedDependency[User],
+                media_id: FromPath[str]) -> Response[MediaWriteOut]:
         """Undo a soft delete."""
         written = media.restore(workspace(state), media_id, optional_if_match(request), identity(caller))
         return answer(state, written)
 
     @delete("/{media_id:str}", status_code=HTTP_200_OK, guards=[cloudinary_configured], sync_to_thread=True)
-    def remove(self, request: Request[Any, Any, Any], state: State, caller: User, media_id: str,
+    def remove(self, request: Request[Any, Any, Any], state: State, caller: NamedDependency[User],
+               media_id: FromPath[str],
                force: Force = False) -> Response[MediaWriteOut]:
         """Delete the asset at Cloudinary and its record (needs If-Match); 409 with the files that still use it."""
         setup: MediaSetup = state.media

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, Parameter
 
 from api.deps import View
 from api.pagination import PageNumber, PageSize, link_header
@@ -21,8 +22,8 @@ class ProjectController(Controller):
     tags = ["projects"]
 
     @get("/")
-    async def list_projects(self, request: Request[Any, Any, Any], view: View,
-                            project_type: Text = None, featured: bool | None = None,
+    async def list_projects(self, request: Request[Any, Any, Any], view: NamedDependency[View],
+                            project_type: Text = None, featured: FromQuery[bool | None] = None,
                             tech: Text = None, q: Text = None, page: PageNumber = 1,
                             page_size: PageSize = 20) -> Response[Page[ProjectSummary]]:
         """Published projects, featured first."""
@@ -32,6 +33,6 @@ class ProjectController(Controller):
         return Response(body, headers=link_header(request, page, page_size, total))
 
     @get("/{project:str}")
-    async def get_project(self, view: View, project: str) -> ProjectDetail:
+    async def get_project(self, view: NamedDependency[View], project: FromPath[str]) -> ProjectDetail:
         """One project with its detail page rendered to HTML."""
         return to_wire(reader.project_detail(view.conn, project, view.hidden), ProjectDetail)

@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 
 from litestar import Request, Response, get
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, Parameter
 
 from api.deps import View
 from api.pagination import PageNumber, PageSize, link_header
@@ -19,8 +20,8 @@ Query = Annotated[str, Parameter(min_length=1, max_length=200, description="Word
 
 
 @get("/search", tags=["search"])
-async def search(request: Request[Any, Any, Any], view: View, q: Query,
-                 kind: Literal["course", "lesson", "project"] | None = None,
+async def search(request: Request[Any, Any, Any], view: NamedDependency[View], q: Query,
+                 kind: FromQuery[Literal["course", "lesson", "project"] | None] = None,
                  course: Annotated[str | None, Parameter(min_length=1, max_length=80)] = None, page: PageNumber = 1,
                  page_size: PageSize = 20) -> Response[Page[SearchHit]]:
     """Ranked hits across courses, lessons and projects, with highlighted snippets."""
@@ -30,7 +31,7 @@ async def search(request: Request[Any, Any, Any], view: View, q: Query,
 
 
 @get("/meta", tags=["status"])
-async def meta(conn: sqlite3.Connection) -> Meta:
+async def meta(conn: NamedDependency[sqlite3.Connection]) -> Meta:
     """The indexed commit, when the index was built, and how many entries it serves."""
     info = queries.meta(conn)
     return Meta(commit=info.get("commit") or None, built_at=info.get("built_at"),
@@ -38,7 +39,7 @@ async def meta(conn: sqlite3.Connection) -> Meta:
 
 
 @get("/health", tags=["status"], cache_control=None)
-async def health(state: State, conn: sqlite3.Connection) -> Health:
+async def health(state: State, conn: NamedDependency[sqlite3.Connection]) -> Health:
     """Liveness and index status: the indexed commit and how far it lags the repository."""
     return to_wire(index_health(conn, state.repo), Health)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from litestar import Controller, delete, get, post, put
 from litestar.datastructures import CacheControlHeader
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 
 from api.auth import AUTH_DEPENDENCIES, Auth, admin_api_enabled, requires
 from api.auth_schemas import UserIn, UserOut, UserReplaceIn, user_out
@@ -18,12 +20,12 @@ class UserController(Controller):
     cache_control = CacheControlHeader(no_store=True)
 
     @get("/")
-    async def list_users(self, auth: Auth) -> list[UserOut]:
+    async def list_users(self, auth: NamedDependency[Auth]) -> list[UserOut]:
         """Every user, oldest first."""
         return [user_out(user) for user in auth.users.list()]
 
     @post("/", sync_to_thread=True)
-    def create_user(self, auth: Auth, data: UserIn) -> UserOut:
+    def create_user(self, auth: NamedDependency[Auth], data: JSONBody[UserIn]) -> UserOut:
         """Create a user. Usernames are 3 to 50 of a-z, 0-9, `.`, `_`, `-`; passwords at least 8 characters;
         a taken username or email gets 409."""
         new = NewUser(username=data.username, email=data.email, password=data.password, role=data.role,
@@ -31,12 +33,13 @@ class UserController(Controller):
         return user_out(auth.users.create(new))
 
     @get("/{user_id:int}")
-    async def get_user(self, auth: Auth, user_id: int) -> UserOut:
+    async def get_user(self, auth: NamedDependency[Auth], user_id: FromPath[int]) -> UserOut:
         """One user."""
         return user_out(auth.users.get(user_id))
 
     @put("/{user_id:int}", sync_to_thread=True)
-    def replace_user(self, auth: Auth, user_id: int, data: UserReplaceIn) -> UserOut:
+    def replace_user(self, auth: NamedDependency[Auth], user_id: FromPath[int],
+                     data: JSONBody[UserReplaceIn]) -> UserOut:
         """Replace a user. A new role or password, or deactivation, ends the user's sessions; the last
         active ADMIN cannot be demoted or deactivated (409)."""
         changes = UserChanges(username=data.username, email=data.email, full_name=data.full_name, role=data.role,
@@ -44,6 +47,6 @@ class UserController(Controller):
         return user_out(auth.users.replace(user_id, changes))
 
     @delete("/{user_id:int}", sync_to_thread=False)
-    def delete_user(self, auth: Auth, user_id: int) -> None:
+    def delete_user(self, auth: NamedDependency[Auth], user_id: FromPath[int]) -> None:
         """Delete a user and their refresh tokens; the last active ADMIN cannot be deleted (409)."""
         auth.users.delete(user_id)
