@@ -11,15 +11,14 @@ after the files are written puts them back as HEAD has them.
 
 from __future__ import annotations
 
-import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import msgspec
 
-from cms import journal, localdir, remote
+from cms import journal, remote
 from cms.corpus import ContentTree
 from cms.errors import Conflict, ContentError, NotFound, PreconditionFailed
 from cms.gitrepo import GitRepo, Identity, blob_at_head, busy_reason, commit_paths, dirty_paths, restore_paths
@@ -46,33 +45,46 @@ class Change(msgspec.Struct, frozen=True):
 class WriteResult(msgspec.Struct):
     commit: str
     versions: dict[str, str | None]
+    """Each change's path → its new blob id (None once deleted), in the order of the changes."""
+
+
+Plan = Callable[[], list[Change]]
+"""Works out the changes under the write lock, so what it reads (the next order number, a file's front
+matter) is what earlier writes left, not what was there when the request arrived."""
 
 
 @contextmanager
 def write_lock(repo: GitRepo) -> Iterator[None]:
-    path = repo.root / ".cms" / "write.lock"
-    localdir.prepare(path.parent)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """Writes are serialized, across processes too (see `journal.exclusive`)."""
+    with journal.exclusive(repo):
+        yield
 
 
-def apply(tree: ContentTree, db_path: Path, changes: list[Change], message: str, author: Identity,
-          push: bool = False) -> WriteResult:
+def apply(tree: ContentTree, db_path: Path, changes: list[Change] | Plan,
+          message: str | Callable[[list[Change]], str], author: Identity, push: bool = False,
+          before_write: Callable[[], None] | None = None) -> WriteResult:
     """Validate, write and commit `changes` in one commit; the index is current when this returns.
 
+    `changes` may be a `Plan`, and `message` a function of the planned changes.
+
     With `push`, the commit is pushed to the remote; if the remote refuses even after one rebase,
-    the commit is taken back and `Conflict` raised.
+    the commit is taken back and `Conflict` raised. `before_write` runs under the lock once the
+    change is known to be valid, before any file is touched (deleting an asset at Cloudinary, say);
+    if it raises, nothing is written.
     """
     repo = GitRepo.open(tree.content_dir)
     with write_lock(repo):
-        journal.recover(repo)
+        journal.recover(repo, locked=True)
+        if callable(changes):
+            _check_idle(repo)
+            changes = changes()
+        if callable(message):
+            message = message(changes)
         _check_repository(repo, tree, changes)
         update(tree, db_path)
         _validate(tree, db_path, changes)
+        if before_write is not None:
+            before_write()
         paths = [tree.label(change.path) for change in changes]
         journal.begin(repo, paths)
         try:
@@ -92,17 +104,26 @@ def apply(tree: ContentTree, db_path: Path, changes: list[Change], message: str,
         return WriteResult(commit=commit, versions={c.path: blob_at_head(repo, tree.label(c.path)) for c in changes})
 
 
-def _check_repository(repo: GitRepo, tree: ContentTree, changes: list[Change]) -> None:
+def _check_idle(repo: GitRepo) -> None:
     reason = busy_reason(repo)
     if reason is not None:
         raise Conflict(f"the content repository is busy ({reason.replace('-', ' ')}); try again when it is done",
                        reason=reason)
+
+
+def _check_repository(repo: GitRepo, tree: ContentTree, changes: list[Change]) -> None:
+    _check_idle(repo)
     dirty = dirty_paths(repo, [tree.label(change.path) for change in changes])
     if dirty:
         raise Conflict(f"{', '.join(dirty)} has uncommitted changes in the repository; commit or discard them first",
                        reason="uncommitted-changes")
     for change in changes:
         _check_version(repo, tree, change)
+
+
+def check_version(tree: ContentTree, path: str, expected: str) -> None:
+    """412 unless the entry at `path` is at version `expected` (checked before an edit reads the file)."""
+    _check_version(GitRepo.open(tree.content_dir), tree, Change(path=path, text=None, expected=expected))
 
 
 def _check_version(repo: GitRepo, tree: ContentTree, change: Change) -> None:

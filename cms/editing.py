@@ -6,13 +6,14 @@ was written: the entry's path, its new version (git blob id) and the commit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from cms import entries
-from cms.authoring import Change, apply
+from cms.authoring import Change, Plan, apply
 from cms.corpus import ContentTree
 from cms.entries import EntryKind
 from cms.errors import ContentError
@@ -40,10 +41,12 @@ class Workspace(msgspec.Struct, frozen=True):
     push: bool = False
 
 
-def _commit(space: Workspace, changes: list[Change], message: str, author: Identity) -> list[Written]:
-    result = apply(space.tree, space.db_path, changes, message, author, push=space.push)
-    return [Written(path=c.path, slug=_slug(c.path), version=result.versions[c.path], commit=result.commit)
-            for c in changes]
+def _commit(space: Workspace, plan: Plan, message: str | Callable[[list[Change]], str],
+            author: Identity) -> list[Written]:
+    """Plan and commit under the write lock, so concurrent requests see each other's results."""
+    result = apply(space.tree, space.db_path, plan, message, author, push=space.push)
+    return [Written(path=path, slug=_slug(path), version=version, commit=result.commit)
+            for path, version in result.versions.items()]
 
 
 def _slug(path: str) -> str:
@@ -56,8 +59,8 @@ def _name(kind: EntryKind, ids: tuple[str, ...]) -> str:
 
 
 def create(space: Workspace, kind: EntryKind, parents: tuple[str, ...], payload: Any, author: Identity) -> Written:
-    change = entries.create(space.tree, kind, parents, payload)
-    return _commit(space, [change], f"Create {_name(kind, (*parents, _slug(change.path)))}", author)[0]
+    return _commit(space, lambda: [entries.create(space.tree, kind, parents, payload)],
+                   lambda changes: f"Create {_name(kind, (*parents, _slug(changes[0].path)))}", author)[0]
 
 
 def create_many(space: Workspace, kind: EntryKind, parents: tuple[str, ...], payloads: Any,
@@ -67,8 +70,8 @@ def create_many(space: Workspace, kind: EntryKind, parents: tuple[str, ...], pay
         problem = Problem(file="(request)", rule="request", field="(body)",
                           message=f"a bulk request is a JSON list of 1 to {MAX_BULK} entries")
         raise ContentError(problem.message, [problem])
-    changes = _placed(space, kind, parents, payloads)
-    return _commit(space, changes, f"Create {len(changes)} {kind.value}s", author)
+    return _commit(space, lambda: _placed(space, kind, parents, payloads), f"Create {len(payloads)} {kind.value}s",
+                   author)
 
 
 def _placed(space: Workspace, kind: EntryKind, parents: tuple[str, ...], payloads: list[Any]) -> list[Change]:
@@ -81,30 +84,30 @@ def _placed(space: Workspace, kind: EntryKind, parents: tuple[str, ...], payload
 
 def replace(space: Workspace, kind: EntryKind, ids: tuple[str, ...], payload: Any, expected: str,
             author: Identity) -> Written:
-    change = entries.replace(space.tree, kind, ids, payload, expected)
-    return _commit(space, [change], f"Update {_name(kind, ids)}", author)[0]
+    return _commit(space, lambda: [entries.replace(space.tree, kind, ids, payload, expected)],
+                   f"Update {_name(kind, ids)}", author)[0]
 
 
 def publish(space: Workspace, kind: EntryKind, ids: tuple[str, ...], published: bool, expected: str,
             author: Identity) -> Written:
-    change = entries.publish(space.tree, kind, ids, published, expected)
     verb = "Publish" if published else "Unpublish"
-    return _commit(space, [change], f"{verb} {_name(kind, ids)}", author)[0]
+    return _commit(space, lambda: [entries.publish(space.tree, kind, ids, published, expected)],
+                   f"{verb} {_name(kind, ids)}", author)[0]
 
 
 def delete(space: Workspace, kind: EntryKind, ids: tuple[str, ...], expected: str, author: Identity) -> Written:
-    changes = entries.delete(space.tree, kind, ids, expected)
-    return _commit(space, changes, f"Delete {_name(kind, ids)}", author)[0]
+    return _commit(space, lambda: entries.delete(space.tree, kind, ids, expected), f"Delete {_name(kind, ids)}",
+                   author)[0]
 
 
 def add_video(space: Workspace, course: str, lesson: str, snippet: Any, expected: str,
               author: Identity) -> Written:
-    change = entries.add_video(space.tree, course, lesson, snippet, expected)
-    return _commit(space, [change], f"Add a video to lesson {course}/{lesson}", author)[0]
+    return _commit(space, lambda: [entries.add_video(space.tree, course, lesson, snippet, expected)],
+                   f"Add a video to lesson {course}/{lesson}", author)[0]
 
 
 def change_video(space: Workspace, course: str, lesson: str, index: int, snippet: Any | None, expected: str,
                  author: Identity) -> Written:
-    change = entries.replace_video(space.tree, course, lesson, index, snippet, expected)
     verb = "Remove" if snippet is None else "Update"
-    return _commit(space, [change], f"{verb} video {index} of lesson {course}/{lesson}", author)[0]
+    return _commit(space, lambda: [entries.replace_video(space.tree, course, lesson, index, snippet, expected)],
+                   f"{verb} video {index} of lesson {course}/{lesson}", author)[0]

@@ -14,7 +14,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from cms.authoring import Change
+import msgspec
+
+from cms.authoring import Change, check_version
 from cms.corpus import ContentTree
 from cms.errors import ContentError, NotFound
 from cms.frontmatter import dump_markdown, load_markdown
@@ -35,6 +37,8 @@ class EntryKind(StrEnum):
 
 UNPUBLISHED = {EntryKind.COURSE: "draft", EntryKind.SECTION: "draft", EntryKind.LESSON: "draft",
                EntryKind.PROJECT: "draft", EntryKind.PATH: "draft"}
+PLACEMENT = {EntryKind.SECTION: {"order"}, EntryKind.LESSON: {"section", "order"}}
+"""The request keys besides `slug` and `body` that place a new entry; other kinds take none."""
 
 
 def _bad_request(field: str, message: str, found: Any = None) -> ContentError:
@@ -46,15 +50,25 @@ def _bad_request(field: str, message: str, found: Any = None) -> ContentError:
 def checked_slug(value: Any, field: str = "slug") -> str:
     if not isinstance(value, str):
         raise _bad_request(field, f"{field} must be a string", value)
-    problem = slug_problem(value, "(request)", field)
+    problem = _slug_problem(value, "entry" if field == "slug" else field)
     if problem is not None:
+        problem = msgspec.structs.replace(problem, field=field)
         raise ContentError(problem.message, [problem])
     return value
 
 
+def _slug_problem(value: str, what: str) -> Problem | None:
+    """`slug_problem`, also refusing a trailing newline (the pattern's `$` matches just before one)."""
+    problem = slug_problem(value, "(request)", what)
+    if problem is None and value.endswith("\n"):
+        problem = Problem(file="(request)", rule="slug", field="slug", found=repr(value),
+                          message=f"{what} slug {value!r} is not a valid slug")
+    return problem
+
+
 def _known_slug(value: str, what: str) -> str:
     """An identifier from a URL: anything that is not a slug names nothing."""
-    if slug_problem(value, "", what) is not None:
+    if _slug_problem(value, what) is not None:
         raise NotFound(f"no {what} {value[:80]!r}")
     return value
 
@@ -148,6 +162,11 @@ def create(tree: ContentTree, kind: EntryKind, parents: tuple[str, ...], payload
     fields, body = _split(payload)
     slug = checked_slug(payload.get("slug"))
     path = _new_path(tree, kind, parents, slug, payload, pending or [])
+    for key in sorted(RESERVED - {"slug", "body"} - PLACEMENT.get(kind, set())):
+        if key in payload:
+            raise _bad_request(key, f"a {kind.value} has no {key!r}", payload[key])
+    if any(change.path == path for change in pending or []):
+        raise _bad_request("slug", f"the request creates {kind.value} {slug!r} twice", slug)
     return Change(path=path, text=dump_markdown(fields, _body_text(body)), must_exist=False)
 
 
@@ -176,7 +195,11 @@ def replace(tree: ContentTree, kind: EntryKind, ids: tuple[str, ...], payload: d
 
 
 def edit_front_matter(tree: ContentTree, path: str, expected: str, edit: Any) -> Change:
-    """The file at `path` with `edit(fields)` applied to its front matter, body kept."""
+    """The file at `path` with `edit(fields)` applied to its front matter, body kept.
+
+    A stale `expected` is a 412 before the edit runs, so it never answers for a file the caller has not seen.
+    """
+    check_version(tree, path, expected)
     loaded = load_markdown((tree.content_dir / path).read_bytes(), tree.label(path))
     if not isinstance(loaded.data, dict):
         raise ContentError(f"{path} cannot be edited until its front matter is fixed", loaded.problems)

@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.exceptions import NotAuthorizedException, ServiceUnavailableException
 from litestar.status_codes import HTTP_200_OK
 
+from cms import journal
 from cms.authoring import write_lock
 from cms.index import update
 from cms.remote import pull, signature_valid
@@ -30,6 +31,7 @@ def receive_push(request: Request[Any, Any, Any], state: State, body: bytes) -> 
         raise NotAuthorizedException("the X-Hub-Signature-256 header does not sign this body")
     space = state.workspace
     with write_lock(state.repo):
+        journal.recover(state.repo, locked=True)  # before HEAD moves, or an interrupted write could never be undone
         commit = pull(state.repo)
         report = update(space.tree, space.db_path)
     return PullOut(commit=commit, files_read=report.read)

@@ -19,6 +19,7 @@ from litestar.di import Provide
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import AUTH_DEPENDENCIES, admin_api_enabled, requires
+from api.schemas import CourseDetail, LessonDetail, PathDetail, ProjectDetail, SectionDetail, to_wire
 from cms import editing, reader
 from cms.editing import Workspace, Written
 from cms.entries import EntryKind
@@ -27,6 +28,7 @@ from cms.gitrepo import Identity
 from cms.users import STAFF, User
 
 EDITORS = tuple(sorted(STAFF))
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 class WriteOut(msgspec.Struct, kw_only=True):
@@ -57,18 +59,24 @@ def workspace(state: State) -> Workspace:
     return state.workspace
 
 
+VIEWS = {EntryKind.COURSE: (reader.course_detail, CourseDetail),
+         EntryKind.SECTION: (reader.section_detail, SectionDetail),
+         EntryKind.LESSON: (reader.lesson_detail, LessonDetail),
+         EntryKind.PROJECT: (reader.project_detail, ProjectDetail),
+         EntryKind.PATH: (reader.path_detail, PathDetail)}
+"""Each kind's reader and the response shape its read route answers with."""
+
+
 def entry_view(conn: sqlite3.Connection, kind: EntryKind, ids: tuple[str, ...]) -> dict[str, Any]:
-    """The entry as the read API shows it to an editor."""
-    views = {EntryKind.COURSE: reader.course_detail, EntryKind.SECTION: reader.section_detail,
-             EntryKind.LESSON: reader.lesson_detail, EntryKind.PROJECT: reader.project_detail,
-             EntryKind.PATH: reader.path_detail}
-    return views[kind](conn, *ids, hidden=True)
+    """The entry exactly as the read route shows it to an editor (same shape, so no index-only columns)."""
+    read, shape = VIEWS[kind]
+    return msgspec.to_builtins(to_wire(read(conn, *ids, hidden=True), shape))
 
 
 def answer(state: State, kind: EntryKind, parents: tuple[str, ...], written: Written,
            status: int = HTTP_200_OK) -> Response[WriteOut]:
     entry = None if written.version is None else entry_view(state.index, kind, (*parents, written.slug))
-    headers = {"Cache-Control": "no-store"}
+    headers = dict(NO_STORE)
     if written.version is not None:
         headers["ETag"] = f'"{written.version}"'
     return Response(WriteOut(entry=entry, version=written.version, commit=written.commit), status_code=status,
@@ -116,10 +124,11 @@ def write_controller(kind: EntryKind, base: str, nested: bool) -> type[Controlle
 
         @post("/bulk", status_code=HTTP_201_CREATED, sync_to_thread=True)
         def create_many(self, state: State, caller: User, parents: tuple[str, ...],
-                        data: list[dict[str, Any]]) -> list[WriteOut]:
+                        data: list[dict[str, Any]]) -> Response[list[WriteOut]]:
             """Create several entries in one commit."""
             done = editing.create_many(workspace(state), kind, parents, data, identity(caller))
-            return [answer(state, kind, parents, w).content for w in done]
+            return Response([answer(state, kind, parents, w).content for w in done], status_code=HTTP_201_CREATED,
+                            headers=NO_STORE)
 
         @put("/{slug:str}", sync_to_thread=True)
         def replace(self, request: Request[Any, Any, Any], state: State, caller: User, ids: tuple[str, ...],
