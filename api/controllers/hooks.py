@@ -8,6 +8,7 @@ import msgspec
 from litestar import Request, post
 from litestar.datastructures import State
 from litestar.exceptions import NotAuthorizedException, ServiceUnavailableException
+from litestar.params import RawBody
 from litestar.status_codes import HTTP_200_OK
 
 from cms import journal
@@ -22,7 +23,7 @@ class PullOut(msgspec.Struct):
 
 
 @post("/hooks/git", status_code=HTTP_200_OK, sync_to_thread=True, tags=["hooks"])
-def receive_push(request: Request[Any, Any, Any], state: State, body: bytes) -> PullOut:
+def receive_push(request: Request[Any, Any, Any], state: State, body: RawBody) -> PullOut:
     """Pull the content repository and re-index it; needs `X-Hub-Signature-256` (HMAC-SHA256, CMS_WEBHOOK_SECRET)."""
     secret = state.webhook_secret
     if secret is None:

@@ -15,7 +15,8 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, delete, patch, post, put
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import AUTH_DEPENDENCIES, admin_api_enabled, requires
@@ -28,6 +29,8 @@ from cms.gitrepo import Identity
 from cms.users import STAFF, User
 
 EDITORS = tuple(sorted(STAFF))
+Ids = NamedDependency[tuple[str, ...]]
+"""The entry's (or its parent's) identifiers from the path: (course, slug), (slug), (course,) or ()."""
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -83,15 +86,15 @@ def answer(state: State, kind: EntryKind, parents: tuple[str, ...], written: Wri
                     headers=headers)
 
 
-def _course_and_slug(course: str, slug: str) -> tuple[str, ...]:
+def _course_and_slug(course: FromPath[str], slug: FromPath[str]) -> tuple[str, ...]:
     return (course, slug)
 
 
-def _slug_only(slug: str) -> tuple[str, ...]:
+def _slug_only(slug: FromPath[str]) -> tuple[str, ...]:
     return (slug,)
 
 
-def _course_only(course: str) -> tuple[str, ...]:
+def _course_only(course: FromPath[str]) -> tuple[str, ...]:
     return (course,)
 
 
@@ -116,38 +119,38 @@ def write_controller(kind: EntryKind, base: str, nested: bool) -> type[Controlle
                         "parents": Provide(_course_only if nested else _no_parents, sync_to_thread=False)}
 
         @post("/", status_code=HTTP_201_CREATED, sync_to_thread=True)
-        def create(self, state: State, caller: User, parents: tuple[str, ...],
-                   data: dict[str, Any]) -> Response[WriteOut]:
+        def create(self, state: State, caller: NamedDependency[User], parents: Ids,
+                   data: JSONBody[dict[str, Any]]) -> Response[WriteOut]:
             """Create an entry from its fields, `body` and `slug`."""
             written = editing.create(workspace(state), kind, parents, data, identity(caller))
             return answer(state, kind, parents, written, HTTP_201_CREATED)
 
         @post("/bulk", status_code=HTTP_201_CREATED, sync_to_thread=True)
-        def create_many(self, state: State, caller: User, parents: tuple[str, ...],
-                        data: list[dict[str, Any]]) -> Response[list[WriteOut]]:
+        def create_many(self, state: State, caller: NamedDependency[User], parents: Ids,
+                        data: JSONBody[list[dict[str, Any]]]) -> Response[list[WriteOut]]:
             """Create several entries in one commit."""
             done = editing.create_many(workspace(state), kind, parents, data, identity(caller))
             return Response([answer(state, kind, parents, w).content for w in done], status_code=HTTP_201_CREATED,
                             headers=NO_STORE)
 
         @put("/{slug:str}", sync_to_thread=True)
-        def replace(self, request: Request[Any, Any, Any], state: State, caller: User, ids: tuple[str, ...],
-                    data: dict[str, Any]) -> Response[WriteOut]:
+        def replace(self, request: Request[Any, Any, Any], state: State, caller: NamedDependency[User], ids: Ids,
+                    data: JSONBody[dict[str, Any]]) -> Response[WriteOut]:
             """Replace an entry's fields and body (needs If-Match)."""
             written = editing.replace(workspace(state), kind, ids, data, if_match(request), identity(caller))
             return answer(state, kind, ids[:-1], written)
 
         @patch("/{slug:str}/publish", sync_to_thread=True)
-        def publish(self, request: Request[Any, Any, Any], state: State, caller: User, ids: tuple[str, ...],
-                    data: PublishIn) -> Response[WriteOut]:
+        def publish(self, request: Request[Any, Any, Any], state: State, caller: NamedDependency[User], ids: Ids,
+                    data: JSONBody[PublishIn]) -> Response[WriteOut]:
             """Publish or unpublish: `{"published": true|false}` (needs If-Match)."""
             written = editing.publish(workspace(state), kind, ids, data.published, if_match(request),
                                       identity(caller))
             return answer(state, kind, ids[:-1], written)
 
         @delete("/{slug:str}", status_code=HTTP_200_OK, sync_to_thread=True)
-        def remove(self, request: Request[Any, Any, Any], state: State, caller: User,
-                   ids: tuple[str, ...]) -> Response[WriteOut]:
+        def remove(self, request: Request[Any, Any, Any], state: State, caller: NamedDependency[User],
+                   ids: Ids) -> Response[WriteOut]:
             """Delete an entry (a course or section with everything in it; needs If-Match)."""
             written = editing.delete(workspace(state), kind, ids, if_match(request), identity(caller))
             return answer(state, kind, ids[:-1], written)
@@ -174,23 +177,24 @@ class VideoWrites(Controller):
     dependencies = AUTH_DEPENDENCIES
 
     @post("/", status_code=HTTP_201_CREATED, sync_to_thread=True)
-    def add(self, request: Request[Any, Any, Any], state: State, caller: User, course: str, lesson: str,
-            data: dict[str, Any]) -> Response[WriteOut]:
+    def add(self, request: Request[Any, Any, Any], state: State, caller: NamedDependency[User],
+            course: FromPath[str], lesson: FromPath[str], data: JSONBody[dict[str, Any]]) -> Response[WriteOut]:
         """Append a video snippet to the lesson (needs the lesson's If-Match)."""
         written = editing.add_video(workspace(state), course, lesson, data, if_match(request), identity(caller))
         return answer(state, EntryKind.LESSON, (course,), written, HTTP_201_CREATED)
 
     @put("/{index:int}", sync_to_thread=True)
-    def replace(self, request: Request[Any, Any, Any], state: State, caller: User, course: str, lesson: str,
-                index: int, data: dict[str, Any]) -> Response[WriteOut]:
+    def replace(self, request: Request[Any, Any, Any], state: State, caller: NamedDependency[User],
+                course: FromPath[str], lesson: FromPath[str], index: FromPath[int],
+                data: JSONBody[dict[str, Any]]) -> Response[WriteOut]:
         """Replace the snippet at `index` (0-based; needs the lesson's If-Match)."""
         written = editing.change_video(workspace(state), course, lesson, index, data, if_match(request),
                                        identity(caller))
         return answer(state, EntryKind.LESSON, (course,), written)
 
     @delete("/{index:int}", status_code=HTTP_200_OK, sync_to_thread=True)
-    def remove(self, request: Request[Any, Any, Any], state: State, caller: User, course: str, lesson: str,
-               index: int) -> Response[WriteOut]:
+    def remove(self, request: Request[Any, Any, Any], state: State, caller: NamedDependency[User],
+               course: FromPath[str], lesson: FromPath[str], index: FromPath[int]) -> Response[WriteOut]:
         """Remove the snippet at `index` (needs the lesson's If-Match)."""
         written = editing.change_video(workspace(state), course, lesson, index, None, if_match(request),
                                        identity(caller))
