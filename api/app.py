@@ -44,8 +44,7 @@ def create_app(settings: Settings | None = None, index_path: Path | None = None)
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.repo = GitRepo.open(tree.content_dir)
         journal.recover(app.state.repo)
-        if not db_path.exists():
-            update(tree, db_path)
+        update(tree, db_path)
         app.state.index = queries.connect(db_path)
         app.state.workspace = Workspace(tree=tree, db_path=db_path, push=settings.git_push)
         app.state.webhook_secret = settings.webhook_secret

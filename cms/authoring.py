@@ -83,25 +83,44 @@ def apply(tree: ContentTree, db_path: Path, changes: list[Change] | Plan,
         _check_repository(repo, tree, changes)
         update(tree, db_path)
         _validate(tree, db_path, changes)
+        if all(_unchanged(tree, change) for change in changes):
+            return _result(repo, tree, changes)
         if before_write is not None:
             before_write()
-        paths = [tree.label(change.path) for change in changes]
-        journal.begin(repo, paths)
-        try:
-            _write_files(tree, changes)
-            commit = commit_paths(repo, paths, message, author)
-        except BaseException:
-            restore_paths(repo, paths)
-            journal.end(repo)
-            raise
-        journal.end(repo)
+        commit = _write_and_commit(repo, tree, changes, message, author)
         try:
             if push:
                 remote.push(repo, commit)
         finally:
             update(tree, db_path)
-        commit = repo.head() or commit
-        return WriteResult(commit=commit, versions={c.path: blob_at_head(repo, tree.label(c.path)) for c in changes})
+        return _result(repo, tree, changes)
+
+
+def _unchanged(tree: ContentTree, change: Change) -> bool:
+    """Whether a change would leave its file exactly as it is (nothing to commit)."""
+    target = tree.content_dir / change.path
+    return change.text is not None and target.is_file() and target.read_bytes() == change.text.encode()
+
+
+def _write_and_commit(repo: GitRepo, tree: ContentTree, changes: list[Change], message: str,
+                      author: Identity) -> str:
+    """Journal, write and commit; on any failure the files are put back as HEAD has them."""
+    paths = [tree.label(change.path) for change in changes]
+    journal.begin(repo, paths)
+    try:
+        _write_files(tree, changes)
+        commit = commit_paths(repo, paths, message, author)
+    except BaseException:
+        restore_paths(repo, paths)
+        raise
+    finally:
+        journal.end(repo)
+    return commit
+
+
+def _result(repo: GitRepo, tree: ContentTree, changes: list[Change]) -> WriteResult:
+    return WriteResult(commit=repo.head() or "",
+                       versions={c.path: blob_at_head(repo, tree.label(c.path)) for c in changes})
 
 
 def _check_idle(repo: GitRepo) -> None:

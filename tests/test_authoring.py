@@ -197,3 +197,13 @@ def test_a_failed_commit_puts_the_files_back(space: Workspace, site: Path) -> No
     assert caught.value.reason == "commit-refused"
     assert not (site / "content/projects/x.md").exists()
     assert git(site, "status", "--porcelain") == ""
+
+
+def test_a_write_that_changes_nothing_makes_no_commit(space: Workspace, site: Path) -> None:
+    current = (site / "content" / PROJECT).read_text()
+    before = commits(site)
+    result = apply(space.tree, space.db_path, [Change(path=PROJECT, text=current, expected=version(space, PROJECT))],
+                   "Update project test-dashboard", ADA)
+    assert commits(site) == before
+    assert result.commit == git(site, "rev-parse", "HEAD")
+    assert result.versions[PROJECT] == version(space, PROJECT)
