@@ -65,7 +65,8 @@ def create_app(settings: Settings | None = None, index_path: Path | None = None)
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=reject_unknown_query,
-        middleware=[DefineMiddleware(CachingMiddleware, max_age=settings.cache_max_age), AuthMiddleware],
+        middleware=[DefineMiddleware(CachingMiddleware, max_age=settings.cache_max_age,
+                                     hold_seconds=settings.response_hold_seconds), AuthMiddleware],
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins)) if settings.cors_origins else None,
         openapi_config=OpenAPIConfig(
             title="Coursebase API", version="1.0.0", path=f"{API_PREFIX}/docs",

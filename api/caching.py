@@ -1,51 +1,105 @@
-"""Strong ETags, `If-None-Match` and `Cache-Control` for every successful GET.
+"""Strong ETags, `If-None-Match` and `Cache-Control` for every successful GET, and a short hold of public answers.
 
 An ASGI middleware: it buffers a GET's response, hashes the body into a
 strong ETag, answers 304 when the client already has it, and marks the
 response public (with `max-age`) or, for requests that carry credentials,
 `private, no-store`.
+
+Anonymous answers are also held in memory for `hold_seconds` (one second by
+default), keyed by path and query and dropped at once when the index changes
+(SQLite's `data_version`). A busy page is then built once a second rather
+than on every request; `publish_at` is still honoured to within that second.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+HELD_ENTRIES = 4096
 
 
 def strong_etag(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A finished 200 answer: its headers (ETag and Cache-Control included), ETag and body."""
+
+    start: dict[str, Any]
+    etag: bytes
+    body: bytes
+    index_version: int
+    until: float
+
+
+class HeldAnswers:
+    """Recent anonymous answers, valid while the index is unchanged and for a short while."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.entries: OrderedDict[tuple[str, bytes], Prepared] = OrderedDict()
+
+    def get(self, key: tuple[str, bytes], index_version: int) -> Prepared | None:
+        held = self.entries.get(key)
+        if held is None or held.index_version != index_version or held.until < time.monotonic():
+            return None
+        return held
+
+    def put(self, key: tuple[str, bytes], held: Prepared) -> None:
+        self.entries[key] = held
+        self.entries.move_to_end(key)
+        if len(self.entries) > HELD_ENTRIES:
+            self.entries.popitem(last=False)
+
+
 class CachingMiddleware:
-    def __init__(self, app: ASGIApp, max_age: int) -> None:
+    def __init__(self, app: ASGIApp, max_age: int, hold_seconds: float = 1.0) -> None:
         self.app = app
         self.public = f"public, max-age={max_age}".encode()
+        self.held = HeldAnswers(hold_seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
         request_headers = dict(scope["headers"])
+        key = (scope["path"], scope.get("query_string", b""))
+        index_version = self._index_version(scope, request_headers)
+        held = self.held.get(key, index_version) if index_version is not None else None
+        if held is not None:
+            await _reply(held, request_headers, send)
+            return
         start: dict[str, Any] = {}
         chunks: list[bytes] = []
 
         async def buffered(message: Message) -> None:
             if message["type"] == "http.response.start":
                 start.update(message)
-                return
-            if message["type"] != "http.response.body":
+            elif message["type"] != "http.response.body":
                 await send(message)
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                await self._finish(start, b"".join(chunks), request_headers, send)
+            else:
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    await self._finish(start, b"".join(chunks), request_headers, send, key, index_version)
 
         await self.app(scope, receive, buffered)
 
-    async def _finish(self, start: dict[str, Any], body: bytes, request_headers: dict[bytes, bytes],
-                      send: Send) -> None:
+    def _index_version(self, scope: Scope, request_headers: dict[bytes, bytes]) -> int | None:
+        """The index's change counter, when this answer may be held (anonymous, holding on)."""
+        if self.held.seconds <= 0 or b"authorization" in request_headers:
+            return None
+        index = getattr(scope["app"].state, "index", None)
+        return None if index is None else index.execute("PRAGMA data_version").fetchone()["data_version"]
+
+    async def _finish(self, start: dict[str, Any], body: bytes, request_headers: dict[bytes, bytes], send: Send,
+                      key: tuple[str, bytes], index_version: int | None) -> None:
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
         if start["status"] != 200:
             await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
@@ -56,13 +110,23 @@ class CachingMiddleware:
         headers = [(k, v) for k, v in headers if k.lower() not in (b"etag", b"cache-control")]
         headers += [(b"etag", etag), (b"cache-control", b"private, no-store" if private else self.public),
                     (b"vary", b"Authorization")]
-        if _matches(request_headers.get(b"if-none-match"), etag):
-            await send({"type": "http.response.start", "status": 304,
-                        "headers": [(k, v) for k, v in headers if k.lower() != b"content-type"]})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        prepared = Prepared(start={**start, "headers": headers}, etag=etag, body=body,
+                            index_version=index_version or 0, until=time.monotonic() + self.held.seconds)
+        if index_version is not None:
+            self.held.put(key, prepared)
+        await _reply(prepared, request_headers, send)
+
+
+async def _reply(prepared: Prepared, request_headers: dict[bytes, bytes], send: Send) -> None:
+    """Send a prepared answer, or 304 when the client already holds it."""
+    headers = prepared.start["headers"]
+    if _matches(request_headers.get(b"if-none-match"), prepared.etag):
+        await send({"type": "http.response.start", "status": 304,
+                    "headers": [(k, v) for k, v in headers if k.lower() != b"content-type"]})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    await send({**prepared.start, "headers": [*headers, (b"content-length", str(len(prepared.body)).encode())]})
+    await send({"type": "http.response.body", "body": prepared.body})
 
 
 def _matches(header: bytes | None, etag: bytes) -> bool:

@@ -40,6 +40,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 3600:
+        raise ValueError("expected a number of seconds from 0 to 3600")
+    return value
+
+
 def _flag(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -101,6 +108,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CMS_REFRESH_TOKEN_DAYS", "14", "Lifetime of a refresh token.", _positive_int),
     Setting("CMS_CORS_ORIGINS", "", "Comma-separated origins allowed to call the API from a browser.", _origins),
     Setting("CMS_CACHE_MAX_AGE", "60", "`Cache-Control: max-age` of public reads, in seconds.", _positive_int),
+    Setting("CMS_RESPONSE_HOLD_SECONDS", "1", "How long the server reuses an anonymous answer while the index is "
+            "unchanged (0 turns it off).", _seconds),
     Setting("CMS_WEBHOOK_SECRET", None, "HMAC secret of `POST /hooks/git`."),
     Setting("CMS_GIT_PUSH", "false", "Push each admin commit to the remote.", _flag),
     Setting("GEMINI_API_KEY", None, "Gemini API key for `cms ai draft`."),
@@ -129,6 +138,7 @@ class Settings:
     refresh_token_days: int
     cors_origins: tuple[str, ...]
     cache_max_age: int
+    response_hold_seconds: float
     webhook_secret: str | None
     git_push: bool
     gemini_api_key: str | None

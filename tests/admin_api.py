@@ -172,8 +172,11 @@ def build_template(root: Path) -> None:
 
 
 def settings_for(repo: Path, state: Path, push: bool, webhook: str | None) -> Settings:
+    # Each test renews the repository (index included) under a running app, which no deployment does:
+    # answers held from the previous test's index must not outlive it, so holding is off here.
     env = {"CMS_CONTENT_DIR": str(repo / "content"), "CMS_SECRET_KEY": SECRET,
-           "CMS_STATE_URL": f"sqlite:///{state}", "CMS_GIT_PUSH": "true" if push else "false"}
+           "CMS_STATE_URL": f"sqlite:///{state}", "CMS_GIT_PUSH": "true" if push else "false",
+           "CMS_RESPONSE_HOLD_SECONDS": "0"}
     if webhook is not None:
         env["CMS_WEBHOOK_SECRET"] = webhook
     return Settings.from_env(env)
