@@ -22,6 +22,7 @@ run: install
 	$(CMS) serve content --host $(HOST) --port $(PORT) --watch
 
 test: install
+	$(VENV)/bin/ruff check cms api tests bench
 	$(PY) -m pytest -n 2
 
 validate: install

@@ -56,7 +56,8 @@ class ContentTree:
         try:
             raw = (self.content_dir / path).read_bytes()
         except OSError as error:
-            return Problem(file=self.label(path), rule="unreadable", message=f"the file cannot be read: {error.strerror}")
+            return Problem(file=self.label(path), rule="unreadable",
+                           message=f"the file cannot be read: {error.strerror}")
         return self.parse(source, raw)
 
     def parse(self, source: Source, raw: bytes) -> Document:

@@ -40,7 +40,7 @@ _STATEMENTS = [
         WHERE t.id = sections.rowid AND (sections.lesson_count IS NOT t.lessons
             OR sections.video_count IS NOT t.videos OR sections.video_seconds IS NOT t.seconds
             OR sections.duration_minutes IS NOT t.minutes)""",
-    f"""UPDATE courses SET section_count = t.sections, lesson_count = t.lessons, video_count = t.videos,
+    """UPDATE courses SET section_count = t.sections, lesson_count = t.lessons, video_count = t.videos,
             video_seconds = t.seconds, duration_minutes = t.minutes
         FROM (SELECT c.rowid AS id, COUNT(s.slug) AS sections, COALESCE(SUM(s.lesson_count), 0) AS lessons,
                      COALESCE(SUM(s.video_count), 0) AS videos, COALESCE(SUM(s.video_seconds), 0) AS seconds,

@@ -26,7 +26,6 @@ import sqlite_utils
 
 from cms import derived, localdir, tables
 from cms.corpus import ContentTree, Corpus
-from cms.errors import ConfigError
 from cms.frontmatter import Marks, PathKey
 from cms.gitrepo import GitRepo, file_time
 from cms.models import Categories
@@ -68,11 +67,7 @@ class Parsed(msgspec.Struct):
 
 def database_path(tree: ContentTree, url: str | None) -> Path:
     """Where the index lives: `CMS_DATABASE_URL` or `.cms/index.db` in the repository."""
-    if url is None:
-        return tree.repo_root / ".cms" / "index.db"
-    if not url.startswith("sqlite:///"):
-        raise ConfigError(f"CMS_DATABASE_URL={url!r} is not supported here: use sqlite:///path/to/index.db")
-    return Path(url.removeprefix("sqlite:///"))
+    return localdir.sqlite_file(tree.repo_root, url, "CMS_DATABASE_URL", "index.db")
 
 
 def connect(path: Path) -> sqlite_utils.Database:

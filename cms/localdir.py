@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cms.errors import ConfigError
+
 
 def prepare(folder: Path) -> None:
     """Create `folder`; only a folder of our own (`.cms`, or one made here) gets a `*` .gitignore.
@@ -16,3 +18,12 @@ def prepare(folder: Path) -> None:
     ignore = folder / ".gitignore"
     if ours and not ignore.exists():
         ignore.write_text("# local state and caches, never content\n*\n")
+
+
+def sqlite_file(repo_root: Path, url: str | None, setting: str, default: str) -> Path:
+    """The SQLite file a `sqlite:///path` setting names, or `.cms/<default>` under the repository root."""
+    if url is None:
+        return repo_root / ".cms" / default
+    if not url.startswith("sqlite:///"):
+        raise ConfigError(f"{setting}={url!r} is not supported here: use sqlite:///path/to/{default}")
+    return Path(url.removeprefix("sqlite:///"))

@@ -193,7 +193,8 @@ def _validation_problem(document: Document, path: PathKey, text: str, value: Any
     expected = _friendly(detail.group("expected")) if detail else None
     if expected is None and not inner:
         expected = _choices(annotation)
-    message = f"{_field_name(full)}: {match.group('message')}" if not detail else f"invalid value for {_field_name(full)}"
+    name = _field_name(full)
+    message = f"invalid value for {name}" if detail else f"{name}: {match.group('message')}"
     line, column = document.where(*full)
     return Problem(file=document.file, line=line, column=column, field=_field_name(full), rule="schema",
                    message=message, expected=expected, found=_describe(found_value))

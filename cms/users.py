@@ -30,8 +30,8 @@ import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from cms.corpus import ContentTree
 from cms import localdir
+from cms.corpus import ContentTree
 from cms.errors import ConfigError, Conflict, InvalidInput, NotAuthenticated, NotFound
 from cms.settings import Settings
 
@@ -125,11 +125,7 @@ class UserChanges(msgspec.Struct, frozen=True, kw_only=True):
 
 def state_path(tree: ContentTree, url: str | None) -> Path:
     """Where the state lives: `CMS_STATE_URL` or `.cms/state.db` in the repository."""
-    if url is None:
-        return tree.repo_root / ".cms" / "state.db"
-    if not url.startswith("sqlite:///"):
-        raise ConfigError(f"CMS_STATE_URL={url!r} is not supported here: use sqlite:///path/to/state.db")
-    return Path(url.removeprefix("sqlite:///"))
+    return localdir.sqlite_file(tree.repo_root, url, "CMS_STATE_URL", "state.db")
 
 
 class StateDB:

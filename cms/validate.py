@@ -168,7 +168,7 @@ def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
                 stack.append((node, index + 1))
                 child = children[index]
                 if state.get(child) == 1:
-                    cycles.append(trail[trail.index(child):] + [child])
+                    cycles.append([*trail[trail.index(child):], child])
                 elif not state.get(child):
                     stack.append((child, 0))
             else:

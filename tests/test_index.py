@@ -502,16 +502,18 @@ def test_a_repository_without_commits_is_indexed_and_dated_once_committed(tmp_pa
 # --------------------------------------------------------------------------- search
 
 
+HITS = "FROM search JOIN search_docs d ON d.id = search.rowid"
+
+
 def test_search_finds_a_word_from_a_lesson_body(site: Path, tmp_path: Path) -> None:
     db = tmp_path / "index.db"
     index(site, db)
-    found = rows(db, "SELECT d.kind, d.course, d.slug FROM search JOIN search_docs d ON d.id = search.rowid "
-                 "WHERE search MATCH ? ORDER BY rank", "catches")
+    found = rows(db, f"SELECT d.kind, d.course, d.slug {HITS} WHERE search MATCH ? ORDER BY rank", "catches")
     assert found == [("lesson", "intro-to-testing", "why-test")]
-    assert rows(db, "SELECT d.slug FROM search JOIN search_docs d ON d.id = search.rowid WHERE search MATCH 'flaky'") == [("test-dashboard",)]
+    assert rows(db, f"SELECT d.slug {HITS} WHERE search MATCH 'flaky'") == [("test-dashboard",)]
     _edit_body(site)
     index(site, db)
-    assert rows(db, "SELECT d.slug FROM search JOIN search_docs d ON d.id = search.rowid WHERE search MATCH 'ever'") == [("why-test",)]
+    assert rows(db, f"SELECT d.slug {HITS} WHERE search MATCH 'ever'") == [("why-test",)]
 
 
 # --------------------------------------------------------------------------- schema version
