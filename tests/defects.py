@@ -53,7 +53,9 @@ def build_tree(root: Path, *cases: str) -> Path:
             for line in remove.read_text(encoding="utf-8").splitlines():
                 if line.strip():
                     (content / line.strip()).unlink()
-        shutil.copytree(DEFECTS / case / "content", content, symlinks=True, dirs_exist_ok=True)
+        overlay = DEFECTS / case / "content"
+        if overlay.is_dir():  # a case that only removes files has no overlay (git keeps no empty folders)
+            shutil.copytree(overlay, content, symlinks=True, dirs_exist_ok=True)
     make_repo(root)
     return content
 
