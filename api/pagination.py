@@ -1,4 +1,4 @@
-"""Paging parameters and the `Link` header for next and previous pages."""
+"""Query parameter types shared by the listings, and the `Link` header for next and previous pages."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from litestar.params import Parameter
 
 PageNumber = Annotated[int, Parameter(ge=1, le=1_000_000, description="Page number, from 1.")]
 PageSize = Annotated[int, Parameter(ge=1, le=100, description="Items per page, 1 to 100.")]
+# The constraint must sit on the optional type: Litestar ignores it on `Annotated[...] | None`.
+Text = Annotated[str | None, Parameter(min_length=1, max_length=200)]
+"""An optional text filter: present means 1 to 200 characters."""
 
 
 def link_header(request: Request[Any, Any, Any], page: int, page_size: int, total: int) -> dict[str, str]:

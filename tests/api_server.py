@@ -32,7 +32,7 @@ import pytest
 
 from cms.corpus import ContentTree
 from cms.index import database_path, update
-from tests.conftest import FIXTURES, GIT_ENV, SITE, git, make_repo
+from tests.conftest import FIXTURES, GIT_ENV, SITE, git, make_repo, stop
 
 API_OVERLAY = FIXTURES / "api"
 CMS = Path(sys.executable).parent / "cms"
@@ -135,12 +135,7 @@ def running_server(site: Site, workdir: Path) -> Iterator[Site]:
         _wait_until_healthy(site, workdir / f"server-{port}.log")
         yield site
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)
         log.close()
 
 

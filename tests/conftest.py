@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from cms.corpus import ContentTree
+from cms.editing import Workspace
+from cms.index import database_path, update
+
 FIXTURES = Path(__file__).parent / "fixtures"
 SITE = FIXTURES / "site"
 EXAMPLE_CONTENT = Path(__file__).parent.parent / "content"
@@ -43,6 +47,25 @@ def make_repo(path: Path, *trees: Path) -> Path:
 def site(tmp_path: Path) -> Path:
     """A repository with the small valid test site; its content is at `site / "content"`."""
     return make_repo(tmp_path / "site", SITE)
+
+
+@pytest.fixture
+def space(site: Path) -> Workspace:
+    """The test site as a write workspace, indexed."""
+    tree = ContentTree.locate(site / "content")
+    db_path = database_path(tree, None)
+    update(tree, db_path)
+    return Workspace(tree=tree, db_path=db_path)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """End a server started by a test: politely, then for certain."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 @pytest.fixture(autouse=True)

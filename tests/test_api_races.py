@@ -27,7 +27,7 @@ pytest.register_assert_rewrite("tests.admin_api")
 from cms.users import Role  # noqa: E402
 from tests.admin_api import ADA, BASE, MOE, PASSWORD, SECRET, AdminSite, Workbench  # noqa: E402
 from tests.api_server import CMS, free_port, server_env  # noqa: E402
-from tests.conftest import git  # noqa: E402
+from tests.conftest import git, stop  # noqa: E402
 
 pytest_plugins = ["tests.admin_api"]
 
@@ -187,12 +187,7 @@ def two_workers(workbench: Workbench, start: Any, tmp_path: Path) -> Iterator[tu
                 wait_until_healthy(client, process, log_path)
                 yield client, server_workers(process.pid)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            stop(process)
 
 
 def wait_until_healthy(client: httpx.Client, process: subprocess.Popen[bytes], log: Path) -> None:

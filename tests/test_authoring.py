@@ -11,24 +11,14 @@ import pytest
 
 from cms import editing, journal
 from cms.authoring import Change, apply
-from cms.corpus import ContentTree
 from cms.editing import Workspace
 from cms.entries import EntryKind
 from cms.errors import Conflict, ContentError, NotFound, PreconditionFailed
 from cms.gitrepo import GitRepo, Identity, blob_at_head
-from cms.index import database_path, update
 from tests.conftest import git
 
 ADA = Identity(name="Ada Admin", email="ada@example.com")
 PROJECT = "projects/test-dashboard.md"
-
-
-@pytest.fixture
-def space(site: Path) -> Workspace:
-    tree = ContentTree.locate(site / "content")
-    db_path = database_path(tree, None)
-    update(tree, db_path)
-    return Workspace(tree=tree, db_path=db_path)
 
 
 def version(space: Workspace, path: str) -> str:

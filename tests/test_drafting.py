@@ -31,12 +31,11 @@ from werkzeug import Request, Response
 from api.app import create_app
 from cms import drafting, users
 from cms.cli import main
-from cms.corpus import ContentTree
 from cms.drafting import DraftRequest, RetryPolicy, clean_answer
 from cms.editing import Workspace
 from cms.errors import Conflict, ContentError, InvalidInput, NotConfigured, NotFound, UpstreamError
 from cms.gitrepo import Identity
-from cms.index import database_path, update
+from cms.index import update
 from cms.models import Lesson
 from cms.parse import parse_bytes
 from cms.rendering import render
@@ -110,14 +109,6 @@ def fake(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> FakeGemini:
     """The fake Gemini, found by the SDK through GOOGLE_GEMINI_BASE_URL."""
     monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", httpserver.url_for("/"))
     return FakeGemini(httpserver)
-
-
-@pytest.fixture
-def space(site: Path) -> Workspace:
-    tree = ContentTree.locate(site / "content")
-    db_path = database_path(tree, None)
-    update(tree, db_path)
-    return Workspace(tree=tree, db_path=db_path)
 
 
 def generator(policy: RetryPolicy = FAST) -> drafting.Gemini:

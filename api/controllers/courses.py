@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, Parameter
 
 from api.deps import View
-from api.pagination import PageNumber, PageSize, link_header
+from api.pagination import PageNumber, PageSize, Text, link_header
 from api.schemas import (
     CourseDetail,
     CourseSummary,
@@ -26,7 +26,6 @@ CourseSort = Literal["title", "-updated_at", "price", "-price"]
 Difficulty = Literal["beginner", "intermediate", "advanced"]
 # The constraint must sit on the optional type: Litestar ignores it on `Annotated[...] | None`.
 Price = Annotated[float | None, Parameter(ge=0, le=1_000_000)]
-Text = Annotated[str | None, Parameter(min_length=1, max_length=200)]
 
 
 class CourseController(Controller):

@@ -28,7 +28,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from api import uploads
 from api.auth import AUTH_DEPENDENCIES, admin_api_enabled, requires
 from api.controllers.writes import EDITORS, identity, if_match, workspace
-from api.pagination import PageNumber, PageSize, link_header
+from api.pagination import PageNumber, PageSize, Text, link_header
 from api.schemas import MediaAdminOut, Page, to_wire
 from cms import media, queries
 from cms.editing import Written
@@ -37,7 +37,6 @@ from cms.models import SLUG_MAX, SLUG_PATTERN, ResourceType
 from cms.users import Role, User
 
 UPLOAD_FIELDS = frozenset({"alt", "id"})
-Text = Annotated[str | None, Parameter(min_length=1, max_length=200)]
 Force = Annotated[bool, Parameter(description="ADMIN only: go ahead although content uses the asset, and remove "
                                               "it from those files in the same commit.")]
 

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, Parameter
+from litestar.params import FromPath, FromQuery
 
 from api.deps import View
-from api.pagination import PageNumber, PageSize, link_header
+from api.pagination import PageNumber, PageSize, Text, link_header
 from api.schemas import Page, ProjectDetail, ProjectSummary, to_wire
 from cms import queries, reader
-
-# The constraint must sit on the optional type: Litestar ignores it on `Annotated[...] | None`.
-Text = Annotated[str | None, Parameter(min_length=1, max_length=200)]
 
 
 class ProjectController(Controller):
