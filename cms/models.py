@@ -12,16 +12,21 @@ from typing import Annotated, Literal
 
 import msgspec
 
-SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+END = r"(?![\s\S])"
+"""The very end of the text. A pattern's `$` also matches before a final newline in Python (not in
+JSON Schema's ECMA dialect), so `"intro\n"` would pass as a slug; this reads the same in both."""
+SLUG_PATTERN = rf"^[a-z0-9]+(-[a-z0-9]+)*{END}"
 SLUG_MAX = 80
-
-HTTPS_PATTERN = r"^https://[^\s/?#]+[^\s]*$"
+HTTPS_PATTERN = rf"^https://[^\s/?#]+[^\s]*{END}"
+CURRENCY_PATTERN = rf"^[A-Z]{{3}}{END}"
+EMAIL_PATTERN = rf"^[^@\s]+@[^@\s]+\.[^@\s]+{END}"
+SHA256_PATTERN = rf"^[0-9a-f]{{64}}{END}"
 PATTERN_MEANINGS = {
     SLUG_PATTERN: "a slug (lowercase a-z and 0-9 words joined by single hyphens)",
     HTTPS_PATTERN: "an https:// URL",
-    r"^[A-Z]{3}$": "a 3-letter ISO 4217 currency code such as USD",
-    r"^[^@\s]+@[^@\s]+\.[^@\s]+$": "an email address",
-    r"^[0-9a-f]{64}$": "a SHA-256 hex digest",
+    CURRENCY_PATTERN: "a 3-letter ISO 4217 currency code such as USD",
+    EMAIL_PATTERN: "an email address",
+    SHA256_PATTERN: "a SHA-256 hex digest",
 }
 
 Slug = Annotated[str, msgspec.Meta(
@@ -35,9 +40,9 @@ Timestamp = Annotated[datetime, msgspec.Meta(tz=True, description="RFC 3339 date
                                              extra_json_schema={"format": "date-time"})]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
-Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 currency code")]
-Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
-Sha256 = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+Currency = Annotated[str, msgspec.Meta(pattern=CURRENCY_PATTERN, description="ISO 4217 currency code")]
+Email = Annotated[str, msgspec.Meta(pattern=EMAIL_PATTERN, max_length=254)]
+Sha256 = Annotated[str, msgspec.Meta(pattern=SHA256_PATTERN)]
 
 CourseStatus = Literal["draft", "published", "archived"]
 EntryStatus = Literal["draft", "published"]
