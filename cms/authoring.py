@@ -23,7 +23,6 @@ from cms.corpus import ContentTree
 from cms.errors import Conflict, ContentError, NotFound, PreconditionFailed
 from cms.gitrepo import GitRepo, Identity, blob_at_head, busy_reason, commit_paths, dirty_paths, restore_paths
 from cms.index import stored_corpus, update
-from cms.parse import Document
 from cms.problems import Problem
 from cms.sources import Source, classify
 from cms.validate import check
@@ -205,11 +204,3 @@ def _prune_empty(folder: Path, stop: Path) -> None:
     while folder != stop and folder.is_dir() and not any(folder.iterdir()):
         folder.rmdir()
         folder = folder.parent
-
-
-def document_for(tree: ContentTree, change: Change) -> Document | None:
-    """How a change's new text parses (for responses and previews)."""
-    if change.text is None:
-        return None
-    source = classify(change.path)
-    return tree.parse(source, change.text.encode()) if isinstance(source, Source) else None

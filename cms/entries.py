@@ -35,8 +35,6 @@ class EntryKind(StrEnum):
     PATH = "path"
 
 
-UNPUBLISHED = {EntryKind.COURSE: "draft", EntryKind.SECTION: "draft", EntryKind.LESSON: "draft",
-               EntryKind.PROJECT: "draft", EntryKind.PATH: "draft"}
 PLACEMENT = {EntryKind.SECTION: {"order"}, EntryKind.LESSON: {"section", "order"}}
 """The request keys besides `slug` and `body` that place a new entry; other kinds take none."""
 
@@ -209,7 +207,7 @@ def edit_front_matter(tree: ContentTree, path: str, expected: str, edit: Any) ->
 
 
 def publish(tree: ContentTree, kind: EntryKind, ids: tuple[str, ...], published: bool, expected: str) -> Change:
-    status = "published" if published else UNPUBLISHED[kind]
+    status = "published" if published else "draft"
     return edit_front_matter(tree, locate(tree, kind, *ids), expected, lambda fields: fields.update(status=status))
 
 
