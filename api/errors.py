@@ -17,7 +17,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
 from api.schemas import ProblemOut
-from cms.errors import CmsError, ContentError, InUse, InvalidInput, NotAuthenticated, RateLimited
+from cms.errors import CmsError, InvalidInput, NotAuthenticated, RateLimited
 
 PROBLEM_TYPE = "application/problem+json"
 TITLES = {400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found",
@@ -41,8 +41,7 @@ def _slug(title: str) -> str:
 
 
 def _cms_error(_: Request[Any, Any, Any], error: CmsError) -> Response[ProblemOut]:
-    errors = [msgspec.structs.asdict(p) for p in error.problems] if isinstance(error, ContentError | InUse) \
-        else None
+    errors = [msgspec.structs.asdict(p) for p in error.problems] or None
     if isinstance(error, InvalidInput):
         errors = [{"key": key, "message": message, "source": "body"} for key, message in error.fields.items()]
     return problem(error.status, error.message, reason=error.reason, errors=errors, headers=_auth_headers(error))

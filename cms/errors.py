@@ -23,12 +23,15 @@ from cms.problems import Problem
 
 
 class CmsError(Exception):
+    """A failure with a status, a machine-readable reason and, where files are at fault, their problems."""
+
     status: int = 500
     reason: str = "error"
 
-    def __init__(self, message: str, *, reason: str | None = None) -> None:
+    def __init__(self, message: str, problems: list[Problem] | None = None, *, reason: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.problems = problems or []
         if reason is not None:
             self.reason = reason
 
@@ -41,10 +44,6 @@ class ConfigError(CmsError):
 class ContentError(CmsError):
     status = 422
     reason = "invalid-content"
-
-    def __init__(self, message: str, problems: list[Problem]) -> None:
-        super().__init__(message)
-        self.problems = problems
 
 
 class NotFound(CmsError):
@@ -59,10 +58,6 @@ class Conflict(CmsError):
 
 class InUse(Conflict):
     reason = "in-use"
-
-    def __init__(self, message: str, problems: list[Problem]) -> None:
-        super().__init__(message)
-        self.problems = problems
 
 
 class PreconditionFailed(CmsError):
