@@ -184,6 +184,31 @@ def index(content_dir: Path | None, full: bool, quiet: bool, as_json: bool) -> N
 
 @main.command()
 @content_dir_argument
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@reports_errors
+def stats(content_dir: Path | None, as_json: bool) -> None:
+    """Bring the index up to date, then show what it holds: public and stored entries, totals."""
+    from cms import queries
+    from cms.index import update
+    from cms.status import index_stats
+
+    tree, db_path = _tree_and_index(content_dir)
+    update(tree, db_path)
+    conn = queries.connect(db_path)
+    try:
+        figures = index_stats(conn)
+    finally:
+        conn.close()
+    if as_json:
+        click.echo(msgspec.json.encode(figures).decode())
+        return
+    click.echo(f"commit {(figures['commit'] or '-')[:12]}, built {figures['built_at']}")
+    for group in ("public", "stored", "totals"):
+        click.echo(f"{group}: " + ", ".join(f"{value} {name}" for name, value in figures[group].items()))
+
+
+@main.command()
+@content_dir_argument
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 @click.option("--json", "as_json", is_flag=True, help="Print each run's report as a JSON line.")
 @reports_errors
