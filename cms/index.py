@@ -244,9 +244,11 @@ class _Run:
         _delete_paths(self.db, "files", set(deleted))
         records = [_file_record(item.document, stamps[path], path not in bad) for path, item in parsed.items()]
         self.db["files"].upsert_all(records, pk="path")  # type: ignore[union-attr]
-        self.db.conn.executemany("UPDATE files SET ok = ?, created_at = ?, updated_at = ? WHERE path = ?",
-                                 [(int(p not in bad), s.created_at, s.updated_at, p) for p, s in stamps.items()
-                                  if p in corpus.documents])
+        self.db.conn.executemany("UPDATE files SET ok = :ok, created_at = :created, updated_at = :updated "
+                                 "WHERE path = :path AND (ok IS NOT :ok OR created_at IS NOT :created "
+                                 "OR updated_at IS NOT :updated)",
+                                 [{"ok": int(p not in bad), "created": s.created_at, "updated": s.updated_at,
+                                   "path": p} for p, s in stamps.items() if p in corpus.documents])
         for table in DATED_TABLES:
             self.db.execute(f"UPDATE {table} SET created_at = f.created_at, updated_at = f.updated_at "
                             f"FROM files f WHERE f.path = {table}.path AND "
