@@ -2,7 +2,8 @@
 
 The state database (`CMS_STATE_URL`, default `.cms/state.db` next to the
 index) holds what cannot be rebuilt from the content: users, refresh tokens,
-login attempts and revoked access tokens. It is never in the content
+password attempts, and the ids of access tokens issued to each login and of
+those revoked. It is never in the content
 repository (its folder carries a `*` .gitignore) and never in the index,
 which is a cache anyone may delete.
 
@@ -69,7 +70,7 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
 CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens (family);
 CREATE INDEX IF NOT EXISTS refresh_tokens_user ON refresh_tokens (user_id);
 CREATE TABLE IF NOT EXISTS login_attempts (
-    address TEXT NOT NULL,
+    address TEXT NOT NULL, -- the client address of a login, or `user:<id>` for a password change
     attempted_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS login_attempts_address ON login_attempts (address, attempted_at);
@@ -77,6 +78,12 @@ CREATE TABLE IF NOT EXISTS revoked_access_tokens (
     jti TEXT PRIMARY KEY,
     expires_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS issued_access_tokens (
+    jti TEXT PRIMARY KEY,
+    family TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS issued_access_tokens_family ON issued_access_tokens (family);
 """
 USER_COLUMNS = "id, username, email, full_name, role, is_active, created_at, token_version"
 

@@ -15,8 +15,11 @@ import base64
 import json
 import logging
 import sqlite3
+import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,9 @@ ADMIN_PASSWORD = "admin-password-1"
 USER_PASSWORD = "user-password-1"
 ADMIN_ENV = {"CMS_SECRET_KEY": SECRET, "FIRST_SUPERUSER": "admin", "FIRST_SUPERUSER_PASSWORD": ADMIN_PASSWORD}
 PROBLEM = "application/problem+json"
+LIMIT = 10
+"""Failed logins per address, and wrong current passwords per user, allowed in five minutes."""
+RACERS = 60
 
 
 @pytest.fixture(autouse=True)
@@ -134,6 +140,18 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     return body
 
 
+def together(count: int, action: Callable[[int], httpx.Response]) -> list[httpx.Response]:
+    """`action(n)` in `count` threads released at once by a barrier; their responses, in order of n."""
+    barrier = threading.Barrier(count)
+
+    def run(n: int) -> httpx.Response:
+        barrier.wait(timeout=30)
+        return action(n)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(run, range(count), timeout=120))
+
+
 def usernames(client: TestClient[Any], admin: str) -> list[str]:
     response = client.get(f"{BASE}/users", headers=bearer(admin))
     assert response.status_code == 200, response.text
@@ -201,6 +219,19 @@ def test_failed_logins_are_rate_limited_per_address_across_server_processes(inde
     with running(indexed, **env) as other_process:
         response = other_process.post(f"{BASE}/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
         assert_problem(response, 429)
+
+
+def test_racing_wrong_logins_from_one_address_let_exactly_the_limit_through(indexed: Path,
+                                                                            env: dict[str, str]) -> None:
+    """Two apps on one state database, as two server processes would be, get 60 wrong logins at once: exactly
+    the limit of them are checked (401), every other one is refused before its password is looked at (429)."""
+    wrong = {"username": "admin", "password": "guess-1234"}
+    with running(indexed, **env) as first, running(indexed, **env) as second:
+        apps = (first, second)
+        responses = together(RACERS, lambda n: apps[n % 2].post(f"{BASE}/auth/login", json=wrong))
+    assert Counter(response.status_code for response in responses) == {401: LIMIT, 429: RACERS - LIMIT}
+    assert all(1 <= int(response.headers["retry-after"]) <= 300 for response in responses
+               if response.status_code == 429)
 
 
 # --- access tokens -------------------------------------------------------------------------------------------
@@ -294,6 +325,18 @@ def test_refresh_rotates_and_a_reused_token_ends_the_whole_login(client: TestCli
     assert_problem(refresh_with(client, second), 401)
 
 
+def test_a_reused_refresh_token_also_ends_the_access_tokens_of_that_login(client: TestClient[Any]) -> None:
+    """The thief's access token and the owner's both stop working; another login of the same user does not."""
+    other = login(client)
+    first = client.post(f"{BASE}/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+    rotated = refresh_with(client, refresh_cookie(first))
+    assert rotated.status_code == 200, rotated.text
+    assert_problem(refresh_with(client, refresh_cookie(first)), 401)
+    for access in (first.json()["access_token"], rotated.json()["access_token"]):
+        assert_problem(client.get(f"{BASE}/auth/me", headers=bearer(access)), 401)
+    assert client.get(f"{BASE}/auth/me", headers=bearer(other)).status_code == 200
+
+
 def test_the_cookie_jar_carries_the_refresh_token_to_the_auth_routes(client: TestClient[Any]) -> None:
     login(client)
     for _ in range(3):
@@ -358,6 +401,19 @@ def test_refused_password_change_changes_nothing(client: TestClient[Any], change
     assert_problem(client.patch(f"{BASE}/auth/password", json=change, headers=bearer(access)), status)
     assert client.get(f"{BASE}/auth/me", headers=bearer(access)).status_code == 200
     login(client)
+
+
+def test_wrong_current_passwords_are_rate_limited_per_user_like_logins(client: TestClient[Any]) -> None:
+    """Past the limit even the right password is refused and changes nothing; logins are counted apart."""
+    admin = login(client)
+    wrong = {"current_password": "wrong-password", "new_password": "a-new-password-2"}
+    for _ in range(LIMIT):
+        assert_problem(client.patch(f"{BASE}/auth/password", json=wrong, headers=bearer(admin)), 401)
+    right = {"current_password": ADMIN_PASSWORD, "new_password": "a-new-password-2"}
+    response = client.patch(f"{BASE}/auth/password", json=right, headers=bearer(admin))
+    assert_problem(response, 429)
+    assert 1 <= int(response.headers["retry-after"]) <= 300
+    assert client.get(f"{BASE}/auth/me", headers=bearer(login(client))).status_code == 200
 
 
 def test_role_change_ends_the_users_sessions(client: TestClient[Any]) -> None:

@@ -83,7 +83,7 @@ class AccountController(Controller):
                         data: JSONBody[PasswordChangeIn]) -> Response[None]:
         """Change your password (the current one is checked). Every session of yours ends, this one too:
         log in again with the new password."""
-        auth.users.change_password(caller.id, data.current_password, data.new_password)
+        auth.sessions.change_password(caller, data.current_password, data.new_password)
         return _clear_cookie(Response(None, status_code=204))
 
 
