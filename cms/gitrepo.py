@@ -8,7 +8,8 @@ answer for the whole tree in one call.
 from __future__ import annotations
 
 import os
-import subprocess
+import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,9 +18,11 @@ import msgspec
 
 from cms.errors import ConfigError, Conflict
 
-_RECORD = "\x1e"
+_SYMLINK = "120000"
+_CONFLICT = re.compile(rb"^<{7}(?: |$).*^>{7}(?: |$)", re.MULTILINE | re.DOTALL)
+"""Conflict markers git leaves in a file: a `<<<<<<<` line, later a `>>>>>>>` line."""
 _PATHS_PER_CALL = 500
-"""Pathspecs per `git log` call, well under any command-line length limit."""
+"""Paths per git call, well under any command-line length limit."""
 
 
 class GitRepo:
@@ -37,7 +40,12 @@ class GitRepo:
             raise ConfigError(f"{path} is not inside a git repository (run `git init` there first)") from None
 
     def run(self, *args: str) -> str:
-        return self.repo.git.execute(["git", "-c", "core.quotePath=false", *args], strip_newline_in_stdout=False)
+        return self.run_bytes(*args).decode("utf-8", "surrogateescape")
+
+    def run_bytes(self, *args: str) -> bytes:
+        """git's output as it wrote it: file contents, or text `run` decodes."""
+        return self.repo.git.execute(["git", "-c", "core.quotePath=false", *args], strip_newline_in_stdout=False,
+                                     stdout_as_string=False)
 
     def head(self) -> str | None:
         """The commit HEAD points at, or None in a repository with no commits yet."""
@@ -53,44 +61,74 @@ class GitRepo:
         except git.GitCommandError:
             return None
 
-    def blobs(self, prefix: str) -> dict[str, str]:
-        """Repository-relative path → git blob id of the file as it is on disk now.
+    def blobs(self, prefix: str) -> Blobs:
+        """Repository-relative path → git blob id of every file under `prefix` as it is on disk now.
 
         Tracked, unmodified files answer from git's index; modified and
-        untracked ones are hashed in one `git hash-object` call; deleted
-        files and symlinks are left out.
+        untracked ones are hashed; deleted files and symlinks are left out.
+        While a merge, rebase, cherry-pick or revert is stopped on conflicts,
+        a conflicted file (unmerged in git's index, or holding conflict
+        markers) answers with its HEAD version, or not at all if HEAD lacks it.
         """
-        blobs = self._tracked(prefix)
+        blobs, unmerged = self._tracked(prefix)
         dirty = self._dirty(prefix)
-        for path in dirty:
+        conflicted = unmerged | self._with_markers([path for path in dirty if path not in unmerged])
+        for path in {*dirty, *conflicted}:
             blobs.pop(path, None)
-        present = [path for path in dirty if (self.root / path).is_file() and not (self.root / path).is_symlink()]
+        present = [path for path in dirty if path not in conflicted and self._is_file(path)]
         blobs.update(zip(present, self.hash_files(present), strict=True))
-        return blobs
+        at_head = self.head_blobs(sorted(conflicted))
+        blobs.update(at_head)
+        return Blobs(ids=blobs, held=frozenset(at_head))
 
     def hash_files(self, paths: list[str]) -> list[str]:
-        """Blob ids of files on disk, in one `git hash-object --stdin-paths` call."""
-        if not paths:
-            return []
-        result = subprocess.run(["git", "hash-object", "--stdin-paths"], cwd=self.root, check=True,
-                                input="\n".join(paths) + "\n", capture_output=True, text=True)
-        return result.stdout.split()
+        """Blob ids of files on disk; paths go to git as arguments, so any name (a newline in it too) is safe."""
+        ids: list[str] = []
+        for start in range(0, len(paths), _PATHS_PER_CALL):
+            ids.extend(self.run("hash-object", "--", *paths[start:start + _PATHS_PER_CALL]).split())
+        return ids
 
-    def _tracked(self, prefix: str) -> dict[str, str]:
+    def head_blobs(self, paths: list[str]) -> dict[str, str]:
+        """Path → blob id in the HEAD commit, for those of `paths` HEAD has as regular files."""
+        if not paths or self.head() is None:
+            return {}
         blobs: dict[str, str] = {}
-        for record in self.run("ls-files", "--stage", "-z", "--", prefix or ".").split("\0"):
-            if not record:
-                continue
-            meta, path = record.split("\t", 1)
-            mode, blob, _stage = meta.split(" ")
-            if mode != "120000":
-                blobs[path] = blob
+        for start in range(0, len(paths), _PATHS_PER_CALL):
+            chunk = paths[start:start + _PATHS_PER_CALL]
+            output = self.run("--literal-pathspecs", "ls-tree", "-z", "HEAD", "--", *chunk)
+            blobs.update((path, blob) for (mode, kind, blob), path in _records(output)
+                         if kind == "blob" and mode != _SYMLINK)
         return blobs
 
+    def read_blob(self, blob: str) -> bytes:
+        """The content of a blob, as git stores it."""
+        return self.run_bytes("cat-file", "blob", blob)
+
+    def _is_file(self, path: str) -> bool:
+        return (self.root / path).is_file() and not (self.root / path).is_symlink()
+
+    def _tracked(self, prefix: str) -> tuple[dict[str, str], set[str]]:
+        """Git's index: stage-0 blob ids of regular files, and the paths it holds unmerged (stages 1-3)."""
+        blobs: dict[str, str] = {}
+        unmerged: set[str] = set()
+        for (mode, blob, stage), path in _records(self.run("--literal-pathspecs", "ls-files", "--stage", "-z", "--",
+                                                            prefix or ".")):
+            if stage != "0":
+                unmerged.add(path)
+            elif mode != _SYMLINK:
+                blobs[path] = blob
+        return blobs, unmerged
+
     def _dirty(self, prefix: str) -> list[str]:
-        output = self.run("status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames",
-                          "--", prefix or ".")
+        output = self.run("--literal-pathspecs", "status", "--porcelain=v1", "-z", "--untracked-files=all",
+                          "--no-renames", "--", prefix or ".")
         return [record[3:] for record in output.split("\0") if len(record) > 3]
+
+    def _with_markers(self, paths: list[str]) -> set[str]:
+        """Those of `paths` holding conflict markers, looked for only while git is stopped mid-merge or rebase."""
+        if busy_reason(self) is None:
+            return set()
+        return {path for path in paths if self._is_file(path) and _CONFLICT.search((self.root / path).read_bytes())}
 
     def history(self, prefix: str, paths: list[str] | None = None) -> dict[str, tuple[str, str]]:
         """Path → (first, last) commit dates of every file under `prefix`, in one pass over the log.
@@ -110,14 +148,41 @@ class GitRepo:
     def _dates(self, *pathspec: str, literal: bool = False) -> dict[str, tuple[str, str]]:
         dates: dict[str, tuple[str, str]] = {}
         options = ["--literal-pathspecs"] if literal else []
-        output = self.run(*options, "log", f"--format={_RECORD}%aI", "--name-only", "--no-renames", *pathspec)
-        for record in output.split(_RECORD):
-            when, _, names = record.partition("\n")
-            for name in names.split("\n"):
-                if name:
-                    last = dates.get(name, (when, when))[1]
-                    dates[name] = (when, last)
+        output = self.run(*options, "log", "-z", "--format=/%aI", "--name-only", "--no-renames", *pathspec)
+        for when, names in _commits(output):
+            for name in names:
+                last = dates.get(name, (when, when))[1]
+                dates[name] = (when, last)
         return dates
+
+
+class Blobs(msgspec.Struct, frozen=True):
+    """The blob id of every file as the indexer should see it now."""
+
+    ids: dict[str, str]
+    """Repository-relative path → blob id."""
+    held: frozenset[str]
+    """Conflicted paths answering with their HEAD blob: read them from git (`cat-file`), not from disk."""
+
+
+def _records(output: str) -> Iterator[tuple[list[str], str]]:
+    """The `<fields> TAB <path>` records of a `-z` listing; the path may hold anything but NUL."""
+    for record in output.split("\0"):
+        if record:
+            meta, path = record.split("\t", 1)
+            yield meta.split(" "), path
+
+
+def _commits(output: str) -> Iterator[tuple[str, list[str]]]:
+    """(date, paths) of each commit in `git log -z --format=/%aI --name-only`, newest first.
+
+    Each commit is `/<date>` NUL, then, if it touched any, a newline and its
+    paths, each ending in NUL. A path never starts with `/`, so NUL `/`
+    only ever begins a commit, whatever the names hold.
+    """
+    for record in ("\0" + output).split("\0/")[1:]:
+        when, _, names = record.partition("\0")
+        yield when, [name for name in names.removeprefix("\n").split("\0") if name]
 
 
 def file_time(path: Path) -> str:
@@ -150,7 +215,8 @@ def dirty_paths(repo: GitRepo, paths: list[str]) -> list[str]:
     """Those of `paths` (repository-relative) with uncommitted changes, staged or not, or untracked."""
     if not paths:
         return []
-    output = repo.run("status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--", *paths)
+    output = repo.run("--literal-pathspecs", "status", "--porcelain=v1", "-z", "--untracked-files=all",
+                      "--no-renames", "--", *paths)
     return [record[3:] for record in output.split("\0") if len(record) > 3]
 
 

@@ -39,6 +39,8 @@ Progress = Callable[[int, int], None]
 PARALLEL_THRESHOLD = 200
 DATED_TABLES = ("courses", "sections", "lessons", "projects", "authors", "paths", "media")
 CHUNK = 100
+ParseJob = tuple[str, str, bytes | None]
+"""A file to parse: content path, blob id, and its content when it is not read from disk."""
 
 
 class IndexReport(msgspec.Struct, kw_only=True):
@@ -139,6 +141,8 @@ class _Run:
         self.progress = progress
         self.sources: dict[str, Source] = {}
         """Content path → Source of every file git lists, classified once per run."""
+        self.held: set[str] = set()
+        """Content paths git has in conflict: their HEAD version is indexed, read from git, not from disk."""
 
     def execute(self) -> IndexReport:
         head = self.repo.head()
@@ -152,7 +156,7 @@ class _Run:
             if self._same_misplaced(misplaced, known, current):
                 left_out = {path for path, (_, ok) in stored.items() if not ok}
                 return self._report(head, current, 0, 0, known, left_out)
-        parsed = self._parse([(path, current[path]) for path in changed])
+        parsed = self._parse([(path, current[path], self._raw(path, current[path])) for path in changed])
         corpus = self._corpus(parsed, set(changed) | set(deleted), misplaced, stored)
         problems = check(corpus)
         bad = _bad_files(corpus, problems)
@@ -171,7 +175,9 @@ class _Run:
         prefix = self.tree.prefix
         files: dict[str, str] = {}
         misplaced: list[Problem] = []
-        for repo_path, blob in self.repo.blobs(prefix).items():
+        blobs = self.repo.blobs(prefix)
+        self.held = {path.removeprefix(prefix) for path in blobs.held}
+        for repo_path, blob in blobs.ids.items():
             path = repo_path.removeprefix(prefix)
             if not repo_path.startswith(prefix) or is_ignored(path) or not path.endswith(CONTENT_SUFFIXES):
                 continue
@@ -183,7 +189,11 @@ class _Run:
                 misplaced.append(msgspec.structs.replace(source, file=self.tree.label(path)))
         return files, misplaced
 
-    def _parse(self, files: list[tuple[str, str]]) -> dict[str, Parsed]:
+    def _raw(self, path: str, blob: str) -> bytes | None:
+        """A conflicted file's HEAD content, from git; None for a file read from disk."""
+        return self.repo.read_blob(blob) if path in self.held else None
+
+    def _parse(self, files: list[ParseJob]) -> dict[str, Parsed]:
         total = len(files)
         results: dict[str, Parsed] = {}
         for item in _parse_all(self.tree, files, self.workers):
@@ -232,7 +242,8 @@ class _Run:
         _delete_rows(self.db, rewrite)
         batch: Rows = {}
         for path in sorted(rewrite & now_ok):
-            item = parsed.get(path) or _parse_one(self.tree, path, stamps[path].version)
+            blob = stamps[path].version
+            item = parsed.get(path) or _parse_one(self.tree, path, blob, self._raw(path, blob))
             for table, records in (item.rows or {}).items():
                 batch.setdefault(table, []).extend(records)
         _insert(self.db, batch)
@@ -281,9 +292,9 @@ def _meta(db: sqlite_utils.Database, key: str) -> str | None:
     return None if row is None or row[0] == "" else row[0]
 
 
-def _parse_all(tree: ContentTree, files: list[tuple[str, str]], workers: int) -> Iterable[Parsed]:
+def _parse_all(tree: ContentTree, files: list[ParseJob], workers: int) -> Iterable[Parsed]:
     if workers < 2 or len(files) < PARALLEL_THRESHOLD:
-        yield from (_parse_one(tree, path, blob) for path, blob in files)
+        yield from (_parse_one(tree, *job) for job in files)
         return
     chunks = [files[i:i + CHUNK] for i in range(0, len(files), CHUNK)]
     with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -291,15 +302,18 @@ def _parse_all(tree: ContentTree, files: list[tuple[str, str]], workers: int) ->
             yield from batch
 
 
-def _parse_chunk(tree: ContentTree, files: list[tuple[str, str]]) -> list[Parsed]:
-    return [_parse_one(tree, path, blob) for path, blob in files]
+def _parse_chunk(tree: ContentTree, files: list[ParseJob]) -> list[Parsed]:
+    return [_parse_one(tree, *job) for job in files]
 
 
-def _parse_one(tree: ContentTree, path: str, blob: str) -> Parsed:
-    """Parse, render and turn into rows: the per-file work, done in a worker process for big runs."""
+def _parse_one(tree: ContentTree, path: str, blob: str, raw: bytes | None = None) -> Parsed:
+    """Parse, render and turn into rows: the per-file work, done in a worker process for big runs.
+
+    `raw` is the content when it does not come from the file on disk (a conflicted file's HEAD version).
+    """
     source = classify(path)
     assert isinstance(source, Source)
-    document = tree.parse(source, (tree.content_dir / path).read_bytes())
+    document = tree.parse(source, (tree.content_dir / path).read_bytes() if raw is None else raw)
     rows = None
     if document.ok:
         has_body = source.kind not in (Kind.MEDIA, Kind.CATEGORIES)

@@ -22,6 +22,8 @@ from cms.problems import Problem
 
 _SLUG = re.compile(SLUG_PATTERN)
 _ORDERED = re.compile(r"^(\d+)-(.*)$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+"""Control characters (Unicode category Cc): a newline or escape in a file name breaks tools and terminals."""
 _DEBRIS_SUFFIXES = ("~", ".swp", ".tmp")
 CONTENT_SUFFIXES = (".md", ".yml")
 
@@ -86,6 +88,8 @@ def slug_problem(slug: str, path: str, what: str) -> Problem | None:
 @functools.lru_cache(maxsize=65536)
 def classify(path: str) -> Source | Problem:
     """Map a content-relative POSIX path to its kind of entry."""
+    if _CONTROL.search(path):
+        return _control_problem(path)
     parts = tuple(path.split("/"))
     if parts == ("categories.yml",):
         return Source(kind=Kind.CATEGORIES, path=path, slug="categories")
@@ -134,6 +138,14 @@ def _ordered(name: str, path: str, what: str) -> tuple[int, str] | Problem:
                        expected=f"<NN>-<{what}> such as 01-{name.lower()}", found=repr(name))
     problem = slug_problem(match.group(2), path, what)
     return problem or (int(match.group(1)), match.group(2))
+
+
+def _control_problem(path: str) -> Problem:
+    found = sorted({repr(char)[1:-1] for char in _CONTROL.findall(path)})
+    return Problem(file=path, rule="control-character",
+                   message=f"file name {path!r} holds a control character; file names may not contain "
+                           "control characters (rename the file)",
+                   expected="a name without newlines, tabs or other control characters", found=", ".join(found))
 
 
 def _misplaced(path: str) -> Problem:
