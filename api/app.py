@@ -22,7 +22,7 @@ from api.controllers.users import UserController
 from api.controllers.writes import WRITE_CONTROLLERS
 from api.deps import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
-from api.strictness import reject_unknown_query
+from api.strictness import strict_request
 from cms import journal, queries
 from cms.corpus import ContentTree
 from cms.editing import Workspace
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None, index_path: Path | None = None)
         lifespan=[lifespan, auth_lifespan(settings, tree)],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
-        before_request=reject_unknown_query,
+        before_request=strict_request,
         middleware=[DefineMiddleware(CachingMiddleware, max_age=settings.cache_max_age,
                                      hold_seconds=settings.response_hold_seconds), AuthMiddleware],
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins)) if settings.cors_origins else None,

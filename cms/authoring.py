@@ -1,12 +1,14 @@
 """The write path: a change to content files becomes one git commit, then the index follows.
 
-    changes → lock → repository checks → If-Match → validate the resulting tree
+    changes → lock → repository checks (no symlinks) → If-Match → validate the resulting tree
             → journal → write files atomically → commit as the user → index → result
 
 Writes are serialized by an exclusive lock on `.cms/write.lock`, which
 holds across processes, so server workers never interleave. Nothing is
 written unless the resulting tree validates with no new errors; a failure
-after the files are written puts them back as HEAD has them.
+after the files are written puts them back as HEAD has them. A write
+never goes through a symbolic link: a link in a target's path (the file or
+a folder above it) refuses the write before anything is read or written.
 """
 
 from __future__ import annotations
@@ -27,17 +29,20 @@ from cms.problems import Problem
 from cms.sources import Source, classify
 from cms.validate import check
 
+Versions = str | frozenset[str]
+"""The versions (git blob ids) a write accepts the file at (If-Match): one, or any of several."""
+
 
 class Change(msgspec.Struct, frozen=True):
     """One file to write (`text`) or delete (`text=None`), content-relative.
 
-    `expected` is the blob id the file must have now (If-Match); `must_exist`
-    False means the file must not exist yet (a create).
+    `expected` is what the file must be at now (If-Match; None accepts any version);
+    `must_exist` False means the file must not exist yet (a create).
     """
 
     path: str
     text: str | None
-    expected: str | None = None
+    expected: Versions | None = None
     must_exist: bool = True
 
 
@@ -129,7 +134,38 @@ def _check_idle(repo: GitRepo) -> None:
                        reason=reason)
 
 
+def checked_path(tree: ContentTree, path: str) -> Path:
+    """The file at content-relative `path`; 409 if it, or a folder above it in the content directory, is a link.
+
+    Each part is checked with lstat, so nothing is read through a link, and a write never reaches or
+    reveals a file outside the tree.
+    """
+    target = tree.content_dir
+    for part in path.split("/"):
+        target = target / part
+        if target.is_symlink():
+            raise _linked(tree, path, target.relative_to(tree.content_dir).as_posix())
+    return target
+
+
+def _linked(tree: ContentTree, path: str, link: str) -> Conflict:
+    where = "is a symbolic link" if link == path else f"is inside {tree.label(link)}, a symbolic link"
+    problem = Problem(file=tree.label(path), rule="symlink", message=f"{tree.label(path)} {where}",
+                      expected="a regular file in regular folders", found="a symbolic link")
+    return Conflict(f"{tree.label(path)} {where}; writes never follow links (replace it with the real file in git)",
+                    [problem], reason="symlink")
+
+
+def read_target(tree: ContentTree, path: str) -> bytes:
+    """The bytes of the file at `path`, which is never read through a link (see `checked_path`)."""
+    descriptor = os.open(checked_path(tree, path), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(descriptor, "rb") as handle:
+        return handle.read()
+
+
 def _check_repository(repo: GitRepo, tree: ContentTree, changes: list[Change]) -> None:
+    for change in changes:
+        checked_path(tree, change.path)
     _check_idle(repo)
     dirty = dirty_paths(repo, [tree.label(change.path) for change in changes])
     if dirty:
@@ -139,8 +175,8 @@ def _check_repository(repo: GitRepo, tree: ContentTree, changes: list[Change]) -
         _check_version(repo, tree, change)
 
 
-def check_version(tree: ContentTree, path: str, expected: str) -> None:
-    """412 unless the entry at `path` is at version `expected` (checked before an edit reads the file)."""
+def check_version(tree: ContentTree, path: str, expected: Versions | None) -> None:
+    """412 unless the entry at `path` is at a version `expected` accepts (checked before an edit reads the file)."""
     _check_version(GitRepo.open(tree.content_dir), tree, Change(path=path, text=None, expected=expected))
 
 
@@ -152,9 +188,17 @@ def _check_version(repo: GitRepo, tree: ContentTree, change: Change) -> None:
         return
     if current is None:
         raise NotFound(f"{change.path} does not exist")
-    if change.expected is not None and change.expected != current:
-        raise PreconditionFailed(f"{change.path} has changed since version {change.expected}; "
+    if change.expected is not None and not _accepts(change.expected, current):
+        raise PreconditionFailed(f"{change.path} has changed since version {_shown(change.expected)}; "
                                  f"the current version is {current}")
+
+
+def _accepts(expected: Versions, current: str) -> bool:
+    return current == expected if isinstance(expected, str) else current in expected
+
+
+def _shown(expected: Versions) -> str:
+    return expected if isinstance(expected, str) else " or ".join(sorted(expected)) or "(none)"
 
 
 def _validate(tree: ContentTree, db_path: Path, changes: list[Change]) -> None:

@@ -13,10 +13,10 @@ from typing import Any
 import msgspec
 
 from cms import entries
-from cms.authoring import Change, Plan, apply
+from cms.authoring import Change, Plan, Versions, apply
 from cms.corpus import ContentTree
 from cms.entries import EntryKind
-from cms.errors import ContentError
+from cms.errors import ContentError, TooLarge
 from cms.gitrepo import Identity
 from cms.problems import Problem
 from cms.sources import Source, classify
@@ -34,11 +34,15 @@ class Written(msgspec.Struct):
 
 
 class Workspace(msgspec.Struct, frozen=True):
-    """Where writes go: the content tree and the index that follows it."""
+    """Where writes go: the content tree and the index that follows it.
+
+    `max_markdown_bytes` caps the markdown `body` of a create or replace (CMS_MAX_MARKDOWN_MB; None: no cap).
+    """
 
     tree: ContentTree
     db_path: Path
     push: bool = False
+    max_markdown_bytes: int | None = None
 
 
 def _commit(space: Workspace, plan: Plan, message: str | Callable[[list[Change]], str],
@@ -58,7 +62,21 @@ def _name(kind: EntryKind, ids: tuple[str, ...]) -> str:
     return f"{kind.value} {'/'.join(ids)}"
 
 
+def _check_size(space: Workspace, payloads: list[Any]) -> None:
+    """413 for a markdown body over the cap, before anything is parsed or the write lock taken."""
+    limit = space.max_markdown_bytes
+    if limit is None:
+        return
+    for payload in payloads:
+        body = payload.get("body") if isinstance(payload, dict) else None
+        size = len(body.encode()) if isinstance(body, str) else 0
+        if size > limit:
+            message = f"the markdown body is {size:,} bytes; a write may carry at most {limit:,} (CMS_MAX_MARKDOWN_MB)"
+            raise TooLarge(message, [Problem(file="(request)", rule="too-large", field="body", message=message)])
+
+
 def create(space: Workspace, kind: EntryKind, parents: tuple[str, ...], payload: Any, author: Identity) -> Written:
+    _check_size(space, [payload])
     return _commit(space, lambda: [entries.create(space.tree, kind, parents, payload)],
                    lambda changes: f"Create {_name(kind, (*parents, _slug(changes[0].path)))}", author)[0]
 
@@ -70,6 +88,7 @@ def create_many(space: Workspace, kind: EntryKind, parents: tuple[str, ...], pay
         problem = Problem(file="(request)", rule="request", field="(body)",
                           message=f"a bulk request is a JSON list of 1 to {MAX_BULK} entries")
         raise ContentError(problem.message, [problem])
+    _check_size(space, payloads)
     return _commit(space, lambda: _placed(space, kind, parents, payloads), f"Create {len(payloads)} {kind.value}s",
                    author)
 
@@ -82,32 +101,34 @@ def _placed(space: Workspace, kind: EntryKind, parents: tuple[str, ...], payload
     return changes
 
 
-def replace(space: Workspace, kind: EntryKind, ids: tuple[str, ...], payload: Any, expected: str,
+def replace(space: Workspace, kind: EntryKind, ids: tuple[str, ...], payload: Any, expected: Versions | None,
             author: Identity) -> Written:
+    _check_size(space, [payload])
     return _commit(space, lambda: [entries.replace(space.tree, kind, ids, payload, expected)],
                    f"Update {_name(kind, ids)}", author)[0]
 
 
-def publish(space: Workspace, kind: EntryKind, ids: tuple[str, ...], published: bool, expected: str,
+def publish(space: Workspace, kind: EntryKind, ids: tuple[str, ...], published: bool, expected: Versions | None,
             author: Identity) -> Written:
     verb = "Publish" if published else "Unpublish"
     return _commit(space, lambda: [entries.publish(space.tree, kind, ids, published, expected)],
                    f"{verb} {_name(kind, ids)}", author)[0]
 
 
-def delete(space: Workspace, kind: EntryKind, ids: tuple[str, ...], expected: str, author: Identity) -> Written:
+def delete(space: Workspace, kind: EntryKind, ids: tuple[str, ...], expected: Versions | None,
+           author: Identity) -> Written:
     return _commit(space, lambda: entries.delete(space.tree, kind, ids, expected), f"Delete {_name(kind, ids)}",
                    author)[0]
 
 
-def add_video(space: Workspace, course: str, lesson: str, snippet: Any, expected: str,
+def add_video(space: Workspace, course: str, lesson: str, snippet: Any, expected: Versions | None,
               author: Identity) -> Written:
     return _commit(space, lambda: [entries.add_video(space.tree, course, lesson, snippet, expected)],
                    f"Add a video to lesson {course}/{lesson}", author)[0]
 
 
-def change_video(space: Workspace, course: str, lesson: str, index: int, snippet: Any | None, expected: str,
-                 author: Identity) -> Written:
+def change_video(space: Workspace, course: str, lesson: str, index: int, snippet: Any | None,
+                 expected: Versions | None, author: Identity) -> Written:
     verb = "Remove" if snippet is None else "Update"
     return _commit(space, lambda: [entries.replace_video(space.tree, course, lesson, index, snippet, expected)],
                    f"{verb} video {index} of lesson {course}/{lesson}", author)[0]

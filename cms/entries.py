@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from cms.authoring import Change, check_version
+from cms.authoring import Change, Versions, check_version, checked_path, read_target
 from cms.corpus import ContentTree
 from cms.errors import ContentError, NotFound
 from cms.frontmatter import dump_markdown, load_markdown
@@ -73,7 +73,6 @@ def _known_slug(value: str, what: str) -> str:
 
 def locate(tree: ContentTree, kind: EntryKind, *ids: str) -> str:
     """The content-relative path of an existing entry."""
-    root = tree.content_dir
     if kind is EntryKind.COURSE:
         path = f"courses/{_known_slug(ids[0], 'course')}/course.md"
     elif kind is EntryKind.SECTION:
@@ -83,21 +82,22 @@ def locate(tree: ContentTree, kind: EntryKind, *ids: str) -> str:
     else:
         folder = "projects" if kind is EntryKind.PROJECT else "paths"
         path = f"{folder}/{_known_slug(ids[0], kind.value)}.md"
-    if not (root / path).is_file():
+    if not checked_path(tree, path).is_file():
         raise NotFound(f"no {kind.value} {ids[-1]!r}")
     return path
 
 
 def _course_dir(tree: ContentTree, course: str) -> Path:
-    folder = tree.content_dir / "courses" / _known_slug(course, "course")
+    folder = checked_path(tree, f"courses/{_known_slug(course, 'course')}")
     if not (folder / "course.md").is_file():
         raise NotFound(f"no course {course!r}")
     return folder
 
 
 def _ordered_children(folder: Path, directories: bool) -> list[tuple[int, str, Path]]:
+    """The numbered children of `folder`; what is behind a link is never listed."""
     found = []
-    for child in folder.iterdir() if folder.is_dir() else []:
+    for child in folder.iterdir() if folder.is_dir() and not folder.is_symlink() else []:
         name = child.name if directories else child.name.removesuffix(".md")
         match = _ORDERED.match(name)
         if match and child.is_dir() == directories and (directories or child.suffix == ".md"):
@@ -108,7 +108,9 @@ def _ordered_children(folder: Path, directories: bool) -> list[tuple[int, str, P
 def _section_dir(tree: ContentTree, course: str, section: str) -> str:
     for _, slug, child in _ordered_children(_course_dir(tree, course), directories=True):
         if slug == section:
-            return child.relative_to(tree.content_dir).as_posix()
+            folder = child.relative_to(tree.content_dir).as_posix()
+            checked_path(tree, folder)  # a linked folder is refused before anything behind it is listed
+            return folder
     raise NotFound(f"course {course!r} has no section {section!r}")
 
 
@@ -183,7 +185,7 @@ def _new_path(tree: ContentTree, kind: EntryKind, parents: tuple[str, ...], slug
 
 
 def replace(tree: ContentTree, kind: EntryKind, ids: tuple[str, ...], payload: dict[str, Any],
-            expected: str) -> Change:
+            expected: Versions | None) -> Change:
     """The entry's file rewritten from the payload (PUT): every field replaced."""
     fields, body = _split(payload)
     for key in ("slug", "section", "order"):
@@ -192,13 +194,13 @@ def replace(tree: ContentTree, kind: EntryKind, ids: tuple[str, ...], payload: d
     return Change(path=locate(tree, kind, *ids), text=dump_markdown(fields, _body_text(body)), expected=expected)
 
 
-def edit_front_matter(tree: ContentTree, path: str, expected: str, edit: Any) -> Change:
+def edit_front_matter(tree: ContentTree, path: str, expected: Versions | None, edit: Any) -> Change:
     """The file at `path` with `edit(fields)` applied to its front matter, body kept.
 
     A stale `expected` is a 412 before the edit runs, so it never answers for a file the caller has not seen.
     """
     check_version(tree, path, expected)
-    loaded = load_markdown((tree.content_dir / path).read_bytes(), tree.label(path))
+    loaded = load_markdown(read_target(tree, path), tree.label(path))
     if not isinstance(loaded.data, dict):
         raise ContentError(f"{path} cannot be edited until its front matter is fixed", loaded.problems)
     fields = dict(loaded.data)
@@ -206,30 +208,33 @@ def edit_front_matter(tree: ContentTree, path: str, expected: str, edit: Any) ->
     return Change(path=path, text=dump_markdown(fields, loaded.body), expected=expected)
 
 
-def publish(tree: ContentTree, kind: EntryKind, ids: tuple[str, ...], published: bool, expected: str) -> Change:
+def publish(tree: ContentTree, kind: EntryKind, ids: tuple[str, ...], published: bool,
+            expected: Versions | None) -> Change:
     status = "published" if published else "draft"
     return edit_front_matter(tree, locate(tree, kind, *ids), expected, lambda fields: fields.update(status=status))
 
 
-def delete(tree: ContentTree, kind: EntryKind, ids: tuple[str, ...], expected: str) -> list[Change]:
-    """Deleting a course or section deletes everything in its folder."""
+def delete(tree: ContentTree, kind: EntryKind, ids: tuple[str, ...], expected: Versions | None) -> list[Change]:
+    """Deleting a course or section deletes everything in its folder (refused if a link is in there)."""
     path = locate(tree, kind, *ids)
     changes = [Change(path=path, text=None, expected=expected)]
     if kind in (EntryKind.COURSE, EntryKind.SECTION):
         folder = (tree.content_dir / path).parent
-        inside = (p.relative_to(tree.content_dir).as_posix() for p in sorted(folder.rglob("*")) if p.is_file())
-        changes += [Change(path=rel, text=None) for rel in inside if rel != path and isinstance(classify(rel), Source)]
+        inside = [checked_path(tree, p.relative_to(tree.content_dir).as_posix()) for p in sorted(folder.rglob("*"))]
+        files = (p.relative_to(tree.content_dir).as_posix() for p in inside if p.is_file())
+        changes += [Change(path=rel, text=None) for rel in files if rel != path and isinstance(classify(rel), Source)]
     return changes
 
 
-def add_video(tree: ContentTree, course: str, lesson: str, snippet: dict[str, Any], expected: str) -> Change:
+def add_video(tree: ContentTree, course: str, lesson: str, snippet: dict[str, Any],
+              expected: Versions | None) -> Change:
     """The lesson with one more video snippet at the end."""
     return edit_front_matter(tree, locate(tree, EntryKind.LESSON, course, lesson), expected,
                              lambda fields: fields.setdefault("videos", []).append(_snippet(snippet)))
 
 
 def replace_video(tree: ContentTree, course: str, lesson: str, index: int, snippet: dict[str, Any] | None,
-                  expected: str) -> Change:
+                  expected: Versions | None) -> Change:
     """The lesson with snippet `index` replaced (or removed when `snippet` is None)."""
     def edit(fields: dict[str, Any]) -> None:
         videos = fields.get("videos") or []

@@ -39,7 +39,7 @@ import msgspec
 import urllib3
 
 from cms import entries, index, queries
-from cms.authoring import Change, Plan, apply, check_version
+from cms.authoring import Change, Plan, Versions, apply, check_version, checked_path, read_target
 from cms.editing import Workspace, Written
 from cms.errors import (
     Conflict,
@@ -360,7 +360,7 @@ def new_id(space: Workspace, kind: Kind, wanted: str | None) -> str:
     if wanted is None:
         return f"{'img' if kind == 'image' else 'vid'}-{secrets.token_hex(6)}"
     media_id = entries.checked_slug(wanted, "id")
-    if (space.tree.content_dir / record_path(media_id)).exists():
+    if checked_path(space.tree, record_path(media_id)).exists():
         raise Conflict(f"media {media_id!r} already exists; choose another id or leave it out",
                        reason="already-exists")
     return media_id
@@ -441,7 +441,7 @@ def upload_file(settings: Settings, space: Workspace, path: Path, alt: str | Non
     return upload(space, cloud, setup.limits, received, alt, wanted_id, author, author.name)
 
 
-def update(space: Workspace, media_id: str, changes: Any, expected: str, author: Identity) -> Written:
+def update(space: Workspace, media_id: str, changes: Any, expected: Versions | None, author: Identity) -> Written:
     """Change what a person may change about a record: its alt text."""
     if not isinstance(changes, dict) or not changes:
         raise InvalidInput({"(body)": "send a JSON object such as {\"alt\": \"...\"}"})
@@ -457,7 +457,7 @@ def update(space: Workspace, media_id: str, changes: Any, expected: str, author:
                    f"Update media {media_id}", author)
 
 
-def soft_delete(space: Workspace, media_id: str, expected: str | None, author: Identity, force: bool) -> Written:
+def soft_delete(space: Workspace, media_id: str, expected: Versions | None, author: Identity, force: bool) -> Written:
     """Mark a record deleted (the public no longer sees it); refused while content uses it, unless forced."""
     _existing(space, media_id)
 
@@ -467,7 +467,7 @@ def soft_delete(space: Workspace, media_id: str, expected: str | None, author: I
     return _commit(space, plan, lambda changes: _message("Soft-delete", media_id, changes[1:]), author)
 
 
-def restore(space: Workspace, media_id: str, expected: str | None, author: Identity) -> Written:
+def restore(space: Workspace, media_id: str, expected: Versions | None, author: Identity) -> Written:
     _existing(space, media_id)
     return _commit(space, lambda: [_edit_record(space, media_id, expected,
                                                 lambda fields: _flag_deleted(fields, media_id, False))],
@@ -477,7 +477,8 @@ def restore(space: Workspace, media_id: str, expected: str | None, author: Ident
 class _Removal:
     """A record's removal, planned under the write lock, and the Cloudinary destroy that goes with it."""
 
-    def __init__(self, space: Workspace, cloud: Cloudinary, media_id: str, expected: str, force: bool) -> None:
+    def __init__(self, space: Workspace, cloud: Cloudinary, media_id: str, expected: Versions | None,
+                 force: bool) -> None:
         self.space, self.cloud, self.media_id, self.expected, self.force = space, cloud, media_id, expected, force
         self.asset: tuple[str, str] | None = None
 
@@ -492,7 +493,7 @@ class _Removal:
         self.cloud.destroy(*self.asset)
 
 
-def destroy(space: Workspace, cloud: Cloudinary, media_id: str, expected: str, author: Identity,
+def destroy(space: Workspace, cloud: Cloudinary, media_id: str, expected: Versions | None, author: Identity,
             force: bool) -> Written:
     """Delete the asset at Cloudinary, then its record, in one commit.
 
@@ -560,13 +561,13 @@ def _existing(space: Workspace, media_id: str) -> str:
     if slug_problem(media_id, "", "media") is not None:
         raise NotFound(f"no media {media_id[:80]!r}")
     path = record_path(media_id)
-    if not (space.tree.content_dir / path).is_file():
+    if not checked_path(space.tree, path).is_file():
         raise NotFound(f"no media {media_id!r}")
     return path
 
 
 def _fields(space: Workspace, path: str) -> dict[str, Any]:
-    loaded = load_data_file((space.tree.content_dir / path).read_bytes(), space.tree.label(path))
+    loaded = load_data_file(read_target(space.tree, path), space.tree.label(path))
     if not isinstance(loaded.data, dict):
         raise ContentError(f"{space.tree.label(path)} cannot be changed until it is fixed", loaded.problems)
     return dict(loaded.data)
@@ -580,7 +581,7 @@ def _asset_of(space: Workspace, path: str) -> tuple[str, str]:
     return public_id, resource_type
 
 
-def _edit_record(space: Workspace, media_id: str, expected: str | None,
+def _edit_record(space: Workspace, media_id: str, expected: Versions | None,
                  edit: Callable[[dict[str, Any]], None]) -> Change:
     """The record with `edit` applied (under the write lock: what earlier writes left is what is edited)."""
     path = _existing(space, media_id)

@@ -190,26 +190,38 @@ def _slugify(text: str) -> str:
     return _NON_SLUG_RE.sub("-", ascii_text.lower()).strip("-") or _EMPTY_SLUG
 
 
-def _unique_id(candidate: str, used: set[str]) -> str:
-    """``candidate``, or ``candidate-2``, ``-3``… whichever is free first."""
-    anchor, number = candidate, 1
-    while anchor in used:
-        number += 1
-        anchor = f"{candidate}-{number}"
-    used.add(anchor)
-    return anchor
+class _HeadingIds:
+    """Unique heading ids: ``candidate``, or ``candidate-2``, ``-3``… whichever is free first.
+
+    Each candidate remembers the last number it tried, so a body of N identical headings
+    takes N steps, not N²/2 (ids only ever get taken, so the first free number never goes down).
+    """
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+        self.last: dict[str, int] = {}
+
+    def take(self, candidate: str) -> str:
+        number = self.last.get(candidate, 1)
+        anchor = candidate if number == 1 else f"{candidate}-{number}"
+        while anchor in self.used:
+            number += 1
+            anchor = f"{candidate}-{number}"
+        self.last[candidate] = number
+        self.used.add(anchor)
+        return anchor
 
 
 def _assign_heading_ids(state: StateCore) -> None:
     """Give every heading ``id="h-<slug>"`` and record the table of contents."""
-    used: set[str] = set()
+    ids = _HeadingIds()
     toc: list[TocEntry] = []
     tokens = state.tokens
     for index, token in enumerate(tokens):
         if token.type != "heading_open":
             continue
         title = _plain_text(tokens[index + 1])
-        anchor = _unique_id(HEADING_ID_PREFIX + _slugify(title), used)
+        anchor = ids.take(HEADING_ID_PREFIX + _slugify(title))
         token.attrSet("id", anchor)
         toc.append(TocEntry(level=int(token.tag[1]), id=anchor, title=title))
     state.env["toc"] = toc

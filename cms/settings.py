@@ -112,6 +112,8 @@ SETTINGS: tuple[Setting, ...] = (
             "unchanged (0 turns it off).", _seconds),
     Setting("CMS_WEBHOOK_SECRET", None, "HMAC secret of `POST /hooks/git`."),
     Setting("CMS_GIT_PUSH", "false", "Push each admin commit to the remote.", _flag),
+    Setting("CMS_MAX_MARKDOWN_MB", "1", "Largest markdown body a write may carry, in megabytes; a larger one "
+            "gets 413.", _megabytes),
     Setting("GEMINI_API_KEY", None, "Gemini API key for `cms ai draft`."),
     Setting("GEMINI_MODEL", "gemini-2.5-flash", "Gemini model for drafts."),
     Setting("CMS_AI_DAILY_QUOTA", "20", "AI drafts each user may ask for per day (UTC) through `POST /ai/drafts`; "
@@ -141,6 +143,7 @@ class Settings:
     response_hold_seconds: float
     webhook_secret: str | None
     git_push: bool
+    max_markdown_mb: float
     gemini_api_key: str | None
     gemini_model: str
     ai_daily_quota: int
@@ -159,6 +162,11 @@ class Settings:
             environ = {**_dotenv(Path(".env")), **os.environ}
         values = {setting.attribute: _read(setting, environ) for setting in SETTINGS}
         return cls(**{**values, **overrides})
+
+    @property
+    def max_markdown_bytes(self) -> int:
+        """CMS_MAX_MARKDOWN_MB in bytes (a megabyte is 1024 × 1024 bytes, as for the media limits)."""
+        return int(self.max_markdown_mb * 1024 * 1024)
 
     @property
     def admin_enabled(self) -> bool:

@@ -75,8 +75,19 @@ def is_ignored(path: str) -> bool:
     return any(is_debris(part) for part in path.split("/"))
 
 
+WINDOWS_RESERVED = frozenset({"con", "prn", "aux", "nul", *(f"com{n}" for n in range(1, 10)),
+                              *(f"lpt{n}" for n in range(1, 10))})
+"""Names Windows reserves for devices: no file or folder may have them (with any extension), so git cannot
+check such a file out there, and authors clone on Windows."""
+
+
 def slug_problem(slug: str, path: str, what: str) -> Problem | None:
-    """A problem when `slug` does not follow the slug grammar."""
+    """A problem when `slug` does not follow the slug grammar or is a name Windows reserves."""
+    if slug in WINDOWS_RESERVED:
+        return Problem(file=path, rule="reserved-name", field="slug",
+                       message=f"{what} slug {slug!r} is a device name Windows reserves: no file there may be named "
+                               "so, and the content could not be checked out on Windows",
+                       expected="a slug other than con, prn, aux, nul, com1 to com9 and lpt1 to lpt9", found=repr(slug))
     if _SLUG.match(slug) and len(slug) <= SLUG_MAX:
         return None
     return Problem(file=path, rule="slug", field="slug",

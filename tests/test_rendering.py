@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -338,3 +339,18 @@ def test_unsafe_urls(url: str) -> None:
 )
 def test_reading_time_minutes(words: int, minutes: int) -> None:
     assert reading_time_minutes(words) == minutes
+
+
+def test_repeated_headings_are_numbered_from_2_whatever_came_before() -> None:
+    ids = [entry.id for entry in render("# a\n# a\n# a\n# a-2\n# A 2\n## a\n# b\n# a\n").toc]
+    assert ids == ["h-a", "h-a-2", "h-a-3", "h-a-2-2", "h-a-2-3", "h-a-4", "h-b", "h-a-5"]
+
+
+def test_many_identical_headings_take_linear_time() -> None:
+    """100 KB of `# a` once took minutes (each id tried every number before it) while holding the write lock."""
+    count = 25_000
+    started = time.perf_counter()
+    rendered = render("# a\n" * count)
+    elapsed = time.perf_counter() - started
+    assert [entry.id for entry in rendered.toc] == ["h-a", *(f"h-a-{n}" for n in range(2, count + 1))]
+    assert elapsed < 5, f"{count} headings took {elapsed:.1f} s"

@@ -230,3 +230,19 @@ def test_files_are_named_from_the_repository_root(tmp_path: Path) -> None:
     _, report = validate_json(repo / "site" / "content")
 
     assert "site/content/courses/advanced-testing/01-mocking/section.md" in {p["file"] for p in report["problems"]}
+
+
+def test_file_names_windows_reserves_are_reported(site: Path) -> None:
+    """`con`, `aux`, `nul`, `prn`, `com1`–`com9` and `lpt1`–`lpt9` name no file on Windows, where authors clone."""
+    content = site / "content"
+    write(content, "projects/con.md", "---\ntitle: Con\n---\n")
+    write(content, "courses/aux/course.md", "---\ntitle: Aux\n---\n")
+    write(content, "courses/intro-to-testing/03-nul/section.md", "---\ntitle: Nul\n---\n")
+    write(content, "media/lpt9.yml", (content / "media/testing-cover.yml").read_text())
+    write(content, "projects/com10.md", "---\ntitle: Not reserved\n---\n")
+    exit_code, report = validate_json(content)
+    reserved = sorted(p["file"] for p in report["problems"] if p["rule"] == "reserved-name")
+    assert reserved == ["content/courses/aux/course.md", "content/courses/intro-to-testing/03-nul/section.md",
+                        "content/media/lpt9.yml", "content/projects/con.md"]
+    assert all("Windows" in p["message"] for p in report["problems"] if p["rule"] == "reserved-name")
+    assert exit_code == 1

@@ -31,6 +31,7 @@ from api.controllers.writes import EDITORS, identity, if_match, workspace
 from api.pagination import PageNumber, PageSize, Text, link_header
 from api.schemas import MediaAdminOut, Page, to_wire
 from cms import media, queries
+from cms.authoring import Versions
 from cms.editing import Written
 from cms.media import MediaSetup, Spool
 from cms.models import SLUG_MAX, SLUG_PATTERN, ResourceType
@@ -89,7 +90,7 @@ def forced(caller: NamedDependency[User], force: bool) -> bool:
     return force
 
 
-def optional_if_match(request: Request[Any, Any, Any]) -> str | None:
+def optional_if_match(request: Request[Any, Any, Any]) -> Versions | None:
     return if_match(request) if request.headers.get("if-match") else None
 
 

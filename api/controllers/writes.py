@@ -22,6 +22,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from api.auth import AUTH_DEPENDENCIES, admin_api_enabled, requires
 from api.schemas import CourseDetail, LessonDetail, PathDetail, ProjectDetail, SectionDetail, to_wire
 from cms import editing, reader
+from cms.authoring import Versions
 from cms.editing import Workspace, Written
 from cms.entries import EntryKind
 from cms.errors import PreconditionRequired
@@ -46,12 +47,16 @@ class PublishIn(msgspec.Struct, forbid_unknown_fields=True):
     published: bool
 
 
-def if_match(request: Request[Any, Any, Any]) -> str:
-    """The version named by `If-Match: "<version>"` (428 without one)."""
-    header = request.headers.get("if-match")
-    if not header:
+def if_match(request: Request[Any, Any, Any]) -> Versions | None:
+    """The versions `If-Match` accepts (RFC 9110 §13.1.1): None for `*` (whatever the current one is), else
+    the listed entity tags, `W/` ones too (428 without the header)."""
+    header = ",".join(request.headers.getall("if-match", []))
+    if not header.strip():
         raise PreconditionRequired('this write needs `If-Match: "<version>"` with the version you last read')
-    return header.strip().removeprefix("W/").strip('"')
+    tags = [tag.strip() for tag in header.split(",")]
+    if tags == ["*"]:
+        return None
+    return frozenset(tag.removeprefix("W/").strip('"') for tag in tags if tag)
 
 
 def identity(user: User) -> Identity:
@@ -59,7 +64,8 @@ def identity(user: User) -> Identity:
 
 
 def workspace(state: State) -> Workspace:
-    return state.workspace
+    """The app's workspace, with the markdown cap of its settings (CMS_MAX_MARKDOWN_MB)."""
+    return msgspec.structs.replace(state.workspace, max_markdown_bytes=state.settings.max_markdown_bytes)
 
 
 VIEWS = {EntryKind.COURSE: (reader.course_detail, CourseDetail),
