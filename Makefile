@@ -17,8 +17,6 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 run: install
-	$(CMS) validate content
-	$(CMS) index content
 	$(CMS) serve content --host $(HOST) --port $(PORT) --watch
 
 test: install

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,15 +24,22 @@ from api.controllers.writes import WRITE_CONTROLLERS
 from api.deps import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
 from api.strictness import strict_request
-from cms import journal, queries
+from cms import queries
 from cms.corpus import ContentTree
 from cms.editing import Workspace
 from cms.gitrepo import GitRepo
-from cms.index import database_path, update
+from cms.index import database_path
 from cms.media import MediaSetup
+from cms.server import follow_parent
 from cms.settings import Settings
 
 API_PREFIX = "/api/v1"
+
+
+def create_served_app() -> Litestar:
+    """The app in a `cms serve` worker: from the environment, and ending with the server that started it."""
+    follow_parent(os.getppid())
+    return create_app()
 
 
 def create_app(settings: Settings | None = None, index_path: Path | None = None) -> Litestar:
@@ -42,18 +50,14 @@ def create_app(settings: Settings | None = None, index_path: Path | None = None)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        """Open what a worker reads; the index is built before the workers start (`cms serve`, `cms index`)."""
         app.state.repo = GitRepo.open(tree.content_dir)
-        journal.recover(app.state.repo)
-        update(tree, db_path)
-        app.state.index = queries.connect(db_path)
+        app.state.index = queries.LiveIndex(db_path)
         app.state.workspace = Workspace(tree=tree, db_path=db_path, push=settings.git_push)
         app.state.webhook_secret = settings.webhook_secret
         app.state.settings = settings
         app.state.media = MediaSetup.from_settings(settings)
-        try:
-            yield
-        finally:
-            app.state.index.close()
+        yield
 
     api = Router(path=API_PREFIX, route_handlers=[CourseController, ProjectController, *catalog.HANDLERS,
                                                   *status.HANDLERS, *auth.HANDLERS, UserController,

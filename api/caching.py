@@ -7,7 +7,7 @@ response public (with `max-age`) or, for requests that carry credentials,
 
 Anonymous answers are also held in memory for `hold_seconds` (one second by
 default), keyed by path and query and dropped at once when the index changes
-(SQLite's `data_version`). A busy page is then built once a second rather
+(SQLite's `data_version`, or a replaced index file). A busy page is then built once a second rather
 than on every request; `publish_at` is still honoured to within that second.
 """
 
@@ -22,6 +22,8 @@ from typing import Any
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 HELD_ENTRIES = 4096
+IndexVersion = tuple[int, int]
+"""`LiveIndex.version()`: changes whenever the index may have."""
 
 
 def strong_etag(body: bytes) -> str:
@@ -35,7 +37,7 @@ class Prepared:
     start: dict[str, Any]
     etag: bytes
     body: bytes
-    index_version: int
+    index_version: IndexVersion
     until: float
 
 
@@ -46,7 +48,7 @@ class HeldAnswers:
         self.seconds = seconds
         self.entries: OrderedDict[tuple[str, bytes], Prepared] = OrderedDict()
 
-    def get(self, key: tuple[str, bytes], index_version: int) -> Prepared | None:
+    def get(self, key: tuple[str, bytes], index_version: IndexVersion) -> Prepared | None:
         held = self.entries.get(key)
         if held is None or held.index_version != index_version or held.until < time.monotonic():
             return None
@@ -91,15 +93,15 @@ class CachingMiddleware:
 
         await self.app(scope, receive, buffered)
 
-    def _index_version(self, scope: Scope, request_headers: dict[bytes, bytes]) -> int | None:
+    def _index_version(self, scope: Scope, request_headers: dict[bytes, bytes]) -> IndexVersion | None:
         """The index's change counter, when this answer may be held (anonymous, holding on)."""
         if self.held.seconds <= 0 or b"authorization" in request_headers:
             return None
         index = getattr(scope["app"].state, "index", None)
-        return None if index is None else index.execute("PRAGMA data_version").fetchone()["data_version"]
+        return None if index is None else index.version()
 
     async def _finish(self, start: dict[str, Any], body: bytes, request_headers: dict[bytes, bytes], send: Send,
-                      key: tuple[str, bytes], index_version: int | None) -> None:
+                      key: tuple[str, bytes], index_version: IndexVersion | None) -> None:
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
         if start["status"] != 200:
             await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
@@ -111,7 +113,7 @@ class CachingMiddleware:
         headers += [(b"etag", etag), (b"cache-control", b"private, no-store" if private else self.public),
                     (b"vary", b"Authorization")]
         prepared = Prepared(start={**start, "headers": headers}, etag=etag, body=body,
-                            index_version=index_version or 0, until=time.monotonic() + self.held.seconds)
+                            index_version=index_version or (0, 0), until=time.monotonic() + self.held.seconds)
         if index_version is not None:
             self.held.put(key, prepared)
         await _reply(prepared, request_headers, send)

@@ -12,7 +12,7 @@ from litestar.di import Provide
 
 def provide_index(state: State) -> sqlite3.Connection:
     """The read-only index connection opened by the lifespan."""
-    return state.index
+    return state.index.conn
 
 
 class View(NamedTuple):
@@ -27,7 +27,7 @@ class View(NamedTuple):
 
 
 def provide_view(request: Request[Any, Any, Any]) -> View:
-    return View(conn=request.app.state.index, hidden=bool(getattr(request.state, "can_see_hidden", False)))
+    return View(conn=request.app.state.index.conn, hidden=bool(getattr(request.state, "can_see_hidden", False)))
 
 
 DEPENDENCIES = {"conn": Provide(provide_index, sync_to_thread=False),

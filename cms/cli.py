@@ -177,6 +177,7 @@ def index(content_dir: Path | None, full: bool, quiet: bool, as_json: bool) -> N
     from cms.index import update
     from cms.progress import index_progress
 
+    _recover(tree)
     with index_progress(enabled=not (quiet or as_json)) as progress:
         report = update(tree, db_path, full=full, progress=progress)
     _print_report(report, as_json, quiet)
@@ -211,16 +212,34 @@ def stats(content_dir: Path | None, as_json: bool) -> None:
 @content_dir_argument
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 @click.option("--json", "as_json", is_flag=True, help="Print each run's report as a JSON line.")
+@click.option("--ready-fd", type=int, default=None, hidden=True, help="Write one byte here once the index is current.")
+@click.option("--parent-pid", type=int, default=None, hidden=True, help="Stop when this process is gone.")
 @reports_errors
-def watch(content_dir: Path | None, quiet: bool, as_json: bool) -> None:
+def watch(content_dir: Path | None, quiet: bool, as_json: bool, ready_fd: int | None, parent_pid: int | None) -> None:
     """Keep the index current while files change (Ctrl-C to stop)."""
-    tree, db_path = _tree_and_index(content_dir)
-    if not (quiet or as_json):
-        click.echo(f"watching {tree.content_dir} (index {db_path})")
+    from cms.server import follow_parent
+    from cms.watch import ready_signal
     from cms.watch import watch as watch_tree
 
-    watch_tree(tree, db_path, lambda report: _print_report(report, as_json, quiet),
+    if parent_pid is not None:
+        follow_parent(parent_pid)
+    tree, db_path = _tree_and_index(content_dir)
+    _recover(tree)
+    if not (quiet or as_json):
+        click.echo(f"watching {tree.content_dir} (index {db_path})")
+    watch_tree(tree, db_path, ready_signal(ready_fd, lambda report: _print_report(report, as_json, quiet)),
                on_error=lambda error: click.echo(f"index update failed: {error}", err=True))
+
+
+def _recover(tree: ContentTree) -> None:
+    """Finish what a killed write left behind before the index reads the working tree."""
+    from cms import journal
+    from cms.gitrepo import GitRepo
+
+    restored = journal.recover(GitRepo.open(tree.content_dir))
+    if restored:
+        click.echo(f"put back {len(restored)} file(s) an interrupted write had changed: {', '.join(restored)}",
+                   err=True)
 
 
 @main.command()
@@ -234,10 +253,10 @@ def serve(content_dir: Path | None, host: str, port: int, workers: int, keep_cur
     """Index the content, then serve the read API (docs at /api/v1/docs)."""
     check_admin_settings(Settings.from_env())
     tree, db_path = _tree_and_index(content_dir)
-    click.echo(f"serving {tree.content_dir} on http://{host}:{port}/api/v1/courses (docs: /api/v1/docs)")
     from cms.server import serve as serve_api
 
-    serve_api(tree, db_path, host, port, workers, keep_current)
+    click.echo(f"serving {tree.content_dir} on http://{host}:{port}/api/v1/courses (docs: /api/v1/docs)")
+    serve_api(tree.content_dir, db_path, host, port, workers, keep_current)
 
 
 @main.group()

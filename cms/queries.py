@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import functools
 import html
+import os
 import re
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 import msgspec
+
+from cms.errors import ConfigError
 
 NOW = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')"
 COURSE_VISIBLE = f"c.status = 'published' AND (c.publish_at IS NULL OR c.publish_at <= {NOW})"
@@ -47,6 +51,57 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA query_only = ON")
     conn.row_factory = _dict_row
     return conn
+
+
+class LiveIndex:
+    """The index a server worker reads: one read-only connection, reopened when the file is replaced.
+
+    A full rebuild elsewhere, or `rm .cms/index.db` and a new `cms index`,
+    leaves a new file under the same name; a connection to the old one would
+    serve the old content for ever. Every `FOLLOW_SECONDS` the file's identity
+    is checked and, when it changed, a new connection is opened (the old one
+    closes once the requests holding it are done).
+    """
+
+    FOLLOW_SECONDS = 0.25
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise ConfigError(f"there is no index at {path}: run `cms index` first (`cms serve` does)")
+        self.path = path
+        self.generation = 0
+        """How many times the file was replaced: part of `version()`, since a new file counts from the start."""
+        self._conn = connect(path)
+        self._identity = _file_identity(path)
+        self._checked = time.monotonic()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        now = time.monotonic()
+        if now - self._checked >= self.FOLLOW_SECONDS:
+            self._checked = now
+            self._follow()
+        return self._conn
+
+    def version(self) -> tuple[int, int]:
+        """Changes whenever what the index holds may have changed."""
+        conn = self.conn
+        return self.generation, conn.execute("PRAGMA data_version").fetchone()["data_version"]
+
+    def _follow(self) -> None:
+        identity = _file_identity(self.path)
+        if identity is not None and identity != self._identity:
+            self._conn = connect(self.path)
+            self._identity = identity
+            self.generation += 1
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:

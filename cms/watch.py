@@ -9,6 +9,7 @@ costs one update. Commits are noticed through `.git/logs/HEAD`.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -20,7 +21,8 @@ from cms.index import IndexReport, Memory, update
 from cms.sources import CONTENT_SUFFIXES, is_debris
 
 DEBOUNCE_MS = 1000
-STEP_MS = 100
+STEP_MS = 50
+"""A batch ends once files have been quiet this long (or after DEBOUNCE_MS at most)."""
 
 
 def relevant(changes: Iterable[tuple[watchfiles.Change, str]], tree: ContentTree) -> bool:
@@ -61,3 +63,19 @@ def watch(tree: ContentTree, db_path: Path, on_update: Callable[[IndexReport], N
             if on_error is None:
                 raise
             on_error(error)
+
+
+def ready_signal(fd: int | None, on_update: Callable[[IndexReport], None]) -> Callable[[IndexReport], None]:
+    """`on_update`, also writing one byte to `fd` after the first run: how `cms serve` learns the index is current."""
+    if fd is None:
+        return on_update
+
+    def first_then(report: IndexReport) -> None:
+        nonlocal fd
+        on_update(report)
+        if fd is not None:
+            os.write(fd, b"1")
+            os.close(fd)
+            fd = None
+    return first_then
+

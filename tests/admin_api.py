@@ -41,7 +41,7 @@ from cms.corpus import ContentTree
 from cms.index import database_path, update
 from cms.settings import Settings
 from cms.users import NewUser, Role, StateDB, UserStore
-from tests.conftest import GIT_ENV, SITE, git, make_repo
+from tests.conftest import GIT_ENV, SITE, git, index_for_start, make_repo
 
 BASE = "/api/v1"
 ORIGIN = "https://testserver.local"
@@ -218,10 +218,16 @@ class Workbench:
 
     @contextmanager
     def start(self, push: bool = False, webhook: str | None = HOOK_SECRET) -> Iterator[AdminSite]:
-        """The app over the repository as it is now; its lifespan runs (journal recovery, index, state)."""
+        """The app over the repository as it is now, started as `cms serve` starts it.
+
+        First what the server's indexer does before any worker runs (recover an interrupted write, bring
+        the index up to date), then the app, whose lifespan opens the index and the state database.
+        """
         key = (push, webhook)
+        settings = settings_for(self.repo, self.state, push, webhook)
+        index_for_start(settings)
         if key not in self.apps:
-            self.apps[key] = create_app(settings_for(self.repo, self.state, push, webhook))
+            self.apps[key] = create_app(settings)
         with TestClient(self.apps[key], base_url=ORIGIN) as client:
             if not self.tokens:
                 self.tokens = {person.username: login(client, person) for person in PEOPLE}

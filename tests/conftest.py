@@ -9,10 +9,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from litestar import Litestar
 
+from api.app import create_app
+from cms import journal
 from cms.corpus import ContentTree
 from cms.editing import Workspace
+from cms.gitrepo import GitRepo
 from cms.index import database_path, update
+from cms.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SITE = FIXTURES / "site"
@@ -56,6 +61,21 @@ def space(site: Path) -> Workspace:
     db_path = database_path(tree, None)
     update(tree, db_path)
     return Workspace(tree=tree, db_path=db_path)
+
+
+def index_for_start(settings: Settings, index_path: Path | None = None) -> Path:
+    """What `cms serve` has its indexer do before any worker starts: recover an interrupted write, then bring
+    the index up to date. Returns the index's path."""
+    tree = ContentTree.locate(settings.content_dir)
+    journal.recover(GitRepo.open(tree.content_dir))
+    db_path = index_path or database_path(tree, settings.database_url)
+    update(tree, db_path)
+    return db_path
+
+
+def started_app(settings: Settings, index_path: Path | None = None) -> Litestar:
+    """The app as `cms serve` starts it: the indexer's part, then the app, whose lifespan only opens what it reads."""
+    return create_app(settings, index_path=index_for_start(settings, index_path))
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

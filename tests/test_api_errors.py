@@ -13,10 +13,10 @@ from litestar.testing import TestClient
 
 pytest.register_assert_rewrite("tests.api_server")
 
-from api.app import create_app  # noqa: E402
+
 from cms.settings import Settings  # noqa: E402
 from tests.api_server import BASE, Site  # noqa: E402
-from tests.conftest import SITE, make_repo  # noqa: E402
+from tests.conftest import SITE, make_repo, started_app  # noqa: E402
 
 pytest_plugins = ["tests.api_server"]
 
@@ -221,7 +221,7 @@ def test_an_unexpected_error_is_a_plain_500_problem(tmp_path: Path) -> None:
     """An index whose tables vanish under the server makes every query fail: the answer says so without internals."""
     repo = make_repo(tmp_path / "site", SITE)
     index_path = tmp_path / "index.db"
-    app = create_app(Settings.from_env({"CMS_CONTENT_DIR": str(repo / "content")}), index_path=index_path)
+    app = started_app(Settings.from_env({"CMS_CONTENT_DIR": str(repo / "content")}), index_path=index_path)
     with TestClient(app, raise_server_exceptions=False) as client:
         with sqlite3.connect(index_path) as conn:
             for table in ("courses", "lessons", "search", "meta"):

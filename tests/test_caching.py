@@ -8,19 +8,18 @@ from pathlib import Path
 
 from litestar.testing import TestClient
 
-from api.app import create_app
 from api.caching import HeldAnswers, Prepared
 from cms.corpus import ContentTree
 from cms.index import database_path, update
 from cms.settings import Settings
-from tests.conftest import git
+from tests.conftest import git, started_app
 
 COURSE = "content/courses/advanced-testing/course.md"
 
 
 def _app(site: Path, hold: str) -> TestClient:  # type: ignore[type-arg]
     settings = Settings.from_env({"CMS_CONTENT_DIR": str(site / "content"), "CMS_RESPONSE_HOLD_SECONDS": hold})
-    return TestClient(create_app(settings))
+    return TestClient(started_app(settings))
 
 
 def _publish_soon(site: Path, seconds: float) -> None:

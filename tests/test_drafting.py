@@ -28,7 +28,6 @@ from litestar.testing import TestClient
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from api.app import create_app
 from cms import drafting, users
 from cms.cli import main
 from cms.drafting import DraftRequest, RetryPolicy, clean_answer
@@ -42,7 +41,7 @@ from cms.rendering import render
 from cms.settings import Settings
 from cms.sources import classify
 from cms.users import NewUser, Role, StateDB, UserStore
-from tests.conftest import git
+from tests.conftest import git, started_app
 
 MODEL = "gemini-test"
 KEY = "test-gemini-key"
@@ -515,7 +514,7 @@ def api(site: Path, tmp_path: Path, quota: int = 5) -> Iterator[tuple[TestClient
     settings = Settings.from_env({"CMS_CONTENT_DIR": str(site / "content"), "CMS_SECRET_KEY": SECRET,
                                   "CMS_STATE_URL": f"sqlite:///{state}", "GEMINI_API_KEY": KEY,
                                   "GEMINI_MODEL": MODEL, "CMS_AI_DAILY_QUOTA": str(quota)})
-    with TestClient(create_app(settings), base_url="https://testserver.local") as client:
+    with TestClient(started_app(settings), base_url="https://testserver.local") as client:
         tokens = {}
         for role in Role:
             response = client.post("/api/v1/auth/login", json={"username": role.value.lower(), "password": PASSWORD})

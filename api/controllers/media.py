@@ -78,7 +78,7 @@ def answer(state: State, written: Written, status: int = HTTP_200_OK) -> Respons
     entry = None
     headers = {"Cache-Control": "no-store"}
     if written.version is not None:
-        entry = to_wire(queries.media_admin(state.index, written.slug), MediaAdminOut)
+        entry = to_wire(queries.media_admin(state.index.conn, written.slug), MediaAdminOut)
         headers["ETag"] = f'"{written.version}"'
     return Response(MediaWriteOut(entry=entry, version=written.version, commit=written.commit),
                     status_code=status, headers=headers)
@@ -107,7 +107,7 @@ class MediaController(Controller):
                          page_size: PageSize = 20) -> Response[Page[MediaAdminOut]]:
         """Every media record, soft-deleted ones included, newest first; `q` matches id, public_id and alt."""
         filters = queries.MediaFilters(resource_type=resource_type, deleted=deleted, q=q)
-        rows, total = queries.list_media(state.index, filters, page, page_size)
+        rows, total = queries.list_media(state.index.conn, filters, page, page_size)
         body = Page(items=to_wire(rows, list[MediaAdminOut]), total=total, page=page, page_size=page_size)
         return Response(body, headers=link_header(request, page, page_size, total))
 

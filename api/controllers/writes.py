@@ -84,7 +84,7 @@ def entry_view(conn: sqlite3.Connection, kind: EntryKind, ids: tuple[str, ...]) 
 
 def answer(state: State, kind: EntryKind, parents: tuple[str, ...], written: Written,
            status: int = HTTP_200_OK) -> Response[WriteOut]:
-    entry = None if written.version is None else entry_view(state.index, kind, (*parents, written.slug))
+    entry = None if written.version is None else entry_view(state.index.conn, kind, (*parents, written.slug))
     headers = dict(NO_STORE)
     if written.version is not None:
         headers["ETag"] = f'"{written.version}"'
