@@ -21,6 +21,7 @@ run: install
 
 test: install
 	$(VENV)/bin/ruff check cms api tests bench
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -n 2
 
 validate: install
@@ -28,6 +29,7 @@ validate: install
 
 lint: install
 	$(VENV)/bin/ruff check cms api tests bench
+	$(VENV)/bin/lint-imports
 
 schema: install
 	$(CMS) schema

@@ -24,14 +24,14 @@ from api.controllers.writes import WRITE_CONTROLLERS
 from api.deps import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
 from api.strictness import strict_request
-from cms import queries
-from cms.corpus import ContentTree
-from cms.editing import Workspace
-from cms.gitrepo import GitRepo
-from cms.index import database_path
-from cms.media import MediaSetup
-from cms.server import follow_parent
+from cms.content.corpus import ContentTree
+from cms.index.build import database_path
+from cms.lifetime import follow_parent
+from cms.media.operations import MediaSetup
+from cms.read import queries
+from cms.repo.repository import GitRepo
 from cms.settings import Settings
+from cms.write.operations import Workspace
 
 API_PREFIX = "/api/v1"
 

@@ -25,12 +25,12 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Guard, Receive, Scope, Send
 
-from cms.corpus import ContentTree
+from cms.accounts.sessions import Sessions
+from cms.accounts.tokens import Claims, TokenSigner
+from cms.accounts.users import STAFF, Role, StateDB, User, UserStore, check_admin_settings, state_path
+from cms.content.corpus import ContentTree
 from cms.errors import NotAuthenticated
-from cms.sessions import Sessions
 from cms.settings import Settings
-from cms.tokens import Claims, TokenSigner
-from cms.users import STAFF, Role, StateDB, User, UserStore, check_admin_settings, state_path
 
 REFRESH_COOKIE = "cms_refresh"
 REFRESH_COOKIE_PATH = "/api/v1/auth"

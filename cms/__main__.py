@@ -1,5 +1,5 @@
 """`python -m cms`: the same as the `cms` command."""
 
-from cms.cli import main
+from cms.cli.commands import main
 
 main()

@@ -36,11 +36,11 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from api.app import create_app
-from cms import users
-from cms.corpus import ContentTree
-from cms.index import database_path, update
+from cms.accounts import users
+from cms.accounts.users import NewUser, Role, StateDB, UserStore
+from cms.content.corpus import ContentTree
+from cms.index.build import database_path, update
 from cms.settings import Settings
-from cms.users import NewUser, Role, StateDB, UserStore
 from tests.conftest import GIT_ENV, SITE, git, index_for_start, make_repo
 
 BASE = "/api/v1"

@@ -30,8 +30,8 @@ from typing import Any
 import httpx
 import pytest
 
-from cms.corpus import ContentTree
-from cms.index import database_path, update
+from cms.content.corpus import ContentTree
+from cms.index.build import database_path, update
 from tests.conftest import FIXTURES, GIT_ENV, SITE, git, make_repo, stop
 
 API_OVERLAY = FIXTURES / "api"

@@ -12,12 +12,12 @@ import pytest
 from litestar import Litestar
 
 from api.app import create_app
-from cms import journal
-from cms.corpus import ContentTree
-from cms.editing import Workspace
-from cms.gitrepo import GitRepo
-from cms.index import database_path, update
+from cms.content.corpus import ContentTree
+from cms.index.build import database_path, update
+from cms.repo.repository import GitRepo
 from cms.settings import Settings
+from cms.write import journal
+from cms.write.operations import Workspace
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SITE = FIXTURES / "site"

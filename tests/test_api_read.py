@@ -18,8 +18,8 @@ import pytest
 
 pytest.register_assert_rewrite("tests.api_server")
 
-from cms.corpus import ContentTree  # noqa: E402
-from cms.index import database_path, update  # noqa: E402
+from cms.content.corpus import ContentTree  # noqa: E402
+from cms.index.build import database_path, update  # noqa: E402
 from tests.api_server import (  # noqa: E402
     ALLOWED_ORIGIN,
     BASE,

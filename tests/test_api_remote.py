@@ -16,7 +16,7 @@ import pytest
 
 pytest.register_assert_rewrite("tests.admin_api")
 
-from cms.users import Role  # noqa: E402
+from cms.accounts.users import Role  # noqa: E402
 from tests.admin_api import (  # noqa: E402
     ADA,
     HOOK_SECRET,
@@ -207,8 +207,8 @@ def test_a_webhook_that_cannot_fast_forward_is_409_and_changes_nothing(admin_sit
 KILLED_WRITE = """
 import os, sys
 from pathlib import Path
-from cms import journal
-from cms.gitrepo import GitRepo
+from cms.write import journal
+from cms.repo.repository import GitRepo
 root = Path(sys.argv[1])
 journal.begin(GitRepo.open(root), ["content/projects/test-dashboard.md"])
 (root / "content/projects/test-dashboard.md").write_text("---\\ntitle: Half written\\nstat")

@@ -19,8 +19,8 @@ import pytest
 
 pytest.register_assert_rewrite("tests.api_server")
 
-from cms.corpus import ContentTree  # noqa: E402
-from cms.index import update  # noqa: E402
+from cms.content.corpus import ContentTree  # noqa: E402
+from cms.index.build import update  # noqa: E402
 from tests.api_server import BASE, Collector, Site, build_site, checked_client, running_server  # noqa: E402
 from tests.conftest import git  # noqa: E402
 

@@ -27,9 +27,9 @@ import pytest
 
 pytest.register_assert_rewrite("tests.admin_api")
 
-from cms import journal  # noqa: E402
-from cms.gitrepo import GitRepo, Identity, commit_paths  # noqa: E402
-from cms.users import Role  # noqa: E402
+from cms.accounts.users import Role  # noqa: E402
+from cms.repo.repository import GitRepo, Identity, commit_paths  # noqa: E402
+from cms.write import journal  # noqa: E402
 from tests.admin_api import (  # noqa: E402
     ADA,
     DASH,
@@ -854,8 +854,8 @@ def test_a_staff_token_writes_nothing_through_other_methods_or_mis_cased_paths(a
 KILLED_WRITE = """
 import os, sys
 from pathlib import Path
-from cms import journal
-from cms.gitrepo import GitRepo
+from cms.write import journal
+from cms.repo.repository import GitRepo
 root = Path(sys.argv[1])
 repo = GitRepo.open(root)
 journal.begin(repo, ["content/projects/test-dashboard.md", "content/projects/half.md"])

@@ -32,10 +32,10 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from api.app import create_app
-from cms import users
-from cms.corpus import ContentTree
+from cms.accounts import users
+from cms.content.corpus import ContentTree
 from cms.errors import ConfigError
-from cms.index import database_path, update
+from cms.index.build import database_path, update
 from cms.settings import Settings
 from tests.conftest import SITE, git, make_repo
 

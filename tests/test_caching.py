@@ -9,8 +9,8 @@ from pathlib import Path
 from litestar.testing import TestClient
 
 from api.caching import HeldAnswers, Prepared
-from cms.corpus import ContentTree
-from cms.index import database_path, update
+from cms.content.corpus import ContentTree
+from cms.index.build import database_path, update
 from cms.settings import Settings
 from tests.conftest import git, started_app
 

@@ -28,19 +28,20 @@ from litestar.testing import TestClient
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from cms import drafting, users
-from cms.cli import main
-from cms.drafting import DraftRequest, RetryPolicy, clean_answer
-from cms.editing import Workspace
+from cms import ai
+from cms.accounts import users
+from cms.accounts.users import NewUser, Role, StateDB, UserStore
+from cms.ai.drafts import DraftRequest, RetryPolicy, clean_answer
+from cms.cli.commands import main
+from cms.content.models import Lesson
+from cms.content.parse import parse_bytes
+from cms.content.sources import classify
 from cms.errors import Conflict, ContentError, InvalidInput, NotConfigured, NotFound, UpstreamError
-from cms.gitrepo import Identity
-from cms.index import update
-from cms.models import Lesson
-from cms.parse import parse_bytes
-from cms.rendering import render
+from cms.index.build import update
+from cms.index.rendering import render
+from cms.repo.repository import Identity
 from cms.settings import Settings
-from cms.sources import classify
-from cms.users import NewUser, Role, StateDB, UserStore
+from cms.write.operations import Workspace
 from tests.conftest import git, started_app
 
 MODEL = "gemini-test"
@@ -110,8 +111,8 @@ def fake(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> FakeGemini:
     return FakeGemini(httpserver)
 
 
-def generator(policy: RetryPolicy = FAST) -> drafting.Gemini:
-    return drafting.gemini(Settings.from_env({"GEMINI_API_KEY": KEY, "GEMINI_MODEL": MODEL}), policy)
+def generator(policy: RetryPolicy = FAST) -> ai.Gemini:
+    return ai.gemini(Settings.from_env({"GEMINI_API_KEY": KEY, "GEMINI_MODEL": MODEL}), policy)
 
 
 def snapshot(repo: Path) -> dict[str, Any]:
@@ -157,7 +158,7 @@ def test_a_good_answer_becomes_one_draft_commit_on_its_own_branch(space: Workspa
     repo = space.tree.repo_root
     fake.will(GOOD)
     before = snapshot(repo)
-    done = drafting.draft(space, NEW, AUTHOR, generator())
+    done = ai.draft(space, NEW, AUTHOR, generator())
 
     assert (done.branch, done.path, done.lesson) == (BRANCH, NEW_PATH, "testing-with-fixtures")
     assert done.base == before["head"] and not done.pushed
@@ -179,7 +180,7 @@ def test_a_good_answer_becomes_one_draft_commit_on_its_own_branch(space: Workspa
 def test_the_request_is_what_the_sdk_sends_with_a_prompt_scoped_by_the_index(space: Workspace,
                                                                              fake: FakeGemini) -> None:
     fake.will(GOOD)
-    drafting.draft(space, NEW, AUTHOR, generator())
+    ai.draft(space, NEW, AUTHOR, generator())
     (request,) = fake.requests
     assert re.fullmatch(rf"/v1(beta)?/models/{MODEL}:generateContent", request["path"])
     assert request["headers"]["X-Goog-Api-Key"] == KEY
@@ -203,7 +204,7 @@ def test_the_request_is_what_the_sdk_sends_with_a_prompt_scoped_by_the_index(spa
 def test_the_lesson_is_numbered_next_in_its_section_and_its_slug_is_unique_in_the_course(
         space: Workspace, fake: FakeGemini) -> None:
     fake.will(GOOD)
-    done = drafting.draft(space, DraftRequest(course=COURSE, section="basics", title="Why test?"), AUTHOR,
+    done = ai.draft(space, DraftRequest(course=COURSE, section="basics", title="Why test?"), AUTHOR,
                           generator())
     assert done.path == "content/courses/intro-to-testing/01-basics/03-why-test-2.md"
     assert done.branch == "drafts/intro-to-testing/why-test-2"
@@ -238,7 +239,7 @@ def test_an_unusable_answer_is_a_clear_error_and_leaves_nothing_behind(space: Wo
     fake.will(reply)
     before = snapshot(space.tree.repo_root)
     with pytest.raises(UpstreamError) as caught:
-        drafting.draft(space, NEW, AUTHOR, generator())
+        ai.draft(space, NEW, AUTHOR, generator())
     assert caught.value.reason == reason and caught.value.status == 502
     assert "nothing was written" in caught.value.message
     assert len(fake.requests) == 1
@@ -247,7 +248,7 @@ def test_an_unusable_answer_is_a_clear_error_and_leaves_nothing_behind(space: Wo
 
 def test_a_429_is_retried_and_the_next_answer_is_used(space: Workspace, fake: FakeGemini) -> None:
     fake.will(failure(429, "RESOURCE_EXHAUSTED"), GOOD)
-    done = drafting.draft(space, NEW, AUTHOR, generator())
+    done = ai.draft(space, NEW, AUTHOR, generator())
     assert len(fake.requests) == 2 and fake.prompts[0] == fake.prompts[1]
     assert git(space.tree.repo_root, "rev-parse", BRANCH) == done.commit
 
@@ -257,7 +258,7 @@ def test_persistent_5xx_fails_after_the_bounded_attempts_in_bounded_time(space: 
     before = snapshot(space.tree.repo_root)
     started = time.monotonic()
     with pytest.raises(UpstreamError) as caught:
-        drafting.draft(space, NEW, AUTHOR, generator())
+        ai.draft(space, NEW, AUTHOR, generator())
     assert time.monotonic() - started < 5
     assert caught.value.reason == "ai-unavailable" and "after 3 attempts" in caught.value.message
     assert len(fake.requests) == FAST.attempts          # ours only: the SDK's own retries are off
@@ -267,7 +268,7 @@ def test_persistent_5xx_fails_after_the_bounded_attempts_in_bounded_time(space: 
 def test_a_refused_request_is_not_retried(space: Workspace, fake: FakeGemini) -> None:
     fake.will(failure(403, "PERMISSION_DENIED"))
     with pytest.raises(UpstreamError) as caught:
-        drafting.draft(space, NEW, AUTHOR, generator())
+        ai.draft(space, NEW, AUTHOR, generator())
     assert caught.value.reason == "ai-refused" and "GEMINI_API_KEY" in caught.value.message
     assert len(fake.requests) == 1
 
@@ -278,7 +279,7 @@ def test_a_slow_answer_times_out(space: Workspace, fake: FakeGemini) -> None:
     before = snapshot(space.tree.repo_root)
     started = time.monotonic()
     with pytest.raises(UpstreamError) as caught:
-        drafting.draft(space, NEW, AUTHOR, generator(RetryPolicy(attempts=2, initial_delay=0.01, timeout=0.3)))
+        ai.draft(space, NEW, AUTHOR, generator(RetryPolicy(attempts=2, initial_delay=0.01, timeout=0.3)))
     assert caught.value.reason == "ai-timeout"
     assert time.monotonic() - started < 1.4
     assert_untouched(space.tree.repo_root, before)
@@ -288,7 +289,7 @@ def test_an_answer_that_does_not_validate_leaves_nothing_behind(space: Workspace
     fake.will(answer(lesson_markdown("\nSee [the setup](../01-basics/09-missing.md).\n")))
     before = snapshot(space.tree.repo_root)
     with pytest.raises(ContentError) as caught:
-        drafting.draft(space, NEW, AUTHOR, generator())
+        ai.draft(space, NEW, AUTHOR, generator())
     assert [problem.rule for problem in caught.value.problems] == ["broken-link"]
     assert_untouched(space.tree.repo_root, before)
 
@@ -314,7 +315,7 @@ HOSTILE = """
 
 def test_hostile_output_is_written_as_is_but_renders_inert(space: Workspace, fake: FakeGemini) -> None:
     fake.will(answer(lesson_markdown(HOSTILE)))
-    done = drafting.draft(space, NEW, AUTHOR, generator())
+    done = ai.draft(space, NEW, AUTHOR, generator())
     _, body = lesson_on(space.tree.repo_root, done.branch, done.path)
     assert "<script>alert('body')</script>" in body                 # kept for the reviewer to see
     html = render(body).html
@@ -328,7 +329,7 @@ def test_hostile_output_is_written_as_is_but_renders_inert(space: Workspace, fak
 def test_a_wrapping_fence_and_front_matter_are_stripped(space: Workspace, fake: FakeGemini) -> None:
     wrapped = f"```markdown\n---\ntitle: Something else\nstatus: published\n---\n{lesson_markdown()}```"
     fake.will(answer(wrapped))
-    done = drafting.draft(space, NEW, AUTHOR, generator())
+    done = ai.draft(space, NEW, AUTHOR, generator())
     text = file_on(space.tree.repo_root, done.branch, done.path)
     assert text.count("\n---\n") == 1 and "Something else" not in text
     lesson, body = lesson_on(space.tree.repo_root, done.branch, done.path)
@@ -365,7 +366,7 @@ def test_an_existing_draft_branch_is_a_409_and_gemini_is_not_asked(space: Worksp
     fake.will(GOOD)
     before = snapshot(repo)
     with pytest.raises(Conflict) as caught:
-        drafting.draft(space, NEW, AUTHOR, generator())
+        ai.draft(space, NEW, AUTHOR, generator())
     assert caught.value.status == 409 and caught.value.reason == "draft-exists"
     assert fake.requests == []
     assert_untouched(repo, before)
@@ -373,9 +374,9 @@ def test_an_existing_draft_branch_is_a_409_and_gemini_is_not_asked(space: Worksp
 
 def test_the_same_draft_twice_is_a_409(space: Workspace, fake: FakeGemini) -> None:
     fake.will(GOOD)
-    first = drafting.draft(space, NEW, AUTHOR, generator())
+    first = ai.draft(space, NEW, AUTHOR, generator())
     with pytest.raises(Conflict):
-        drafting.draft(space, NEW, AUTHOR, generator())
+        ai.draft(space, NEW, AUTHOR, generator())
     assert git(space.tree.repo_root, "rev-parse", BRANCH) == first.commit
 
 
@@ -386,7 +387,7 @@ def test_the_draft_branch_is_pushed_when_a_remote_is_configured(space: Workspace
     git(repo, "remote", "add", "origin", str(bare))
     git(repo, "push", "--quiet", "--set-upstream", "origin", "main")
     fake.will(GOOD)
-    done = drafting.draft(Workspace(tree=space.tree, db_path=space.db_path, push=True), NEW, AUTHOR, generator())
+    done = ai.draft(Workspace(tree=space.tree, db_path=space.db_path, push=True), NEW, AUTHOR, generator())
     assert done.pushed
     assert git(bare, "rev-parse", f"refs/heads/{BRANCH}") == done.commit
     assert git(bare, "rev-parse", "refs/heads/main") == done.base
@@ -403,7 +404,7 @@ def test_a_refused_push_takes_the_local_branch_back(space: Workspace, fake: Fake
     fake.will(GOOD)
     before = snapshot(repo)
     with pytest.raises(Conflict) as caught:
-        drafting.draft(Workspace(tree=space.tree, db_path=space.db_path, push=True), NEW, AUTHOR, generator())
+        ai.draft(Workspace(tree=space.tree, db_path=space.db_path, push=True), NEW, AUTHOR, generator())
     assert caught.value.reason == "push-rejected"
     assert_untouched(repo, before)
 
@@ -414,7 +415,7 @@ def test_without_push_the_remote_is_left_alone(space: Workspace, fake: FakeGemin
     git(repo.parent, "init", "--quiet", "--bare", str(bare))
     git(repo, "remote", "add", "origin", str(bare))
     fake.will(GOOD)
-    assert not drafting.draft(space, NEW, AUTHOR, generator()).pushed
+    assert not ai.draft(space, NEW, AUTHOR, generator()).pushed
     assert git(bare, "for-each-ref") == ""
 
 
@@ -423,7 +424,7 @@ def test_regenerating_a_lesson_replaces_its_body_on_a_branch(space: Workspace, f
     path = "content/courses/intro-to-testing/01-basics/01-why-test.md"
     fake.will(GOOD)
     before = snapshot(repo)
-    done = drafting.draft(space, DraftRequest(course=COURSE, lesson="why-test", brief="More on regressions."),
+    done = ai.draft(space, DraftRequest(course=COURSE, lesson="why-test", brief="More on regressions."),
                           AUTHOR, generator())
     assert (done.branch, done.path, done.lesson) == ("drafts/intro-to-testing/why-test", path, "why-test")
     assert git(repo, "diff", "--name-status", before["head"], done.commit) == f"M\t{path}"
@@ -449,7 +450,7 @@ def test_regenerating_replaces_earlier_provenance_and_publication(space: Workspa
     git(repo, "commit", "--quiet", "-am", "Reviewed")
     update(space.tree, space.db_path)
     fake.will(GOOD)
-    done = drafting.draft(space, DraftRequest(course=COURSE, lesson="why-test"), AUTHOR, generator())
+    done = ai.draft(space, DraftRequest(course=COURSE, lesson="why-test"), AUTHOR, generator())
     lesson, _ = lesson_on(repo, done.branch, done.path)
     assert lesson.status == "draft" and lesson.ai is not None
     assert (lesson.ai.model, lesson.ai.reviewed_by) == (MODEL, None)
@@ -471,7 +472,7 @@ def test_a_bad_request_is_refused_before_gemini_is_asked(space: Workspace, fake:
     fake.will(GOOD)
     before = snapshot(space.tree.repo_root)
     with pytest.raises(error) as caught:
-        drafting.draft(space, request_, AUTHOR, generator())
+        ai.draft(space, request_, AUTHOR, generator())
     if field is not None:
         assert field in caught.value.fields  # type: ignore[attr-defined]
     assert fake.requests == []
@@ -484,13 +485,13 @@ def test_a_lesson_only_on_disk_is_not_drafted_against(space: Workspace, fake: Fa
     (repo / "content/courses/intro-to-testing/02-practice/03-testing-with-fixtures.md").write_text(
         "---\ntitle: Mine\n---\nUncommitted.\n")
     fake.will(GOOD)
-    done = drafting.draft(space, NEW, AUTHOR, generator())
+    done = ai.draft(space, NEW, AUTHOR, generator())
     assert done.path == "content/courses/intro-to-testing/02-practice/04-testing-with-fixtures-2.md"
 
 
 def test_without_an_api_key_drafting_is_not_configured() -> None:
     with pytest.raises(NotConfigured) as caught:
-        drafting.gemini(Settings.from_env({}))
+        ai.gemini(Settings.from_env({}))
     assert caught.value.status == 503 and "GEMINI_API_KEY" in caught.value.message
 
 

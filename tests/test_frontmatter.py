@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cms.frontmatter import decode, dump_markdown, load_data_file, load_markdown
+from cms.content.frontmatter import decode, dump_markdown, load_data_file, load_markdown
 
 LESSON = b"""---
 title: Branches

@@ -24,11 +24,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from cms import tables
-from cms.cli import main
-from cms.corpus import ContentTree
+from cms.cli.commands import main
+from cms.content.corpus import ContentTree
 from cms.errors import ConfigError
-from cms.index import IndexReport, database_path, update
+from cms.index import tables
+from cms.index.build import IndexReport, database_path, update
 from tests.conftest import GIT_ENV, SITE, git, make_repo
 
 Dump = dict[str, list[dict[str, Any]]]
@@ -601,8 +601,8 @@ PARAGRAPH = "A test catches a regression before users do, and a fake server beat
 UPDATE_SCRIPT = """
 import sys
 from pathlib import Path
-from cms.corpus import ContentTree
-from cms.index import update
+from cms.content.corpus import ContentTree
+from cms.index.build import update
 def progress(done, total):
     print(done, total, flush=True)
 update(ContentTree.locate(Path(sys.argv[1])), Path(sys.argv[2]), full=sys.argv[3] == "full", progress=progress)
@@ -736,6 +736,6 @@ def test_parsing_in_worker_processes_remembers_files_the_same_way(dated_site: Pa
     replace(dated_site, INTRO_COURSE, "price: 0", "price: 0\ncurrency: USD")  # a default written out
     serial, parallel = tmp_path / "serial.db", tmp_path / "parallel.db"
     update(ContentTree.locate(dated_site / "content"), serial, workers=1)
-    monkeypatch.setattr("cms.index.PARALLEL_THRESHOLD", 1)
+    monkeypatch.setattr("cms.index.build.PARALLEL_THRESHOLD", 1)
     update(ContentTree.locate(dated_site / "content"), parallel, workers=2)
     assert_same_index(serial, parallel)

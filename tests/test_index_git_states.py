@@ -28,9 +28,9 @@ from litestar.testing import TestClient
 pytest.register_assert_rewrite("tests.admin_api")
 
 from api.app import create_app  # noqa: E402
-from cms.gitrepo import GitRepo, busy_reason  # noqa: E402
+from cms.accounts.users import Role  # noqa: E402
+from cms.repo.repository import GitRepo, busy_reason  # noqa: E402
 from cms.settings import Settings  # noqa: E402
-from cms.users import Role  # noqa: E402
 from tests.admin_api import Starter  # noqa: E402
 from tests.conftest import GIT_ENV, git  # noqa: E402
 from tests.test_index import (  # noqa: E402

@@ -34,16 +34,17 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from api.app import create_app
-from cms import media, users
-from cms.cli import main
-from cms.corpus import ContentTree
-from cms.editing import Workspace
+from cms import media
+from cms.accounts import users
+from cms.accounts.users import NewUser, Role, StateDB, UserStore
+from cms.cli.commands import main
+from cms.content.corpus import ContentTree
+from cms.content.validate import validate_dir
 from cms.errors import ConfigError, PreconditionFailed, TooLarge, UnsupportedType
-from cms.gitrepo import Identity
-from cms.index import database_path, update
+from cms.index.build import database_path, update
+from cms.repo.repository import Identity
 from cms.settings import Settings
-from cms.users import NewUser, Role, StateDB, UserStore
-from cms.validate import validate_dir
+from cms.write.operations import Workspace
 from tests.conftest import SITE, git, make_repo
 
 BASE = "/api/v1"

@@ -18,8 +18,8 @@ import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
-from cms.corpus import ContentTree
-from cms.index import database_path, update
+from cms.content.corpus import ContentTree
+from cms.index.build import database_path, update
 from cms.settings import Settings
 from tests.conftest import FIXTURES
 

@@ -25,8 +25,8 @@ import msgspec
 import pytest
 from markdown_it import MarkdownIt
 
-from cms import rendering
-from cms.rendering import Rendered, TocEntry, is_safe_url, reading_time_minutes, render
+from cms.index import rendering
+from cms.index.rendering import Rendered, TocEntry, is_safe_url, reading_time_minutes, render
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rendering"
 FIXTURE_SOURCES = sorted(FIXTURES.glob("*.md"))

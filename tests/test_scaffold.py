@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from cms.cli import main
-from cms.frontmatter import load_markdown
+from cms.cli.commands import main
+from cms.content.frontmatter import load_markdown
 from tests.conftest import SITE
 from tests.defects import validate_json
 

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 from jsonschema import Draft202012Validator
 
-from cms.cli import main
-from cms.frontmatter import load_data_file, load_markdown
-from cms.sources import Kind, Source, classify
+from cms.cli.commands import main
+from cms.content.frontmatter import load_data_file, load_markdown
+from cms.content.sources import Kind, Source, classify
 from tests.conftest import EXAMPLE_CONTENT, SITE
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "content.schema.json"

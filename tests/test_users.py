@@ -11,13 +11,13 @@ import pytest
 from argon2 import PasswordHasher
 from click.testing import CliRunner
 
-from cms import users
-from cms.cli import main
-from cms.corpus import ContentTree
+from cms.accounts import users
+from cms.accounts.sessions import LOGIN_FAILURES_ALLOWED, Sessions
+from cms.accounts.tokens import TokenSigner
+from cms.accounts.users import NewUser, Role, StateDB, UserChanges, UserStore, state_path
+from cms.cli.commands import main
+from cms.content.corpus import ContentTree
 from cms.errors import ConfigError, Conflict, InvalidInput, NotAuthenticated, RateLimited
-from cms.sessions import LOGIN_FAILURES_ALLOWED, Sessions
-from cms.tokens import TokenSigner
-from cms.users import NewUser, Role, StateDB, UserChanges, UserStore, state_path
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 SECRET = "a-test-secret-key-that-is-long-enough-0123456789"

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from cms.cli import main
-from cms.frontmatter import load_data_file
+from cms.cli.commands import main
+from cms.content.frontmatter import load_data_file
+from cms.content.reporting import as_github, as_text
 from cms.problems import Problem
-from cms.reporting import as_github, as_text
 from tests.conftest import EXAMPLE_CONTENT, SITE, make_repo
 from tests.defects import build_tree, expected_problems, run_validate, unmatched, validate_json
 
@@ -153,7 +153,7 @@ def test_stray_image_is_a_warning(site: Path) -> None:
 BOMB_PROBE = """
 import json, resource, sys, time
 resource.setrlimit(resource.RLIMIT_AS, (2 * 1024 ** 3, 2 * 1024 ** 3))
-from cms.frontmatter import load_data_file, load_markdown
+from cms.content.frontmatter import load_data_file, load_markdown
 bomb = sys.stdin.read()
 start = time.perf_counter()
 data_file = load_data_file(bomb.encode(), "media/bomb.yml")

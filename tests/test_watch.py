@@ -19,9 +19,9 @@ import pytest
 import watchfiles
 import watchfiles.main
 
-from cms.corpus import ContentTree
-from cms.index import IndexReport
-from cms.watch import DEBOUNCE_MS, relevant, watch
+from cms.content.corpus import ContentTree
+from cms.index.build import IndexReport
+from cms.index.watch import DEBOUNCE_MS, relevant, watch
 from tests.conftest import GIT_ENV
 
 BASICS = "content/courses/intro-to-testing/01-basics"

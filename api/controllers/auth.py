@@ -22,9 +22,9 @@ from api.auth import (
     requires,
 )
 from api.auth_schemas import LoginIn, PasswordChangeIn, TokenOut, UserOut, user_out
+from cms.accounts.sessions import Session
+from cms.accounts.users import Role, User
 from cms.errors import NotAuthenticated
-from cms.sessions import Session
-from cms.users import Role, User
 
 FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 

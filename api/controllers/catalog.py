@@ -10,7 +10,7 @@ from litestar.params import FromPath
 
 from api.deps import View
 from api.schemas import AuthorDetail, AuthorSummary, CategoryOut, MediaOut, PathDetail, PathSummary, to_wire
-from cms import queries, reader
+from cms.read import queries, views
 
 
 @get("/authors", tags=["authors"])
@@ -22,7 +22,7 @@ async def list_authors(conn: NamedDependency[sqlite3.Connection]) -> list[Author
 @get("/authors/{author:str}", tags=["authors"])
 async def get_author(view: NamedDependency[View], author: FromPath[str]) -> AuthorDetail:
     """One author's public profile with their published courses."""
-    return to_wire(reader.author_detail(view.conn, author, view.hidden), AuthorDetail)
+    return to_wire(views.author_detail(view.conn, author, view.hidden), AuthorDetail)
 
 
 @get("/categories", tags=["categories"])
@@ -34,19 +34,19 @@ async def list_categories(view: NamedDependency[View]) -> list[CategoryOut]:
 @get("/paths", tags=["paths"])
 async def list_paths(view: NamedDependency[View]) -> list[PathSummary]:
     """Published learning paths."""
-    return to_wire(reader.paths(view.conn, view.hidden), list[PathSummary])
+    return to_wire(views.paths(view.conn, view.hidden), list[PathSummary])
 
 
 @get("/paths/{path_slug:str}", tags=["paths"])
 async def get_path(view: NamedDependency[View], path_slug: FromPath[str]) -> PathDetail:
     """One learning path with its courses in order."""
-    return to_wire(reader.path_detail(view.conn, path_slug, view.hidden), PathDetail)
+    return to_wire(views.path_detail(view.conn, path_slug, view.hidden), PathDetail)
 
 
 @get("/media/{media_id:str}", tags=["media"])
 async def get_media(view: NamedDependency[View], media_id: FromPath[str]) -> MediaOut:
     """One media record (not deleted)."""
-    return to_wire(reader.media_detail(view.conn, media_id, view.hidden), MediaOut)
+    return to_wire(views.media_detail(view.conn, media_id, view.hidden), MediaOut)
 
 
 HANDLERS = [list_authors, get_author, list_categories, list_paths, get_path, get_media]

@@ -20,7 +20,7 @@ from api.schemas import (
     SectionSummary,
     to_wire,
 )
-from cms import queries, reader
+from cms.read import queries, views
 
 CourseSort = Literal["title", "-updated_at", "price", "-price"]
 Difficulty = Literal["beginner", "intermediate", "advanced"]
@@ -49,27 +49,27 @@ class CourseController(Controller):
     @get("/{course:str}")
     async def get_course(self, view: NamedDependency[View], course: FromPath[str]) -> CourseDetail:
         """One course with instructor, category, image, totals and its outline."""
-        return to_wire(reader.course_detail(view.conn, course, view.hidden), CourseDetail)
+        return to_wire(views.course_detail(view.conn, course, view.hidden), CourseDetail)
 
     @get("/{course:str}/sections")
     async def list_sections(self, view: NamedDependency[View], course: FromPath[str]) -> list[SectionSummary]:
         """The course's sections in order."""
-        return to_wire(reader.sections(view.conn, course, view.hidden), list[SectionSummary])
+        return to_wire(views.sections(view.conn, course, view.hidden), list[SectionSummary])
 
     @get("/{course:str}/sections/{section:str}")
     async def get_section(self, view: NamedDependency[View], course: FromPath[str],
                           section: FromPath[str]) -> SectionDetail:
         """One section with its lessons."""
-        return to_wire(reader.section_detail(view.conn, course, section, view.hidden), SectionDetail)
+        return to_wire(views.section_detail(view.conn, course, section, view.hidden), SectionDetail)
 
     @get("/{course:str}/lessons")
     async def list_lessons(self, view: NamedDependency[View], course: FromPath[str],
                            section: Text = None) -> list[LessonSummary]:
         """The course's lessons in course order, optionally of one section."""
-        return to_wire(reader.lessons(view.conn, course, section, view.hidden), list[LessonSummary])
+        return to_wire(views.lessons(view.conn, course, section, view.hidden), list[LessonSummary])
 
     @get("/{course:str}/lessons/{lesson:str}")
     async def get_lesson(self, view: NamedDependency[View], course: FromPath[str],
                          lesson: FromPath[str]) -> LessonDetail:
         """One lesson: fields, rendered HTML, table of contents, videos, and its neighbours."""
-        return to_wire(reader.lesson_detail(view.conn, course, lesson, view.hidden), LessonDetail)
+        return to_wire(views.lesson_detail(view.conn, course, lesson, view.hidden), LessonDetail)

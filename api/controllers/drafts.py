@@ -17,10 +17,10 @@ from litestar.status_codes import HTTP_201_CREATED
 
 from api.auth import AUTH_DEPENDENCIES, Auth, admin_api_enabled, requires
 from api.controllers.writes import EDITORS, identity, workspace
-from cms import drafting
-from cms.quotas import DailyQuota
+from cms import ai
+from cms.accounts.quotas import DailyQuota
+from cms.accounts.users import User
 from cms.settings import Settings
-from cms.users import User
 
 
 class DraftIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -48,9 +48,9 @@ def create_draft(state: State, caller: NamedDependency[User], auth: NamedDepende
                  data: JSONBody[DraftIn]) -> Response[DraftOut]:
     """Ask Gemini for a lesson and commit it as a draft on a new branch `drafts/<course>/<lesson>`."""
     settings: Settings = state.settings
-    generate = drafting.gemini(settings)
+    generate = ai.gemini(settings)
     quota = DailyQuota(auth.db, "AI draft", settings.ai_daily_quota)
-    done = drafting.draft(workspace(state), msgspec.convert(msgspec.to_builtins(data), drafting.DraftRequest),
+    done = ai.draft(workspace(state), msgspec.convert(msgspec.to_builtins(data), ai.DraftRequest),
                           identity(caller), generate, charge=lambda: quota.take(caller.id))
     return Response(DraftOut(branch=done.branch, path=done.path, commit=done.commit, lesson=done.lesson),
                     status_code=HTTP_201_CREATED, headers={"Cache-Control": "no-store"})

@@ -11,10 +11,10 @@ from litestar.exceptions import NotAuthorizedException, ServiceUnavailableExcept
 from litestar.params import RawBody
 from litestar.status_codes import HTTP_200_OK
 
-from cms import journal
-from cms.authoring import write_lock
-from cms.index import update
-from cms.remote import pull, signature_valid
+from cms.index.build import update
+from cms.repo.remote import pull, signature_valid
+from cms.write import journal
+from cms.write.commit import write_lock
 
 
 class PullOut(msgspec.Struct):

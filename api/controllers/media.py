@@ -30,12 +30,13 @@ from api.auth import AUTH_DEPENDENCIES, admin_api_enabled, requires
 from api.controllers.writes import EDITORS, identity, if_match, workspace
 from api.pagination import PageNumber, PageSize, Text, link_header
 from api.schemas import MediaAdminOut, Page, to_wire
-from cms import media, queries
-from cms.authoring import Versions
-from cms.editing import Written
-from cms.media import MediaSetup, Spool
-from cms.models import SLUG_MAX, SLUG_PATTERN, ResourceType
-from cms.users import Role, User
+from cms import media
+from cms.accounts.users import Role, User
+from cms.content.models import SLUG_MAX, SLUG_PATTERN, ResourceType
+from cms.media.operations import MediaSetup, Spool
+from cms.read import queries
+from cms.write.commit import Versions
+from cms.write.operations import Written
 
 UPLOAD_FIELDS = frozenset({"alt", "id"})
 Force = Annotated[bool, Parameter(description="ADMIN only: go ahead although content uses the asset, and remove "

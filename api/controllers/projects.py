@@ -11,7 +11,7 @@ from litestar.params import FromPath, FromQuery
 from api.deps import View
 from api.pagination import PageNumber, PageSize, Text, link_header
 from api.schemas import Page, ProjectDetail, ProjectSummary, to_wire
-from cms import queries, reader
+from cms.read import queries, views
 
 
 class ProjectController(Controller):
@@ -32,4 +32,4 @@ class ProjectController(Controller):
     @get("/{project:str}")
     async def get_project(self, view: NamedDependency[View], project: FromPath[str]) -> ProjectDetail:
         """One project with its detail page rendered to HTML."""
-        return to_wire(reader.project_detail(view.conn, project, view.hidden), ProjectDetail)
+        return to_wire(views.project_detail(view.conn, project, view.hidden), ProjectDetail)

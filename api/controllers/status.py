@@ -13,8 +13,8 @@ from litestar.params import FromQuery, Parameter
 from api.deps import View
 from api.pagination import PageNumber, PageSize, link_header
 from api.schemas import Health, Meta, Page, SearchHit, to_wire
-from cms import queries
-from cms.status import index_health
+from cms.read import queries
+from cms.read.health import index_health
 
 Query = Annotated[str, Parameter(min_length=1, max_length=200, description="Words to find.")]
 

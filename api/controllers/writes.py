@@ -21,13 +21,14 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import AUTH_DEPENDENCIES, admin_api_enabled, requires
 from api.schemas import CourseDetail, LessonDetail, PathDetail, ProjectDetail, SectionDetail, to_wire
-from cms import editing, reader
-from cms.authoring import Versions
-from cms.editing import Workspace, Written
-from cms.entries import EntryKind
+from cms.accounts.users import STAFF, User
 from cms.errors import PreconditionRequired
-from cms.gitrepo import Identity
-from cms.users import STAFF, User
+from cms.read import views
+from cms.repo.repository import Identity
+from cms.write import operations
+from cms.write.changes import EntryKind
+from cms.write.commit import Versions
+from cms.write.operations import Workspace, Written
 
 EDITORS = tuple(sorted(STAFF))
 Ids = NamedDependency[tuple[str, ...]]
@@ -68,11 +69,11 @@ def workspace(state: State) -> Workspace:
     return msgspec.structs.replace(state.workspace, max_markdown_bytes=state.settings.max_markdown_bytes)
 
 
-VIEWS = {EntryKind.COURSE: (reader.course_detail, CourseDetail),
-         EntryKind.SECTION: (reader.section_detail, SectionDetail),
-         EntryKind.LESSON: (reader.lesson_detail, LessonDetail),
-         EntryKind.PROJECT: (reader.project_detail, ProjectDetail),
-         EntryKind.PATH: (reader.path_detail, PathDetail)}
+VIEWS = {EntryKind.COURSE: (views.course_detail, CourseDetail),
+         EntryKind.SECTION: (views.section_detail, SectionDetail),
+         EntryKind.LESSON: (views.lesson_detail, LessonDetail),
+         EntryKind.PROJECT: (views.project_detail, ProjectDetail),
+         EntryKind.PATH: (views.path_detail, PathDetail)}
 """Each kind's reader and the response shape its read route answers with."""
 
 
@@ -128,14 +129,14 @@ def write_controller(kind: EntryKind, base: str, nested: bool) -> type[Controlle
         def create(self, state: State, caller: NamedDependency[User], parents: Ids,
                    data: JSONBody[dict[str, Any]]) -> Response[WriteOut]:
             """Create an entry from its fields, `body` and `slug`."""
-            written = editing.create(workspace(state), kind, parents, data, identity(caller))
+            written = operations.create(workspace(state), kind, parents, data, identity(caller))
             return answer(state, kind, parents, written, HTTP_201_CREATED)
 
         @post("/bulk", status_code=HTTP_201_CREATED, sync_to_thread=True)
         def create_many(self, state: State, caller: NamedDependency[User], parents: Ids,
                         data: JSONBody[list[dict[str, Any]]]) -> Response[list[WriteOut]]:
             """Create several entries in one commit."""
-            done = editing.create_many(workspace(state), kind, parents, data, identity(caller))
+            done = operations.create_many(workspace(state), kind, parents, data, identity(caller))
             return Response([answer(state, kind, parents, w).content for w in done], status_code=HTTP_201_CREATED,
                             headers=NO_STORE)
 
@@ -143,14 +144,14 @@ def write_controller(kind: EntryKind, base: str, nested: bool) -> type[Controlle
         def replace(self, request: Request[Any, Any, Any], state: State, caller: NamedDependency[User], ids: Ids,
                     data: JSONBody[dict[str, Any]]) -> Response[WriteOut]:
             """Replace an entry's fields and body (needs If-Match)."""
-            written = editing.replace(workspace(state), kind, ids, data, if_match(request), identity(caller))
+            written = operations.replace(workspace(state), kind, ids, data, if_match(request), identity(caller))
             return answer(state, kind, ids[:-1], written)
 
         @patch("/{slug:str}/publish", sync_to_thread=True)
         def publish(self, request: Request[Any, Any, Any], state: State, caller: NamedDependency[User], ids: Ids,
                     data: JSONBody[PublishIn]) -> Response[WriteOut]:
             """Publish or unpublish: `{"published": true|false}` (needs If-Match)."""
-            written = editing.publish(workspace(state), kind, ids, data.published, if_match(request),
+            written = operations.publish(workspace(state), kind, ids, data.published, if_match(request),
                                       identity(caller))
             return answer(state, kind, ids[:-1], written)
 
@@ -158,7 +159,7 @@ def write_controller(kind: EntryKind, base: str, nested: bool) -> type[Controlle
         def remove(self, request: Request[Any, Any, Any], state: State, caller: NamedDependency[User],
                    ids: Ids) -> Response[WriteOut]:
             """Delete an entry (a course or section with everything in it; needs If-Match)."""
-            written = editing.delete(workspace(state), kind, ids, if_match(request), identity(caller))
+            written = operations.delete(workspace(state), kind, ids, if_match(request), identity(caller))
             return answer(state, kind, ids[:-1], written)
 
     Writes.__name__ = Writes.__qualname__ = f"{kind.value.title()}Writes"
@@ -186,7 +187,7 @@ class VideoWrites(Controller):
     def add(self, request: Request[Any, Any, Any], state: State, caller: NamedDependency[User],
             course: FromPath[str], lesson: FromPath[str], data: JSONBody[dict[str, Any]]) -> Response[WriteOut]:
         """Append a video snippet to the lesson (needs the lesson's If-Match)."""
-        written = editing.add_video(workspace(state), course, lesson, data, if_match(request), identity(caller))
+        written = operations.add_video(workspace(state), course, lesson, data, if_match(request), identity(caller))
         return answer(state, EntryKind.LESSON, (course,), written, HTTP_201_CREATED)
 
     @put("/{index:int}", sync_to_thread=True)
@@ -194,7 +195,7 @@ class VideoWrites(Controller):
                 course: FromPath[str], lesson: FromPath[str], index: FromPath[int],
                 data: JSONBody[dict[str, Any]]) -> Response[WriteOut]:
         """Replace the snippet at `index` (0-based; needs the lesson's If-Match)."""
-        written = editing.change_video(workspace(state), course, lesson, index, data, if_match(request),
+        written = operations.change_video(workspace(state), course, lesson, index, data, if_match(request),
                                        identity(caller))
         return answer(state, EntryKind.LESSON, (course,), written)
 
@@ -202,7 +203,7 @@ class VideoWrites(Controller):
     def remove(self, request: Request[Any, Any, Any], state: State, caller: NamedDependency[User],
                course: FromPath[str], lesson: FromPath[str], index: FromPath[int]) -> Response[WriteOut]:
         """Remove the snippet at `index` (needs the lesson's If-Match)."""
-        written = editing.change_video(workspace(state), course, lesson, index, None, if_match(request),
+        written = operations.change_video(workspace(state), course, lesson, index, None, if_match(request),
                                        identity(caller))
         return answer(state, EntryKind.LESSON, (course,), written)
 

@@ -1,0 +1,15 @@
+"""Who may use the admin API, kept in the state database (never in the content or the index).
+
+    users      users, roles and passwords (argon2id)
+    tokens     access tokens: short-lived JWTs
+    sessions   logins, refresh-token rotation, logouts, counted password guesses
+    quotas     per-user daily allowances (AI drafts)
+"""
+
+from cms.accounts.quotas import DailyQuota
+from cms.accounts.sessions import Session, Sessions
+from cms.accounts.tokens import Claims, TokenSigner
+from cms.accounts.users import STAFF, NewUser, Role, StateDB, User, UserChanges, UserStore, state_path
+
+__all__ = ["STAFF", "Claims", "DailyQuota", "NewUser", "Role", "Session", "Sessions", "StateDB", "TokenSigner", "User",
+           "UserChanges", "UserStore", "state_path"]

@@ -1,0 +1,74 @@
+"""Links between content files: finding them in markdown and where they lead.
+
+Authors link lessons the way their editor does, by relative file path
+(`../02-branching/01-branches.md#merging`). The validator checks that such
+links point at a content file; the renderer rewrites them to public URLs.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from urllib.parse import unquote
+
+from cms.content.sources import Kind, Source
+
+_FENCED = re.compile(r"^ {0,3}(`{3,}|~{3,})[^\n]*\n.*?(?:^ {0,3}\1[`~]*[ \t]*$|\Z)", re.MULTILINE | re.DOTALL)
+_CODE_SPAN = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)", re.DOTALL)
+_INLINE_LINK = re.compile(r"\]\(\s*<?([^)\s>]+)")
+_REFERENCE = re.compile(r"^ {0,3}\[[^\]\n]+\]:[ \t]*<?([^\s>]+)", re.MULTILINE)
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def link_targets(markdown: str) -> list[tuple[str, int]]:
+    """Link targets written in `markdown` outside code, with their 0-based line in it."""
+    text = _FENCED.sub(_blank, markdown)
+    text = _CODE_SPAN.sub(_blank, text)
+    found = [(m.group(1), m.start(1)) for m in _INLINE_LINK.finditer(text)]
+    found += [(m.group(1), m.start(1)) for m in _REFERENCE.finditer(text)]
+    return [(target, text.count("\n", 0, offset)) for target, offset in sorted(found, key=lambda f: f[1])]
+
+
+def _blank(match: re.Match[str]) -> str:
+    """Replace code with as many newlines as it spans, so line numbers still add up."""
+    return "\n" * match.group(0).count("\n")
+
+
+def content_links(from_path: str, markdown: str) -> list[tuple[str, int, str]]:
+    """The relative links to content files in `markdown`: (as written, 0-based line, content path)."""
+    found = []
+    for target, line in link_targets(markdown):
+        path = content_target(from_path, target)
+        if path is not None:
+            found.append((target, line, path))
+    return found
+
+
+def content_target(from_path: str, target: str) -> str | None:
+    """The content-relative path a relative `.md` link points at, or None if it is no such link.
+
+    A link that climbs out of the content directory keeps its leading `..`,
+    so it never matches a content file.
+    """
+    if _SCHEME.match(target) or target.startswith(("#", "/", "//")):
+        return None
+    path = unquote(target.split("#", 1)[0].split("?", 1)[0])
+    if not path.endswith(".md"):
+        return None
+    return posixpath.normpath(posixpath.join(posixpath.dirname(from_path), path))
+
+
+def public_url(source: Source) -> str:
+    """Where the public site shows an entry."""
+    if source.kind is Kind.LESSON:
+        return f"/courses/{source.course}/lessons/{source.slug}"
+    if source.kind is Kind.SECTION:
+        return f"/courses/{source.course}/sections/{source.slug}"
+    folders = {Kind.COURSE: "courses", Kind.PROJECT: "projects", Kind.AUTHOR: "authors", Kind.PATH: "paths",
+               Kind.MEDIA: "media"}
+    return f"/{folders[source.kind]}/{source.slug}"
+
+
+def fragment(target: str) -> str:
+    """The `#fragment` of a link target, or ''."""
+    return "#" + target.split("#", 1)[1] if "#" in target else ""

@@ -1,0 +1,31 @@
+"""How current the index is, compared with the repository."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from cms.read import queries
+from cms.repo.repository import GitRepo
+
+
+def index_health(conn: sqlite3.Connection, repo: GitRepo) -> dict[str, Any]:
+    info = queries.meta(conn)
+    indexed = info.get("commit") or None
+    head = repo.head()
+    behind = repo.commits_between(indexed, head) if indexed and head else None
+    return {"status": "ok" if behind == 0 else "degraded", "index_commit": indexed, "repository_head": head,
+            "commits_behind": behind, "built_at": info.get("built_at")}
+
+
+STORED = ("courses", "sections", "lessons", "video_snippets", "projects", "authors", "paths", "media", "categories")
+
+
+def index_stats(conn: sqlite3.Connection) -> dict[str, Any]:
+    """What `cms stats` reports: the indexed commit, what the public sees, what is stored, and totals."""
+    info = queries.meta(conn)
+    stored = {table: conn.execute(f"SELECT COUNT(*) AS n FROM {table}").fetchone()["n"] for table in STORED}
+    totals = conn.execute("SELECT COALESCE(SUM(video_seconds), 0) AS video_seconds, "
+                          "COALESCE(SUM(word_count), 0) AS words FROM lessons").fetchone()
+    return {"commit": info.get("commit") or None, "built_at": info.get("built_at"),
+            "public": queries.counts(conn), "stored": stored, "totals": totals}

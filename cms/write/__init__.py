@@ -1,0 +1,13 @@
+"""The write path: admin requests → file changes → one validated git commit → the index follows.
+
+    changes      a request on an entry → the file changes that carry it out
+    operations   each admin operation as one commit (`Workspace`, `Written`)
+    commit       lock, checks, validation, atomic files, the commit, re-index (`apply`)
+    journal      the write lock and the write-ahead note that undoes an interrupted write
+"""
+
+from cms.write.changes import EntryKind
+from cms.write.commit import Change, Versions, apply
+from cms.write.operations import Workspace, Written
+
+__all__ = ["Change", "EntryKind", "Versions", "Workspace", "Written", "apply"]

@@ -1,0 +1,258 @@
+"""Admin requests on entries → the file changes that carry them out.
+
+A request body is the entry's front-matter fields plus `body` (the
+markdown), and on create the `slug` (lessons also name their `section`;
+sections and lessons may give an `order`). The fields are written to the
+file as given and validated exactly like a hand-written file, so unknown
+and derived fields (`html`, `created_at`, …) fail the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from cms.content.corpus import ContentTree
+from cms.content.frontmatter import dump_markdown, load_markdown
+from cms.content.sources import Source, classify, slug_problem
+from cms.errors import ContentError, NotFound
+from cms.problems import Problem
+from cms.write.commit import Change, Versions, check_version, checked_path, read_target
+
+_ORDERED = re.compile(r"^(\d+)-(.+)$")
+RESERVED = {"slug", "body", "section", "order"}
+
+
+class EntryKind(StrEnum):
+    COURSE = "course"
+    SECTION = "section"
+    LESSON = "lesson"
+    PROJECT = "project"
+    PATH = "path"
+
+
+PLACEMENT = {EntryKind.SECTION: {"order"}, EntryKind.LESSON: {"section", "order"}}
+"""The request keys besides `slug` and `body` that place a new entry; other kinds take none."""
+
+
+def _bad_request(field: str, message: str, found: Any = None) -> ContentError:
+    problem = Problem(file="(request)", field=field, rule="request", message=message,
+                      found=None if found is None else repr(found))
+    return ContentError(message, [problem])
+
+
+def checked_slug(value: Any, field: str = "slug") -> str:
+    if not isinstance(value, str):
+        raise _bad_request(field, f"{field} must be a string", value)
+    problem = _slug_problem(value, "entry" if field == "slug" else field)
+    if problem is not None:
+        problem = msgspec.structs.replace(problem, field=field)
+        raise ContentError(problem.message, [problem])
+    return value
+
+
+def _slug_problem(value: str, what: str) -> Problem | None:
+    """`slug_problem`, also refusing a trailing newline (the pattern's `$` matches just before one)."""
+    problem = slug_problem(value, "(request)", what)
+    if problem is None and value.endswith("\n"):
+        problem = Problem(file="(request)", rule="slug", field="slug", found=repr(value),
+                          message=f"{what} slug {value!r} is not a valid slug")
+    return problem
+
+
+def _known_slug(value: str, what: str) -> str:
+    """An identifier from a URL: anything that is not a slug names nothing."""
+    if _slug_problem(value, what) is not None:
+        raise NotFound(f"no {what} {value[:80]!r}")
+    return value
+
+
+def locate(tree: ContentTree, kind: EntryKind, *ids: str) -> str:
+    """The content-relative path of an existing entry."""
+    if kind is EntryKind.COURSE:
+        path = f"courses/{_known_slug(ids[0], 'course')}/course.md"
+    elif kind is EntryKind.SECTION:
+        path = f"{_section_dir(tree, ids[0], ids[1])}/section.md"
+    elif kind is EntryKind.LESSON:
+        path = _lesson_path(tree, ids[0], ids[1])
+    else:
+        folder = "projects" if kind is EntryKind.PROJECT else "paths"
+        path = f"{folder}/{_known_slug(ids[0], kind.value)}.md"
+    if not checked_path(tree, path).is_file():
+        raise NotFound(f"no {kind.value} {ids[-1]!r}")
+    return path
+
+
+def _course_dir(tree: ContentTree, course: str) -> Path:
+    folder = checked_path(tree, f"courses/{_known_slug(course, 'course')}")
+    if not (folder / "course.md").is_file():
+        raise NotFound(f"no course {course!r}")
+    return folder
+
+
+def _ordered_children(folder: Path, directories: bool) -> list[tuple[int, str, Path]]:
+    """The numbered children of `folder`; what is behind a link is never listed."""
+    found = []
+    for child in folder.iterdir() if folder.is_dir() and not folder.is_symlink() else []:
+        name = child.name if directories else child.name.removesuffix(".md")
+        match = _ORDERED.match(name)
+        if match and child.is_dir() == directories and (directories or child.suffix == ".md"):
+            found.append((int(match.group(1)), match.group(2), child))
+    return sorted(found)
+
+
+def _section_dir(tree: ContentTree, course: str, section: str) -> str:
+    for _, slug, child in _ordered_children(_course_dir(tree, course), directories=True):
+        if slug == section:
+            folder = child.relative_to(tree.content_dir).as_posix()
+            checked_path(tree, folder)  # a linked folder is refused before anything behind it is listed
+            return folder
+    raise NotFound(f"course {course!r} has no section {section!r}")
+
+
+def _lesson_path(tree: ContentTree, course: str, lesson: str) -> str:
+    for _, _, folder in _ordered_children(_course_dir(tree, course), directories=True):
+        for _, slug, child in _ordered_children(folder, directories=False):
+            if slug == lesson:
+                return child.relative_to(tree.content_dir).as_posix()
+    raise NotFound(f"course {course!r} has no lesson {lesson!r}")
+
+
+def _order(payload: dict[str, Any], folder: str, directories: bool, tree: ContentTree,
+           pending: list[Change]) -> str:
+    order = payload.get("order")
+    if order is None:
+        taken = [number for number, _, _ in _ordered_children(tree.content_dir / folder, directories)]
+        taken += [int(n) for n in (_pending_order(c.path, folder, directories) for c in pending) if n]
+        order = max(taken, default=0) + 1
+    elif not isinstance(order, int) or isinstance(order, bool) or order < 1 or order > 9999:
+        raise _bad_request("order", "order must be a whole number from 1 to 9999", order)
+    return str(order).zfill(2)
+
+
+def _pending_order(path: str, folder: str, directories: bool) -> str | None:
+    """The order number a pending new file takes in `folder`, if it is placed there."""
+    parent, _, name = path.rpartition("/")
+    if directories:
+        parent, _, name = parent.rpartition("/")
+    match = _ORDERED.match(name)
+    return match.group(1) if match and parent == folder else None
+
+
+def _split(payload: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    if not isinstance(payload, dict):
+        raise _bad_request("(body)", "the request body must be a JSON object", type(payload).__name__)
+    body = payload.get("body", "")
+    if not isinstance(body, str):
+        raise _bad_request("body", "body must be a string of markdown", body)
+    fields = {key: value for key, value in payload.items() if key not in RESERVED}
+    return fields, body
+
+
+def create(tree: ContentTree, kind: EntryKind, parents: tuple[str, ...], payload: dict[str, Any],
+           pending: list[Change] | None = None) -> Change:
+    """A new entry's file; the slug and placement come from the payload and URL.
+
+    `pending` are other new files of the same commit, so bulk creates number after each other.
+    """
+    fields, body = _split(payload)
+    slug = checked_slug(payload.get("slug"))
+    path = _new_path(tree, kind, parents, slug, payload, pending or [])
+    for key in sorted(RESERVED - {"slug", "body"} - PLACEMENT.get(kind, set())):
+        if key in payload:
+            raise _bad_request(key, f"a {kind.value} has no {key!r}", payload[key])
+    if any(change.path == path for change in pending or []):
+        raise _bad_request("slug", f"the request creates {kind.value} {slug!r} twice", slug)
+    return Change(path=path, text=dump_markdown(fields, _body_text(body)), must_exist=False)
+
+
+def _new_path(tree: ContentTree, kind: EntryKind, parents: tuple[str, ...], slug: str,
+              payload: dict[str, Any], pending: list[Change]) -> str:
+    if kind is EntryKind.COURSE:
+        return f"courses/{slug}/course.md"
+    if kind in (EntryKind.PROJECT, EntryKind.PATH):
+        return f"{'projects' if kind is EntryKind.PROJECT else 'paths'}/{slug}.md"
+    course_dir = _course_dir(tree, parents[0])
+    if kind is EntryKind.SECTION:
+        folder = course_dir.relative_to(tree.content_dir).as_posix()
+        return f"{folder}/{_order(payload, folder, True, tree, pending)}-{slug}/section.md"
+    folder = _section_dir(tree, parents[0], checked_slug(payload.get("section"), "section"))
+    return f"{folder}/{_order(payload, folder, False, tree, pending)}-{slug}.md"
+
+
+def replace(tree: ContentTree, kind: EntryKind, ids: tuple[str, ...], payload: dict[str, Any],
+            expected: Versions | None) -> Change:
+    """The entry's file rewritten from the payload (PUT): every field replaced."""
+    fields, body = _split(payload)
+    for key in ("slug", "section", "order"):
+        if key in payload:
+            raise _bad_request(key, f"{key} cannot be changed by PUT", payload[key])
+    return Change(path=locate(tree, kind, *ids), text=dump_markdown(fields, _body_text(body)), expected=expected)
+
+
+def edit_front_matter(tree: ContentTree, path: str, expected: Versions | None, edit: Any) -> Change:
+    """The file at `path` with `edit(fields)` applied to its front matter, body kept.
+
+    A stale `expected` is a 412 before the edit runs, so it never answers for a file the caller has not seen.
+    """
+    check_version(tree, path, expected)
+    loaded = load_markdown(read_target(tree, path), tree.label(path))
+    if not isinstance(loaded.data, dict):
+        raise ContentError(f"{path} cannot be edited until its front matter is fixed", loaded.problems)
+    fields = dict(loaded.data)
+    edit(fields)
+    return Change(path=path, text=dump_markdown(fields, loaded.body), expected=expected)
+
+
+def publish(tree: ContentTree, kind: EntryKind, ids: tuple[str, ...], published: bool,
+            expected: Versions | None) -> Change:
+    status = "published" if published else "draft"
+    return edit_front_matter(tree, locate(tree, kind, *ids), expected, lambda fields: fields.update(status=status))
+
+
+def delete(tree: ContentTree, kind: EntryKind, ids: tuple[str, ...], expected: Versions | None) -> list[Change]:
+    """Deleting a course or section deletes everything in its folder (refused if a link is in there)."""
+    path = locate(tree, kind, *ids)
+    changes = [Change(path=path, text=None, expected=expected)]
+    if kind in (EntryKind.COURSE, EntryKind.SECTION):
+        folder = (tree.content_dir / path).parent
+        inside = [checked_path(tree, p.relative_to(tree.content_dir).as_posix()) for p in sorted(folder.rglob("*"))]
+        files = (p.relative_to(tree.content_dir).as_posix() for p in inside if p.is_file())
+        changes += [Change(path=rel, text=None) for rel in files if rel != path and isinstance(classify(rel), Source)]
+    return changes
+
+
+def add_video(tree: ContentTree, course: str, lesson: str, snippet: dict[str, Any],
+              expected: Versions | None) -> Change:
+    """The lesson with one more video snippet at the end."""
+    return edit_front_matter(tree, locate(tree, EntryKind.LESSON, course, lesson), expected,
+                             lambda fields: fields.setdefault("videos", []).append(_snippet(snippet)))
+
+
+def replace_video(tree: ContentTree, course: str, lesson: str, index: int, snippet: dict[str, Any] | None,
+                  expected: Versions | None) -> Change:
+    """The lesson with snippet `index` replaced (or removed when `snippet` is None)."""
+    def edit(fields: dict[str, Any]) -> None:
+        videos = fields.get("videos") or []
+        if not 0 <= index < len(videos):
+            raise NotFound(f"lesson {lesson!r} has no video {index}")
+        if snippet is None:
+            videos.pop(index)
+        else:
+            videos[index] = _snippet(snippet)
+        fields["videos"] = videos
+    return edit_front_matter(tree, locate(tree, EntryKind.LESSON, course, lesson), expected, edit)
+
+
+def _snippet(snippet: Any) -> dict[str, Any]:
+    if not isinstance(snippet, dict):
+        raise _bad_request("(body)", "a video snippet must be a JSON object", type(snippet).__name__)
+    return snippet
+
+
+def _body_text(body: str) -> str:
+    return body if body.endswith("\n") or not body else body + "\n"

@@ -1,0 +1,137 @@
+"""A write-ahead note for the write path, so a crash never leaves a stray file.
+
+Before the write path touches the working tree it records which files it
+is about to change and the commit HEAD pointed at. The note is removed
+once the commit exists. If the process dies in between, `recover()` (run
+before every write, index and serve) finds the note: when HEAD has not
+moved, the files are put back as HEAD has them, so nothing uncommitted is
+served and nothing is committed in anyone's name.
+
+Recovery holds the write lock, so a server process starting up never
+"recovers" a write another process is in the middle of. A git command
+killed together with the server leaves `.git/index.lock` behind, and every
+later git command would refuse to run; recovery removes that file when no
+live git process holds it (it waits a moment for one that still runs).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import glob
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import msgspec
+
+from cms import localdir
+from cms.errors import Conflict
+from cms.repo.repository import GitRepo, restore_paths
+
+GIT_LOCK_WAIT_SECONDS = 5.0
+
+
+class Pending(msgspec.Struct):
+    head: str | None
+    paths: list[str]
+
+
+def journal_path(repo: GitRepo) -> Path:
+    return repo.root / ".cms" / "pending-write.json"
+
+
+@contextmanager
+def exclusive(repo: GitRepo) -> Iterator[None]:
+    """The write lock: an exclusive `flock` on `.cms/write.lock`, which holds across processes."""
+    path = repo.root / ".cms" / "write.lock"
+    localdir.prepare(path.parent)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def begin(repo: GitRepo, paths: list[str]) -> None:
+    path = journal_path(repo)
+    localdir.prepare(path.parent)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_bytes(msgspec.json.encode(Pending(head=repo.head(), paths=paths)))
+    temporary.replace(path)
+
+
+def end(repo: GitRepo) -> None:
+    journal_path(repo).unlink(missing_ok=True)
+
+
+def recover(repo: GitRepo, locked: bool = False) -> list[str]:
+    """Undo an interrupted write; returns the paths put back (empty when there was nothing to do).
+
+    Takes the write lock unless the caller holds it (`locked`): a note whose write is still running
+    belongs to that write, and by the time the lock is free the note is gone.
+    """
+    if not locked:
+        if not (journal_path(repo).exists() or _git_lock(repo).exists()):
+            return []  # nothing to recover: no need to create the lock, or `.cms/`, just to look
+        with exclusive(repo):
+            return recover(repo, locked=True)
+    clear_stale_git_lock(repo)
+    path = journal_path(repo)
+    if not path.exists():
+        return []
+    pending = msgspec.json.decode(path.read_bytes(), type=Pending)
+    restored: list[str] = []
+    if repo.head() == pending.head:
+        restore_paths(repo, pending.paths)
+        restored = pending.paths
+    _remove_temporaries(repo, pending.paths)
+    end(repo)
+    return restored
+
+
+def _remove_temporaries(repo: GitRepo, paths: list[str]) -> None:
+    """The half-written `.<name>.<pid>.tmp` files a write killed before its rename left beside its targets."""
+    for path in paths:
+        target = repo.root / path
+        if target.parent.is_dir():
+            for temporary in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+                temporary.unlink(missing_ok=True)
+
+
+def clear_stale_git_lock(repo: GitRepo) -> None:
+    """Remove `.git/index.lock` when no live git process holds it; 409 if one still does after a wait."""
+    lock = _git_lock(repo)
+    deadline = time.monotonic() + GIT_LOCK_WAIT_SECONDS
+    while lock.exists() and _git_running_in(repo.root):
+        if time.monotonic() > deadline:
+            raise Conflict(f"{lock} is held by a git command that is still running; try again when it is done",
+                           reason="git-busy")
+        time.sleep(0.05)
+    lock.unlink(missing_ok=True)
+
+
+def _git_lock(repo: GitRepo) -> Path:
+    return Path(repo.repo.git_dir) / "index.lock"
+
+
+def _git_running_in(root: Path) -> bool:
+    """Whether a git command that may hold the lock works in `root` (Linux `/proc`; elsewhere assume none does).
+
+    GitPython's long-lived `git cat-file` readers never take the lock and are left out.
+    """
+    proc = Path("/proc")
+    for entry in proc.iterdir() if proc.is_dir() else ():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != "git":
+                continue
+            arguments = (entry / "cmdline").read_bytes().split(b"\0")
+            if b"cat-file" not in arguments and Path(os.readlink(entry / "cwd")).is_relative_to(root):
+                return True
+        except OSError:  # the process ended while we looked, or is not ours to inspect
+            continue
+    return False

@@ -1,0 +1,134 @@
+"""Admin operations on entries: each one is a single commit through `cms.authoring`.
+
+The API's write handlers call these and nothing else. Each returns what
+was written: the entry's path, its new version (git blob id) and the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from cms.content.corpus import ContentTree
+from cms.content.sources import Source, classify
+from cms.errors import ContentError, TooLarge
+from cms.problems import Problem
+from cms.repo.repository import Identity
+from cms.write import changes
+from cms.write.changes import EntryKind
+from cms.write.commit import Change, Plan, Versions, apply
+
+MAX_BULK = 100
+
+
+class Written(msgspec.Struct):
+    """The outcome of a write: which file, its new version (None once deleted), the commit."""
+
+    path: str
+    slug: str
+    version: str | None
+    commit: str
+
+
+class Workspace(msgspec.Struct, frozen=True):
+    """Where writes go: the content tree and the index that follows it.
+
+    `max_markdown_bytes` caps the markdown `body` of a create or replace (CMS_MAX_MARKDOWN_MB; None: no cap).
+    """
+
+    tree: ContentTree
+    db_path: Path
+    push: bool = False
+    max_markdown_bytes: int | None = None
+
+
+def _commit(space: Workspace, plan: Plan, message: str | Callable[[list[Change]], str],
+            author: Identity) -> list[Written]:
+    """Plan and commit under the write lock, so concurrent requests see each other's results."""
+    result = apply(space.tree, space.db_path, plan, message, author, push=space.push)
+    return [Written(path=path, slug=_slug(path), version=version, commit=result.commit)
+            for path, version in result.versions.items()]
+
+
+def _slug(path: str) -> str:
+    source = classify(path)
+    return source.slug if isinstance(source, Source) else path
+
+
+def _name(kind: EntryKind, ids: tuple[str, ...]) -> str:
+    return f"{kind.value} {'/'.join(ids)}"
+
+
+def _check_size(space: Workspace, payloads: list[Any]) -> None:
+    """413 for a markdown body over the cap, before anything is parsed or the write lock taken."""
+    limit = space.max_markdown_bytes
+    if limit is None:
+        return
+    for payload in payloads:
+        body = payload.get("body") if isinstance(payload, dict) else None
+        size = len(body.encode()) if isinstance(body, str) else 0
+        if size > limit:
+            message = f"the markdown body is {size:,} bytes; a write may carry at most {limit:,} (CMS_MAX_MARKDOWN_MB)"
+            raise TooLarge(message, [Problem(file="(request)", rule="too-large", field="body", message=message)])
+
+
+def create(space: Workspace, kind: EntryKind, parents: tuple[str, ...], payload: Any, author: Identity) -> Written:
+    _check_size(space, [payload])
+    return _commit(space, lambda: [changes.create(space.tree, kind, parents, payload)],
+                   lambda planned: f"Create {_name(kind, (*parents, _slug(planned[0].path)))}", author)[0]
+
+
+def create_many(space: Workspace, kind: EntryKind, parents: tuple[str, ...], payloads: Any,
+                author: Identity) -> list[Written]:
+    """Several new entries in one commit."""
+    if not isinstance(payloads, list) or not 1 <= len(payloads) <= MAX_BULK:
+        problem = Problem(file="(request)", rule="request", field="(body)",
+                          message=f"a bulk request is a JSON list of 1 to {MAX_BULK} entries")
+        raise ContentError(problem.message, [problem])
+    _check_size(space, payloads)
+    return _commit(space, lambda: _placed(space, kind, parents, payloads), f"Create {len(payloads)} {kind.value}s",
+                   author)
+
+
+def _placed(space: Workspace, kind: EntryKind, parents: tuple[str, ...], payloads: list[Any]) -> list[Change]:
+    """Bulk entries without an order go last, one after another."""
+    placed: list[Change] = []
+    for payload in payloads:
+        placed.append(changes.create(space.tree, kind, parents, payload, pending=placed))
+    return placed
+
+
+def replace(space: Workspace, kind: EntryKind, ids: tuple[str, ...], payload: Any, expected: Versions | None,
+            author: Identity) -> Written:
+    _check_size(space, [payload])
+    return _commit(space, lambda: [changes.replace(space.tree, kind, ids, payload, expected)],
+                   f"Update {_name(kind, ids)}", author)[0]
+
+
+def publish(space: Workspace, kind: EntryKind, ids: tuple[str, ...], published: bool, expected: Versions | None,
+            author: Identity) -> Written:
+    verb = "Publish" if published else "Unpublish"
+    return _commit(space, lambda: [changes.publish(space.tree, kind, ids, published, expected)],
+                   f"{verb} {_name(kind, ids)}", author)[0]
+
+
+def delete(space: Workspace, kind: EntryKind, ids: tuple[str, ...], expected: Versions | None,
+           author: Identity) -> Written:
+    return _commit(space, lambda: changes.delete(space.tree, kind, ids, expected), f"Delete {_name(kind, ids)}",
+                   author)[0]
+
+
+def add_video(space: Workspace, course: str, lesson: str, snippet: Any, expected: Versions | None,
+              author: Identity) -> Written:
+    return _commit(space, lambda: [changes.add_video(space.tree, course, lesson, snippet, expected)],
+                   f"Add a video to lesson {course}/{lesson}", author)[0]
+
+
+def change_video(space: Workspace, course: str, lesson: str, index: int, snippet: Any | None,
+                 expected: Versions | None, author: Identity) -> Written:
+    verb = "Remove" if snippet is None else "Update"
+    return _commit(space, lambda: [changes.replace_video(space.tree, course, lesson, index, snippet, expected)],
+                   f"{verb} video {index} of lesson {course}/{lesson}", author)[0]
