@@ -27,8 +27,8 @@ from api.strictness import strict_request
 from cms.content.corpus import ContentTree
 from cms.index.build import database_path
 from cms.lifetime import follow_parent
-from cms.media.operations import MediaSetup
-from cms.read import queries
+from cms.media import MediaSetup
+from cms.read import LiveIndex
 from cms.repo.repository import GitRepo
 from cms.settings import Settings
 from cms.write.operations import Workspace
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None, index_path: Path | None = None)
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         """Open what a worker reads; the index is built before the workers start (`cms serve`, `cms index`)."""
         app.state.repo = GitRepo.open(tree.content_dir)
-        app.state.index = queries.LiveIndex(db_path)
+        app.state.index = LiveIndex(db_path)
         app.state.workspace = Workspace(tree=tree, db_path=db_path, push=settings.git_push)
         app.state.webhook_secret = settings.webhook_secret
         app.state.settings = settings

@@ -18,7 +18,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartState, parse_options_header
 
 from cms.errors import InvalidInput, TooLarge, UnsupportedType
-from cms.media.operations import Spool
+from cms.media import Spool
 
 FILE_FIELD = "file"
 FIELD_MAX = 4096

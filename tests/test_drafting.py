@@ -31,7 +31,7 @@ from werkzeug import Request, Response
 from cms import ai
 from cms.accounts import users
 from cms.accounts.users import NewUser, Role, StateDB, UserStore
-from cms.ai.drafts import DraftRequest, RetryPolicy, clean_answer
+from cms.ai import DraftRequest, RetryPolicy, clean_answer
 from cms.cli.commands import main
 from cms.content.models import Lesson
 from cms.content.parse import parse_bytes
@@ -39,7 +39,7 @@ from cms.content.sources import classify
 from cms.errors import Conflict, ContentError, InvalidInput, NotConfigured, NotFound, UpstreamError
 from cms.index.build import update
 from cms.index.rendering import render
-from cms.repo.repository import Identity
+from cms.repo.commits import Identity
 from cms.settings import Settings
 from cms.write.operations import Workspace
 from tests.conftest import git, started_app

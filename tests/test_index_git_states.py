@@ -29,7 +29,7 @@ pytest.register_assert_rewrite("tests.admin_api")
 
 from api.app import create_app  # noqa: E402
 from cms.accounts.users import Role  # noqa: E402
-from cms.repo.repository import GitRepo, busy_reason  # noqa: E402
+from cms.repo.repository import GitRepo  # noqa: E402
 from cms.settings import Settings  # noqa: E402
 from tests.admin_api import Starter  # noqa: E402
 from tests.conftest import GIT_ENV, git  # noqa: E402
@@ -284,7 +284,7 @@ def test_once_conflicts_are_resolved_and_committed_the_index_equals_a_full_rebui
     edit(site, "Intro to Testing, merged", "Your first test, merged")
     git(site, "add", "--all")
     assert run_git(site, operation, "--continue").returncode == 0
-    assert busy_reason(GitRepo.open(site)) is None
+    assert GitRepo.open(site).busy_reason() is None
     index_json(site)
     assert published(site)["intro-to-testing"]["course"]["title"] == "Intro to Testing, merged"
     assert_same_index(site / ".cms" / "index.db", full_rebuild(site, tmp_path / "resolved.db"))

@@ -42,7 +42,7 @@ from cms.content.corpus import ContentTree
 from cms.content.validate import validate_dir
 from cms.errors import ConfigError, PreconditionFailed, TooLarge, UnsupportedType
 from cms.index.build import database_path, update
-from cms.repo.repository import Identity
+from cms.repo.commits import Identity
 from cms.settings import Settings
 from cms.write.operations import Workspace
 from tests.conftest import SITE, git, make_repo

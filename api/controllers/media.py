@@ -33,7 +33,7 @@ from api.schemas import MediaAdminOut, Page, to_wire
 from cms import media
 from cms.accounts.users import Role, User
 from cms.content.models import SLUG_MAX, SLUG_PATTERN, ResourceType
-from cms.media.operations import MediaSetup, Spool
+from cms.media import MediaSetup, Spool
 from cms.read import queries
 from cms.write.commit import Versions
 from cms.write.operations import Written

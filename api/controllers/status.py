@@ -14,6 +14,7 @@ from api.deps import View
 from api.pagination import PageNumber, PageSize, link_header
 from api.schemas import Health, Meta, Page, SearchHit, to_wire
 from cms.read import queries
+from cms.read.search import search as search_index
 from cms.read.health import index_health
 
 Query = Annotated[str, Parameter(min_length=1, max_length=200, description="Words to find.")]
@@ -25,7 +26,7 @@ async def search(request: Request[Any, Any, Any], view: NamedDependency[View], q
                  course: Annotated[str | None, Parameter(min_length=1, max_length=80)] = None, page: PageNumber = 1,
                  page_size: PageSize = 20) -> Response[Page[SearchHit]]:
     """Ranked hits across courses, lessons and projects, with highlighted snippets."""
-    rows, total = queries.search(view.conn, q, kind, course, page, page_size, view.hidden)
+    rows, total = search_index(view.conn, q, kind, course, page, page_size, view.hidden)
     body = Page(items=to_wire(rows, list[SearchHit]), total=total, page=page, page_size=page_size)
     return Response(body, headers=link_header(request, page, page_size, total))
 

@@ -24,7 +24,7 @@ from api.schemas import CourseDetail, LessonDetail, PathDetail, ProjectDetail, S
 from cms.accounts.users import STAFF, User
 from cms.errors import PreconditionRequired
 from cms.read import views
-from cms.repo.repository import Identity
+from cms.repo.commits import Identity
 from cms.write import operations
 from cms.write.changes import EntryKind
 from cms.write.commit import Versions

@@ -22,7 +22,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from cms import localdir
 from cms.content.corpus import ContentTree
 from cms.errors import ConfigError, Conflict, InvalidInput, NotAuthenticated, NotFound
 from cms.settings import Settings
+from cms.timestamps import utc_now
 
 PASSWORD_HASHER = PasswordHasher()
 """argon2id with the library's recommended cost; tests swap in a cheap one."""
@@ -171,10 +171,6 @@ class StateDB:
         self.conn.close()
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _user(row: sqlite3.Row) -> User:
     return msgspec.convert(dict(row), User, strict=False)
 
@@ -222,7 +218,7 @@ class UserStore:
             cursor = conn.execute(
                 "INSERT INTO users (username, email, full_name, role, password_hash, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (new.username, new.email, new.full_name, new.role.value, password_hash, now_iso()))
+                (new.username, new.email, new.full_name, new.role.value, password_hash, utc_now()))
             return read_user(conn, cursor.lastrowid or 0)
 
     def get(self, user_id: int) -> User:

@@ -1,21 +1,17 @@
-"""The AI step: Gemini drafts a lesson, and the draft waits on its own branch for a person."""
+"""The AI step: Gemini drafts a lesson, and the draft waits on its own branch for a person.
 
-from cms.ai.drafts import (
-    MIN_WORDS,
-    Draft,
-    DraftRequest,
-    Gemini,
-    Generate,
-    RetryPolicy,
-    answer_text,
-    build_prompt,
-    clean_answer,
-    draft,
-    gemini,
-    lesson_text,
-    slug_from_title,
-    usable_body,
-)
+    target   what is asked for, and where the lesson goes (decided from HEAD)
+    prompt   the prompt, scoped by what the index knows about the course
+    client   the Gemini seam (`Generate`, `Gemini`, `gemini()`), with one retry policy
+    answer   the answer → the lesson file: unwrapped, long enough, with provenance
+    drafts   the flow end to end: one commit on `drafts/<course>/<lesson>` (`draft`)
+"""
+
+from cms.ai.answer import MIN_WORDS, clean_answer, lesson_text, usable_body
+from cms.ai.client import Gemini, Generate, RetryPolicy, answer_text, gemini
+from cms.ai.drafts import Draft, draft
+from cms.ai.prompt import build_prompt
+from cms.ai.target import DraftRequest, slug_from_title
 
 __all__ = ["MIN_WORDS", "Draft", "DraftRequest", "Gemini", "Generate", "RetryPolicy", "answer_text", "build_prompt",
            "clean_answer", "draft", "gemini", "lesson_text", "slug_from_title", "usable_body"]

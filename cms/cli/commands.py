@@ -189,17 +189,9 @@ def index(content_dir: Path | None, full: bool, quiet: bool, as_json: bool) -> N
 @reports_errors
 def stats(content_dir: Path | None, as_json: bool) -> None:
     """Bring the index up to date, then show what it holds: public and stored entries, totals."""
-    from cms.index.build import update
-    from cms.read import queries
-    from cms.read.health import index_stats
+    from cms.read.health import current_stats
 
-    tree, db_path = _tree_and_index(content_dir)
-    update(tree, db_path)
-    conn = queries.connect(db_path)
-    try:
-        figures = index_stats(conn)
-    finally:
-        conn.close()
+    figures = current_stats(*_tree_and_index(content_dir))
     if as_json:
         click.echo(msgspec.json.encode(figures).decode())
         return
@@ -307,7 +299,7 @@ def media_group() -> None:
 @reports_errors
 def media_upload(file: Path, alt: str | None, media_id: str | None, content_dir: Path | None) -> None:
     """cms media upload FILE --alt TEXT [--id ID]: upload, then commit media/<id>.yml as your git user."""
-    from cms.media.operations import upload_file
+    from cms.media import upload_file
     from cms.write.operations import Workspace
 
     settings = Settings.from_env()
@@ -337,7 +329,8 @@ def ai_draft(course: str, section: str | None, title: str | None, brief: str | N
     """cms ai draft --course C --section S --title T [--brief TEXT], or --course C --lesson L: commit Gemini's
     lesson as a draft on a new branch drafts/<course>/<lesson>, as your git user; your checkout is untouched."""
     from cms import ai
-    from cms.repo.repository import GitRepo, configured_identity
+    from cms.repo.commits import configured_identity
+    from cms.repo.repository import GitRepo
     from cms.write.operations import Workspace
 
     settings = Settings.from_env()

@@ -17,7 +17,6 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +31,10 @@ from cms.content.parse import MODELS, Document
 from cms.content.sources import CONTENT_SUFFIXES, Kind, Source, classify, is_ignored
 from cms.content.validate import check
 from cms.index import derived, tables
-from cms.index.rows import Rows, Stamp, render_document, rows_for, to_json, utc
+from cms.index.rows import Rows, Stamp, render_document, rows_for, to_json
 from cms.problems import Problem
-from cms.repo.repository import GitRepo, file_time
+from cms.repo.repository import GitRepo
+from cms.timestamps import file_time, utc, utc_now
 
 Progress = Callable[[int, int], None]
 PARALLEL_THRESHOLD = 200
@@ -270,7 +270,7 @@ class _Run:
         derived.refresh(self.db.conn, courses)
         self.db.execute("DELETE FROM problems")
         self.db["problems"].insert_all(msgspec.structs.asdict(p) for p in problems)  # type: ignore[union-attr]
-        built = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        built = utc_now()
         meta = {"schema_version": str(tables.SCHEMA_VERSION), "commit": head or "", "built_at": built,
                 "content_prefix": self.tree.prefix}
         self.db["meta"].upsert_all([{"key": k, "value": v} for k, v in meta.items()], pk="key")  # type: ignore[union-attr]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -19,6 +18,7 @@ from cms.content.models import Author, Course, LearningPath, Lesson, Media, Proj
 from cms.content.parse import Document
 from cms.content.sources import Kind, Source, classify
 from cms.index.rendering import Rendered, reading_time_minutes, render
+from cms.timestamps import utc
 
 Rows = dict[str, list[dict[str, Any]]]
 
@@ -36,14 +36,6 @@ class Stamp(msgspec.Struct, frozen=True):
 
 def to_json(value: Any) -> str:
     return msgspec.json.encode(value).decode()
-
-
-def utc(value: datetime | str | None) -> str | None:
-    """RFC 3339 in UTC with a `Z`, so that text order is time order."""
-    if value is None:
-        return None
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def render_document(document: Document) -> Rendered:

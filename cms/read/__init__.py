@@ -1,10 +1,13 @@
 """The read side: read-only connections to the index and the entries the read API serves.
 
-    queries   every read of the index: parameterized SQL, allow-listed sorts, visibility
-    views     entries as the read API serves them, put together from queries
-    health    how current the index is, and what `cms stats` reports
+    connection   read-only connections (`connect`, `reading`), and `LiveIndex`, which follows a replaced file
+    visibility   what the public may see, as SQL conditions
+    queries      every read of the index: parameterized SQL, allow-listed sorts
+    search       full-text search with highlighted snippets
+    views        entries as the read API serves them, put together from queries
+    health       how current the index is, and what `cms stats` reports
 """
 
-from cms.read.queries import LiveIndex, connect
+from cms.read.connection import LiveIndex, connect, reading
 
-__all__ = ["LiveIndex", "connect"]
+__all__ = ["LiveIndex", "connect", "reading"]

@@ -1,11 +1,15 @@
-"""How current the index is, compared with the repository."""
+"""How current the index is, compared with the repository, and what it holds (`cms stats`)."""
 
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 from typing import Any
 
+from cms.content.corpus import ContentTree
+from cms.index.build import update
 from cms.read import queries
+from cms.read.connection import reading
 from cms.repo.repository import GitRepo
 
 
@@ -29,3 +33,10 @@ def index_stats(conn: sqlite3.Connection) -> dict[str, Any]:
                           "COALESCE(SUM(word_count), 0) AS words FROM lessons").fetchone()
     return {"commit": info.get("commit") or None, "built_at": info.get("built_at"),
             "public": queries.counts(conn), "stored": stored, "totals": totals}
+
+
+def current_stats(tree: ContentTree, db_path: Path) -> dict[str, Any]:
+    """Bring the index up to date, then `index_stats` (the connection is opened and closed here)."""
+    update(tree, db_path)
+    with reading(db_path) as conn:
+        return index_stats(conn)

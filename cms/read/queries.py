@@ -1,35 +1,22 @@
 """Every read of the index, in one place: parameterized SQL, allow-listed sorts.
 
-Functions take a read-only connection and return plain dicts (JSON columns
-decoded). Public visibility is decided here, at read time: a course is
-visible when published and its `publish_at` (if any) has passed; a section
-or lesson when it and everything above it is published; a project or path
-when published; a media record when not deleted. `hidden=True` (admin
-readers) drops those conditions.
+Functions take a read-only connection (`cms.read.connection`) and return
+plain dicts (JSON columns decoded). Public visibility is decided at read
+time (`cms.read.visibility`); `hidden=True` (admin readers) drops it.
+Full-text search is in `cms.read.search`.
 """
 
 from __future__ import annotations
 
-import functools
-import html
-import os
 import re
 import sqlite3
-import time
-from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from cms.errors import ConfigError
+from cms.read.search import fts_or_nothing, matching
+from cms.read.visibility import COURSE_VISIBLE, LESSON_VISIBLE, PUBLISHED, SECTION_VISIBLE, visible
 
-NOW = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')"
-COURSE_VISIBLE = f"c.status = 'published' AND (c.publish_at IS NULL OR c.publish_at <= {NOW})"
-SECTION_VISIBLE = "s.status = 'published'"
-LESSON_VISIBLE = "l.status = 'published'"
-PUBLISHED = "p.status = 'published'"
-JSON_COLUMNS = {"tags", "prerequisites", "objectives", "questions", "videos", "ai", "toc", "tech_stack", "links",
-                "courses"}
 COURSE_SORTS = {"title": "c.title COLLATE NOCASE, c.slug", "-updated_at": "c.updated_at DESC, c.slug",
                 "price": "c.price, c.slug", "-price": "c.price DESC, c.slug"}
 COURSE_SUMMARY = ("c.slug, c.version, c.title, c.description, c.status, c.difficulty_level, c.instructor, "
@@ -40,86 +27,6 @@ LESSON_SUMMARY = ("l.slug, l.version, l.title, l.description, l.status, l.type, 
                   "l.video_seconds")
 SECTION_SUMMARY = ("s.slug, s.version, s.title, s.description, s.status, s.section_order, s.lesson_count, "
                    "s.video_count, s.video_seconds, s.duration_minutes")
-_WORD = re.compile(r"\w+", re.UNICODE)
-MARK_OPEN, MARK_CLOSE = "\ue000", "\ue001"
-"""Highlight sentinels (private-use characters): snippets are escaped first, then marked up."""
-
-
-def connect(path: Path) -> sqlite3.Connection:
-    """A read-only connection: it can never change the index."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None)
-    conn.execute("PRAGMA query_only = ON")
-    conn.row_factory = _dict_row
-    return conn
-
-
-class LiveIndex:
-    """The index a server worker reads: one read-only connection, reopened when the file is replaced.
-
-    A full rebuild elsewhere, or `rm .cms/index.db` and a new `cms index`,
-    leaves a new file under the same name; a connection to the old one would
-    serve the old content for ever. Every `FOLLOW_SECONDS` the file's identity
-    is checked and, when it changed, a new connection is opened (the old one
-    closes once the requests holding it are done).
-    """
-
-    FOLLOW_SECONDS = 0.25
-
-    def __init__(self, path: Path) -> None:
-        if not path.is_file():
-            raise ConfigError(f"there is no index at {path}: run `cms index` first (`cms serve` does)")
-        self.path = path
-        self.generation = 0
-        """How many times the file was replaced: part of `version()`, since a new file counts from the start."""
-        self._conn = connect(path)
-        self._identity = _file_identity(path)
-        self._checked = time.monotonic()
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        now = time.monotonic()
-        if now - self._checked >= self.FOLLOW_SECONDS:
-            self._checked = now
-            self._follow()
-        return self._conn
-
-    def version(self) -> tuple[int, int]:
-        """Changes whenever what the index holds may have changed."""
-        conn = self.conn
-        return self.generation, conn.execute("PRAGMA data_version").fetchone()["data_version"]
-
-    def _follow(self) -> None:
-        identity = _file_identity(self.path)
-        if identity is not None and identity != self._identity:
-            self._conn = connect(self.path)
-            self._identity = identity
-            self.generation += 1
-
-
-def _file_identity(path: Path) -> tuple[int, int] | None:
-    try:
-        stat = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return stat.st_dev, stat.st_ino
-
-
-def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
-    """A row as a dict, with JSON columns decoded."""
-    names, decode = _columns(cursor.description)
-    out = dict(zip(names, row, strict=True))
-    for name in decode:
-        value = out[name]
-        if isinstance(value, str):
-            out[name] = msgspec.json.decode(value)
-    return out
-
-
-@functools.lru_cache(maxsize=256)
-def _columns(description: tuple[tuple[Any, ...], ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Column names and which of them hold JSON, worked out once per query shape."""
-    names = tuple(column[0] for column in description)
-    return names, tuple(name for name in names if name in JSON_COLUMNS)
 
 
 Condition = tuple[str, str | None, Any]
@@ -143,31 +50,6 @@ def _page(conn: sqlite3.Connection, columns: str, table: str, clause: str, param
     return rows, total
 
 
-def _matching(kind: str, column: str) -> str:
-    """`column` is the slug of an entry of `kind` whose text matches the search `:q`."""
-    return (f"{column} IN (SELECT d.slug FROM search JOIN search_docs d ON d.id = search.rowid "
-            f"WHERE search MATCH :q AND d.kind = '{kind}')")
-
-
-def _visible(condition: str, hidden: bool) -> str:
-    return "1" if hidden else condition
-
-
-def _fts_or_nothing(text: str | None) -> str | None:
-    """A search filter's FTS query; words that leave nothing to search for match nothing."""
-    return None if text is None else (fts_query(text) or '""')
-
-
-def fts_query(text: str) -> str | None:
-    """User words as an FTS5 query: every word must appear (prefix match on the last). None if no words."""
-    words = _WORD.findall(text)
-    if not words:
-        return None
-    quoted = [f'"{word}"' for word in words]
-    quoted[-1] += "*"
-    return " ".join(quoted)
-
-
 class CourseFilters(msgspec.Struct, kw_only=True):
     difficulty_level: str | None = None
     category: str | None = None
@@ -181,20 +63,20 @@ class CourseFilters(msgspec.Struct, kw_only=True):
 def list_courses(conn: sqlite3.Connection, filters: CourseFilters, sort: str, page: int, page_size: int,
                  hidden: bool = False) -> tuple[list[dict[str, Any]], int]:
     clause, params = _where(
-        (_visible(COURSE_VISIBLE, hidden), None, ALWAYS),
+        (visible(COURSE_VISIBLE, hidden), None, ALWAYS),
         ("c.difficulty_level = :difficulty_level", "difficulty_level", filters.difficulty_level),
         ("c.category = :category", "category", filters.category),
         ("c.instructor = :instructor", "instructor", filters.instructor),
         ("EXISTS (SELECT 1 FROM json_each(c.tags) WHERE value = :tag)", "tag", filters.tag),
         ("c.price >= :min_price", "min_price", filters.min_price),
         ("c.price <= :max_price", "max_price", filters.max_price),
-        (_matching("course", "c.slug"), "q", _fts_or_nothing(filters.q)))
+        (matching("course", "c.slug"), "q", fts_or_nothing(filters.q)))
     return _page(conn, COURSE_SUMMARY, "courses c", clause, params, COURSE_SORTS[sort], page, page_size)
 
 
 def course(conn: sqlite3.Connection, slug: str, hidden: bool = False) -> dict[str, Any] | None:
     return conn.execute(f"SELECT {COURSE_SUMMARY}, c.html, c.toc, c.prerequisites FROM courses c "
-                        f"WHERE c.slug = ? AND {_visible(COURSE_VISIBLE, hidden)}", [slug]).fetchone()
+                        f"WHERE c.slug = ? AND {visible(COURSE_VISIBLE, hidden)}", [slug]).fetchone()
 
 
 def course_outline(conn: sqlite3.Connection, slug: str, hidden: bool = False) -> list[dict[str, Any]]:
@@ -209,17 +91,17 @@ def course_outline(conn: sqlite3.Connection, slug: str, hidden: bool = False) ->
 
 def sections_of(conn: sqlite3.Connection, course_slug: str, hidden: bool = False) -> list[dict[str, Any]]:
     return conn.execute(f"SELECT {SECTION_SUMMARY} FROM sections s WHERE s.course = ? AND "
-                        f"{_visible(SECTION_VISIBLE, hidden)} ORDER BY s.section_order", [course_slug]).fetchall()
+                        f"{visible(SECTION_VISIBLE, hidden)} ORDER BY s.section_order", [course_slug]).fetchall()
 
 
 def section(conn: sqlite3.Connection, course_slug: str, slug: str, hidden: bool = False) -> dict[str, Any] | None:
     return conn.execute(f"SELECT {SECTION_SUMMARY}, s.html FROM sections s WHERE s.course = ? AND s.slug = ? "
-                        f"AND {_visible(SECTION_VISIBLE, hidden)}", [course_slug, slug]).fetchone()
+                        f"AND {visible(SECTION_VISIBLE, hidden)}", [course_slug, slug]).fetchone()
 
 
 def lessons_of(conn: sqlite3.Connection, course_slug: str, section_slug: str | None,
                hidden: bool = False) -> list[dict[str, Any]]:
-    condition = _visible(f"{LESSON_VISIBLE} AND {SECTION_VISIBLE}", hidden)
+    condition = visible(f"{LESSON_VISIBLE} AND {SECTION_VISIBLE}", hidden)
     where = "l.course = :course" + (" AND l.section = :section" if section_slug is not None else "")
     return conn.execute(f"SELECT {LESSON_SUMMARY} FROM lessons l JOIN sections s "
                         f"ON s.course = l.course AND s.slug = l.section WHERE {where} AND {condition} "
@@ -228,7 +110,7 @@ def lessons_of(conn: sqlite3.Connection, course_slug: str, section_slug: str | N
 
 def lesson(conn: sqlite3.Connection, course_slug: str, slug: str, hidden: bool = False) -> dict[str, Any] | None:
     """One lesson with what the lesson page needs, if it and its course and section are visible."""
-    condition = _visible(f"{LESSON_VISIBLE} AND {SECTION_VISIBLE} AND {COURSE_VISIBLE}", hidden)
+    condition = visible(f"{LESSON_VISIBLE} AND {SECTION_VISIBLE} AND {COURSE_VISIBLE}", hidden)
     return conn.execute(
         f"SELECT {LESSON_SUMMARY}, l.course, l.pdf_url, l.objectives, l.questions, l.videos, l.ai, l.markdown, "
         "l.html, l.toc, l.prev_slug, l.prev_title, l.next_slug, l.next_title, l.created_at, l.updated_at, "
@@ -238,7 +120,7 @@ def lesson(conn: sqlite3.Connection, course_slug: str, slug: str, hidden: bool =
 
 
 def course_visible(conn: sqlite3.Connection, slug: str, hidden: bool = False) -> bool:
-    return conn.execute(f"SELECT 1 FROM courses c WHERE c.slug = ? AND {_visible(COURSE_VISIBLE, hidden)}",
+    return conn.execute(f"SELECT 1 FROM courses c WHERE c.slug = ? AND {visible(COURSE_VISIBLE, hidden)}",
                         [slug]).fetchone() is not None
 
 
@@ -313,14 +195,14 @@ def media_references(conn: sqlite3.Connection, media_id: str) -> list[dict[str, 
 def courses_by_slugs(conn: sqlite3.Connection, slugs: list[str], hidden: bool = False) -> list[dict[str, Any]]:
     """Visible courses among `slugs`, in the order given."""
     rows = conn.execute(f"SELECT {COURSE_SUMMARY} FROM courses c JOIN json_each(?) j ON j.value = c.slug "
-                        f"WHERE {_visible(COURSE_VISIBLE, hidden)} ORDER BY j.key",
+                        f"WHERE {visible(COURSE_VISIBLE, hidden)} ORDER BY j.key",
                         [msgspec.json.encode(slugs).decode()]).fetchall()
     return rows
 
 
 def courses_by_instructor(conn: sqlite3.Connection, author: str, hidden: bool = False) -> list[dict[str, Any]]:
     return conn.execute(f"SELECT {COURSE_SUMMARY} FROM courses c WHERE c.instructor = ? AND "
-                        f"{_visible(COURSE_VISIBLE, hidden)} ORDER BY c.title COLLATE NOCASE", [author]).fetchall()
+                        f"{visible(COURSE_VISIBLE, hidden)} ORDER BY c.title COLLATE NOCASE", [author]).fetchall()
 
 
 class ProjectFilters(msgspec.Struct, kw_only=True):
@@ -337,18 +219,18 @@ PROJECT_SUMMARY = ("p.slug, p.version, p.title, p.description, p.status, p.clien
 def list_projects(conn: sqlite3.Connection, filters: ProjectFilters, page: int, page_size: int,
                   hidden: bool = False) -> tuple[list[dict[str, Any]], int]:
     clause, params = _where(
-        (_visible(PUBLISHED, hidden), None, ALWAYS),
+        (visible(PUBLISHED, hidden), None, ALWAYS),
         ("p.project_type = :project_type", "project_type", filters.project_type),
         ("p.featured = :featured", "featured", None if filters.featured is None else int(filters.featured)),
         ("EXISTS (SELECT 1 FROM json_each(p.tech_stack) WHERE lower(value) = lower(:tech))", "tech", filters.tech),
-        (_matching("project", "p.slug"), "q", _fts_or_nothing(filters.q)))
+        (matching("project", "p.slug"), "q", fts_or_nothing(filters.q)))
     return _page(conn, PROJECT_SUMMARY, "projects p", clause, params,
                  "p.featured DESC, p.updated_at DESC, p.slug", page, page_size)
 
 
 def project(conn: sqlite3.Connection, slug: str, hidden: bool = False) -> dict[str, Any] | None:
     return conn.execute(f"SELECT {PROJECT_SUMMARY}, p.html, p.toc FROM projects p WHERE p.slug = ? AND "
-                        f"{_visible(PUBLISHED, hidden)}", [slug]).fetchone()
+                        f"{visible(PUBLISHED, hidden)}", [slug]).fetchone()
 
 
 def list_authors(conn: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -362,53 +244,19 @@ def author(conn: sqlite3.Connection, slug: str) -> dict[str, Any] | None:
 
 def list_categories(conn: sqlite3.Connection, hidden: bool = False) -> list[dict[str, Any]]:
     return conn.execute(f"SELECT g.slug, g.version, g.name, g.description, (SELECT COUNT(*) FROM courses c "
-                        f"WHERE c.category = g.slug AND {_visible(COURSE_VISIBLE, hidden)}) AS course_count "
+                        f"WHERE c.category = g.slug AND {visible(COURSE_VISIBLE, hidden)}) AS course_count "
                         "FROM categories g ORDER BY g.position").fetchall()
 
 
 def list_paths(conn: sqlite3.Connection, hidden: bool = False) -> list[dict[str, Any]]:
     return conn.execute(f"SELECT slug, version, title, description, status, courses FROM paths p WHERE "
-                        f"{_visible(PUBLISHED, hidden)} ORDER BY title").fetchall()
+                        f"{visible(PUBLISHED, hidden)} ORDER BY title").fetchall()
 
 
 def learning_path(conn: sqlite3.Connection, slug: str, hidden: bool = False) -> dict[str, Any] | None:
     return conn.execute(f"SELECT slug, version, title, description, status, courses, html FROM paths p "
-                        f"WHERE slug = ? AND {_visible(PUBLISHED, hidden)}",
+                        f"WHERE slug = ? AND {visible(PUBLISHED, hidden)}",
                         [slug]).fetchone()
-
-
-def search(conn: sqlite3.Connection, text: str, kind: str | None, course_slug: str | None, page: int,
-           page_size: int, hidden: bool = False) -> tuple[list[dict[str, Any]], int]:
-    """Ranked hits over courses, lessons and projects, visible ones only, with highlighted snippets."""
-    query = fts_query(text)
-    if query is None:
-        return [], 0
-    visible = _visible(f"d.listed = 1 AND (d.publish_at IS NULL OR d.publish_at <= {NOW})", hidden)
-    where = f"search MATCH :q AND ({visible})"
-    params: dict[str, Any] = {"q": query, "kind": kind, "course": course_slug}
-    if kind is not None:
-        where += " AND d.kind = :kind"
-    if course_slug is not None:
-        where += " AND d.course = :course"
-    hits = "FROM search JOIN search_docs d ON d.id = search.rowid WHERE " + where
-    total = conn.execute(f"SELECT COUNT(*) AS n {hits}", params).fetchone()["n"]
-    page_ids = [row["id"] for row in conn.execute(
-        f"SELECT d.id {hits} ORDER BY bm25(search, 10.0, 1.0), d.slug LIMIT :limit OFFSET :offset",
-        {**params, "limit": page_size, "offset": (page - 1) * page_size})]
-    rows = conn.execute(
-        "SELECT d.kind, d.course, d.slug, search.title, "
-        f"snippet(search, 1, '{MARK_OPEN}', '{MARK_CLOSE}', '…', 16) AS snippet, bm25(search, 10.0, 1.0) AS score "
-        "FROM search JOIN search_docs d ON d.id = search.rowid "
-        "WHERE search MATCH :q AND search.rowid IN (SELECT value FROM json_each(:ids)) ORDER BY score, d.slug",
-        {"q": query, "ids": msgspec.json.encode(page_ids).decode()}).fetchall()
-    for row in rows:
-        row["snippet"] = _marked(row["snippet"] or "")
-    return rows, total
-
-
-def _marked(snippet: str) -> str:
-    """A snippet as safe HTML: the indexed text is plain (markup in it is literal), so escape it, then mark."""
-    return html.escape(snippet).replace(MARK_OPEN, "<mark>").replace(MARK_CLOSE, "</mark>")
 
 
 def meta(conn: sqlite3.Connection) -> dict[str, str]:

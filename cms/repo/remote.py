@@ -11,24 +11,16 @@ import contextlib
 import hashlib
 import hmac
 
-import git
-
 from cms.errors import Conflict
-from cms.repo.repository import GitRepo
+from cms.repo.repository import GitError, GitRepo
 
 
 def upstream(repo: GitRepo) -> tuple[str, str] | None:
     """(remote, branch) the current branch pushes to, or None when there is no remote."""
-    if not repo.repo.remotes:
+    remotes, branch = repo.remotes(), repo.branch()
+    if not remotes or branch is None:
         return None
-    try:
-        branch = repo.repo.active_branch
-    except TypeError:
-        return None
-    tracking = branch.tracking_branch()
-    if tracking is not None:
-        return tracking.remote_name, tracking.remote_head
-    return repo.repo.remotes[0].name, branch.name
+    return repo.tracking() or (remotes[0], branch)
 
 
 def push(repo: GitRepo, commit: str) -> None:
@@ -40,27 +32,27 @@ def push(repo: GitRepo, commit: str) -> None:
     try:
         _push(repo, remote, branch)
         return
-    except git.GitCommandError:
+    except GitError:
         pass
     parent = f"{commit}^"
     try:
-        repo.repo.git.execute(["git", "pull", "--rebase", "--quiet", remote, branch])
+        repo.run("pull", "--rebase", "--quiet", remote, branch)
         _push(repo, remote, branch)
-    except git.GitCommandError as error:
+    except GitError as error:
         _abort_rebase(repo)
-        repo.repo.git.execute(["git", "reset", "--quiet", "--keep", parent])
-        raise Conflict(f"the remote rejected the push and a rebase did not resolve it: {_stderr(error)}",
+        repo.run("reset", "--quiet", "--keep", parent)
+        raise Conflict(f"the remote rejected the push and a rebase did not resolve it: {error.detail}",
                        reason="push-rejected") from None
 
 
 def _push(repo: GitRepo, remote: str, branch: str) -> None:
-    repo.repo.git.execute(["git", "push", "--quiet", "--porcelain", remote, f"HEAD:refs/heads/{branch}"])
+    repo.run("push", "--quiet", "--porcelain", remote, f"HEAD:refs/heads/{branch}")
 
 
 def _abort_rebase(repo: GitRepo) -> None:
     """Leave no rebase half-done (when none was in progress this does nothing)."""
-    with contextlib.suppress(git.GitCommandError):
-        repo.repo.git.execute(["git", "rebase", "--abort"])
+    with contextlib.suppress(GitError):
+        repo.run("rebase", "--abort")
 
 
 def pull(repo: GitRepo) -> str | None:
@@ -69,9 +61,9 @@ def pull(repo: GitRepo) -> str | None:
     if target is None:
         raise Conflict("the content repository has no remote to pull from", reason="no-remote")
     try:
-        repo.repo.git.execute(["git", "pull", "--ff-only", "--quiet", *target])
-    except git.GitCommandError as error:
-        raise Conflict(f"cannot fast-forward from the remote: {_stderr(error)}", reason="pull-failed") from None
+        repo.run("pull", "--ff-only", "--quiet", *target)
+    except GitError as error:
+        raise Conflict(f"cannot fast-forward from the remote: {error.detail}", reason="pull-failed") from None
     return repo.head()
 
 
@@ -84,21 +76,17 @@ def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(expected.encode(), given)
 
 
-def _stderr(error: git.GitCommandError) -> str:
-    return str(error.stderr or "").strip().removeprefix("stderr:").strip(" '\n") or f"exit code {error.status}"
-
-
 def push_branch(repo: GitRepo, branch: str) -> str | None:
     """Push the local `branch` to the remote under the same name, never forced; the remote's name, or None
     when there is no remote. A refusal (the branch exists there already, say) raises Conflict."""
     target = upstream(repo)
-    name = target[0] if target is not None else (repo.repo.remotes[0].name if repo.repo.remotes else None)
+    remotes = repo.remotes()
+    name = target[0] if target is not None else (remotes[0] if remotes else None)
     if name is None:
         return None
     try:
-        repo.repo.git.execute(["git", "push", "--quiet", "--porcelain", name,
-                               f"refs/heads/{branch}:refs/heads/{branch}"])
-    except git.GitCommandError as error:
-        raise Conflict(f"the remote {name!r} refused the branch {branch}: {_stderr(error)}",
+        repo.run("push", "--quiet", "--porcelain", name, f"refs/heads/{branch}:refs/heads/{branch}")
+    except GitError as error:
+        raise Conflict(f"the remote {name!r} refused the branch {branch}: {error.detail}",
                        reason="push-rejected") from None
     return name

@@ -1,36 +1,63 @@
-"""The content repository as git sees it: commits, blob ids, history.
+"""The content repository as git sees it: the one seam every git command goes through.
 
-A thin seam over GitPython's command wrapper. Everything the indexer and
-the write path ask of git goes through here, using plumbing commands that
-answer for the whole tree in one call.
+`GitRepo.run` (text) and `GitRepo.run_bytes` (bytes) are the only ways
+Coursebase calls git: with the same global options every time
+(`--no-optional-locks`, so a read such as `git status` never takes
+`.git/index.lock` and collides with a write's commit; `core.quotePath=false`),
+an environment and standard input when a command needs them, and one
+error, `GitError`. GitPython is used only to find the repository and read
+its refs and remotes. The indexer's questions are answered here with
+plumbing commands that answer for the whole tree in one call.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
-from datetime import UTC, datetime
+import subprocess
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import git
 import msgspec
 
-from cms.errors import ConfigError, Conflict
+from cms.errors import ConfigError
 
+GLOBAL_OPTIONS = ("--no-optional-locks", "-c", "core.quotePath=false")
+C_LOCALE = {"LANGUAGE": "C", "LC_ALL": "C"}
+"""git's messages in English, as they are quoted in our errors."""
 _SYMLINK = "120000"
 _CONFLICT = re.compile(rb"^<{7}(?: |$).*^>{7}(?: |$)", re.MULTILINE | re.DOTALL)
 """Conflict markers git leaves in a file: a `<<<<<<<` line, later a `>>>>>>>` line."""
 _PATHS_PER_CALL = 500
 """Paths per git call, well under any command-line length limit."""
+_BUSY_MARKERS = {"MERGE_HEAD": "merge-in-progress", "rebase-merge": "rebase-in-progress",
+                 "rebase-apply": "rebase-in-progress", "CHERRY_PICK_HEAD": "cherry-pick-in-progress",
+                 "REVERT_HEAD": "revert-in-progress"}
+
+
+class GitError(Exception):
+    """A git command that exited with an error."""
+
+    def __init__(self, command: tuple[str, ...], status: int, stderr: str) -> None:
+        self.command = command
+        self.status = status
+        self.stderr = stderr
+        super().__init__(self.detail)
+
+    @property
+    def detail(self) -> str:
+        """What git said on stderr, or its exit code when it said nothing."""
+        return self.stderr.strip() or f"exit code {self.status}"
 
 
 class GitRepo:
     """A git working tree."""
 
     def __init__(self, repo: git.Repo) -> None:
-        self.repo = repo
+        self._repo = repo
         self.root = Path(repo.working_tree_dir or ".").resolve()
+        self.git_dir = Path(repo.git_dir)
 
     @classmethod
     def open(cls, path: Path) -> GitRepo:
@@ -39,27 +66,65 @@ class GitRepo:
         except (git.InvalidGitRepositoryError, git.NoSuchPathError):
             raise ConfigError(f"{path} is not inside a git repository (run `git init` there first)") from None
 
-    def run(self, *args: str) -> str:
-        return self.run_bytes(*args).decode("utf-8", "surrogateescape")
+    def run(self, *args: str, env: Mapping[str, str] | None = None, input: bytes | None = None) -> str:
+        """git's output as text (undecodable bytes kept as surrogates, so any file name round-trips)."""
+        return self.run_bytes(*args, env=env, input=input).decode("utf-8", "surrogateescape")
 
-    def run_bytes(self, *args: str) -> bytes:
-        """git's output as it wrote it: file contents, or text `run` decodes."""
-        return self.repo.git.execute(["git", "-c", "core.quotePath=false", *args], strip_newline_in_stdout=False,
-                                     stdout_as_string=False)
+    def run_bytes(self, *args: str, env: Mapping[str, str] | None = None, input: bytes | None = None) -> bytes:
+        """Run `git <args>` in the working tree: its output as it wrote it, or `GitError`.
+
+        `env` is added to this process's environment (a temporary index, a commit's author);
+        `input` goes to git's standard input.
+        """
+        command = ("git", *GLOBAL_OPTIONS, *args)
+        result = subprocess.run(command, cwd=self.root, input=input, capture_output=True, check=False,
+                                env={**os.environ, **C_LOCALE, **(env or {})})
+        if result.returncode != 0:
+            raise GitError(command, result.returncode, result.stderr.decode("utf-8", "replace"))
+        return result.stdout
 
     def head(self) -> str | None:
         """The commit HEAD points at, or None in a repository with no commits yet."""
         try:
-            return self.repo.head.commit.hexsha
+            return self._repo.head.commit.hexsha
         except ValueError:
             return None
+
+    def branch(self) -> str | None:
+        """The checked-out branch, or None when HEAD is detached."""
+        try:
+            return self._repo.active_branch.name
+        except TypeError:
+            return None
+
+    def remotes(self) -> list[str]:
+        """The names of the configured remotes, in git's order."""
+        return [remote.name for remote in self._repo.remotes]
+
+    def tracking(self) -> tuple[str, str] | None:
+        """(remote, branch) the checked-out branch tracks, if it tracks one."""
+        try:
+            tracked = self._repo.active_branch.tracking_branch()
+        except TypeError:
+            return None
+        return None if tracked is None else (tracked.remote_name, tracked.remote_head)
 
     def commits_between(self, old: str, new: str) -> int | None:
         """How many commits `new` has that `old` lacks; None if `old` is unknown here."""
         try:
             return int(self.run("rev-list", "--count", f"{old}..{new}").strip())
-        except git.GitCommandError:
+        except GitError:
             return None
+
+    def busy_reason(self) -> str | None:
+        """Why the repository cannot take a commit now (a merge or rebase in progress), or None."""
+        return next((reason for marker, reason in _BUSY_MARKERS.items() if (self.git_dir / marker).exists()), None)
+
+    def dirty(self, *pathspec: str) -> list[str]:
+        """Paths under `pathspec` with uncommitted changes, staged or not, or untracked (`status --porcelain`)."""
+        output = self.run("--literal-pathspecs", "status", "--porcelain=v1", "-z", "--untracked-files=all",
+                          "--no-renames", "--", *pathspec)
+        return [record[3:] for record in output.split("\0") if len(record) > 3]
 
     def blobs(self, prefix: str) -> Blobs:
         """Repository-relative path → git blob id of every file under `prefix` as it is on disk now.
@@ -71,7 +136,7 @@ class GitRepo:
         markers) answers with its HEAD version, or not at all if HEAD lacks it.
         """
         blobs, unmerged = self._tracked(prefix)
-        dirty = self._dirty(prefix)
+        dirty = self.dirty(prefix or ".")
         conflicted = unmerged | self._with_markers([path for path in dirty if path not in unmerged])
         for path in {*dirty, *conflicted}:
             blobs.pop(path, None)
@@ -119,14 +184,9 @@ class GitRepo:
                 blobs[path] = blob
         return blobs, unmerged
 
-    def _dirty(self, prefix: str) -> list[str]:
-        output = self.run("--literal-pathspecs", "status", "--porcelain=v1", "-z", "--untracked-files=all",
-                          "--no-renames", "--", prefix or ".")
-        return [record[3:] for record in output.split("\0") if len(record) > 3]
-
     def _with_markers(self, paths: list[str]) -> set[str]:
         """Those of `paths` holding conflict markers, looked for only while git is stopped mid-merge or rebase."""
-        if busy_reason(self) is None:
+        if self.busy_reason() is None:
             return set()
         return {path for path in paths if self._is_file(path) and _CONFLICT.search((self.root / path).read_bytes())}
 
@@ -183,86 +243,3 @@ def _commits(output: str) -> Iterator[tuple[str, list[str]]]:
     for record in ("\0" + output).split("\0/")[1:]:
         when, _, names = record.partition("\0")
         yield when, [name for name in names.removeprefix("\n").split("\0") if name]
-
-
-def file_time(path: Path) -> str:
-    """When a file not yet committed was last written, as RFC 3339."""
-    return datetime.fromtimestamp(os.stat(path).st_mtime, UTC).isoformat(timespec="seconds")
-
-
-class Identity(msgspec.Struct, frozen=True):
-    """Who a commit is by."""
-
-    name: str
-    email: str
-
-
-_BUSY_MARKERS = {"MERGE_HEAD": "merge-in-progress", "rebase-merge": "rebase-in-progress",
-                 "rebase-apply": "rebase-in-progress", "CHERRY_PICK_HEAD": "cherry-pick-in-progress",
-                 "REVERT_HEAD": "revert-in-progress"}
-
-
-def busy_reason(repo: GitRepo) -> str | None:
-    """Why the repository cannot take a commit now (a merge or rebase in progress), or None."""
-    git_dir = Path(repo.repo.git_dir)
-    for marker, reason in _BUSY_MARKERS.items():
-        if (git_dir / marker).exists():
-            return reason
-    return None
-
-
-def dirty_paths(repo: GitRepo, paths: list[str]) -> list[str]:
-    """Those of `paths` (repository-relative) with uncommitted changes, staged or not, or untracked."""
-    if not paths:
-        return []
-    output = repo.run("--literal-pathspecs", "status", "--porcelain=v1", "-z", "--untracked-files=all",
-                      "--no-renames", "--", *paths)
-    return [record[3:] for record in output.split("\0") if len(record) > 3]
-
-
-def blob_at_head(repo: GitRepo, path: str) -> str | None:
-    """The blob id of `path` in the HEAD commit, or None if it is not there."""
-    if repo.head() is None:
-        return None
-    try:
-        return repo.run("rev-parse", "--verify", "--quiet", f"HEAD:{path}").strip() or None
-    except git.GitCommandError:
-        return None
-
-
-def commit_paths(repo: GitRepo, paths: list[str], message: str, author: Identity) -> str:
-    """Commit exactly `paths` (added, changed or deleted) as `author`; other staged work is left alone."""
-    env = {"GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
-           "GIT_COMMITTER_NAME": author.name, "GIT_COMMITTER_EMAIL": author.email}
-    try:
-        repo.repo.git.execute(["git", "add", "--all", "--", *paths])
-        repo.repo.git.execute(["git", "commit", "--quiet", "--no-edit", f"--message={message}", "--", *paths],
-                              env={**os.environ, **env})
-    except git.GitCommandError as error:
-        detail = (error.stderr or "").strip().removeprefix("stderr:").strip(" '\n") or f"exit code {error.status}"
-        raise Conflict(f"git refused the commit: {detail}", reason="commit-refused") from None
-    return repo.head() or ""
-
-
-def restore_paths(repo: GitRepo, paths: list[str]) -> None:
-    """Put `paths` back as they are in HEAD (deleting those HEAD does not have) and unstage them."""
-    tracked = [p for p in paths if blob_at_head(repo, p) is not None]
-    if repo.head() is not None:
-        repo.repo.git.execute(["git", "reset", "--quiet", "--", *paths])
-    if tracked:
-        repo.repo.git.execute(["git", "checkout", "HEAD", "--", *tracked])
-    for path in set(paths) - set(tracked):
-        (repo.root / path).unlink(missing_ok=True)
-
-
-def configured_identity(repo: GitRepo) -> Identity:
-    """Who commits from the command line: git's own `user.name` and `user.email`."""
-    try:
-        name = repo.run("config", "--get", "user.name").strip()
-        email = repo.run("config", "--get", "user.email").strip()
-    except git.GitCommandError:
-        name = email = ""
-    if not (name and email):
-        raise ConfigError("git has no user.name and user.email here; set them (`git config user.name ...`, "
-                          "`git config user.email ...`) so the commit says who made it")
-    return Identity(name=name, email=email)

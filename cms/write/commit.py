@@ -27,7 +27,8 @@ from cms.errors import Conflict, ContentError, NotFound, PreconditionFailed
 from cms.index.build import stored_corpus, update
 from cms.problems import Problem
 from cms.repo import remote
-from cms.repo.repository import GitRepo, Identity, blob_at_head, busy_reason, commit_paths, dirty_paths, restore_paths
+from cms.repo.commits import Identity, blob_at_head, commit_paths, dirty_paths, restore_paths
+from cms.repo.repository import GitRepo
 from cms.write import journal
 
 Versions = str | frozenset[str]
@@ -129,7 +130,7 @@ def _result(repo: GitRepo, tree: ContentTree, changes: list[Change]) -> WriteRes
 
 
 def _check_idle(repo: GitRepo) -> None:
-    reason = busy_reason(repo)
+    reason = repo.busy_reason()
     if reason is not None:
         raise Conflict(f"the content repository is busy ({reason.replace('-', ' ')}); try again when it is done",
                        reason=reason)
@@ -204,6 +205,17 @@ def _shown(expected: Versions) -> str:
 
 def _validate(tree: ContentTree, db_path: Path, changes: list[Change]) -> None:
     """Refuse a change that adds errors to the tree (errors already there are not the writer's)."""
+    new = new_errors(tree, db_path, changes)
+    if new:
+        raise ContentError(f"the change does not validate ({len(new)} problem{'s' * (len(new) != 1)})", new)
+
+
+def new_errors(tree: ContentTree, db_path: Path, changes: list[Change]) -> list[Problem]:
+    """The errors the tree as the index knows it would have after `changes` and does not have now.
+
+    The index must be current; only the changed files are parsed, the rest of the corpus comes from
+    the index (`stored_corpus`).
+    """
     corpus, before = stored_corpus(tree, db_path, {change.path for change in changes})
     for change in changes:
         if change.text is not None:
@@ -211,14 +223,8 @@ def _validate(tree: ContentTree, db_path: Path, changes: list[Change]) -> None:
             if not isinstance(source, Source):
                 raise ContentError("the entry cannot be stored there", [source])
             corpus.add(tree.parse(source, change.text.encode()))
-    new = _new_errors(before, check(corpus))
-    if new:
-        raise ContentError(f"the change does not validate ({len(new)} problem{'s' * (len(new) != 1)})", new)
-
-
-def _new_errors(before: list[Problem], after: list[Problem]) -> list[Problem]:
     known = {_identity(problem) for problem in before}
-    return [problem for problem in after if problem.is_error and _identity(problem) not in known]
+    return [problem for problem in check(corpus) if problem.is_error and _identity(problem) not in known]
 
 
 def _identity(problem: Problem) -> tuple[str, str, str | None, str]:

@@ -28,7 +28,8 @@ import msgspec
 
 from cms import localdir
 from cms.errors import Conflict
-from cms.repo.repository import GitRepo, restore_paths
+from cms.repo.commits import restore_paths
+from cms.repo.repository import GitRepo
 
 GIT_LOCK_WAIT_SECONDS = 5.0
 
@@ -114,7 +115,7 @@ def clear_stale_git_lock(repo: GitRepo) -> None:
 
 
 def _git_lock(repo: GitRepo) -> Path:
-    return Path(repo.repo.git_dir) / "index.lock"
+    return repo.git_dir / "index.lock"
 
 
 def _git_running_in(root: Path) -> bool:

@@ -16,7 +16,7 @@ from cms.content.corpus import ContentTree
 from cms.content.sources import Source, classify
 from cms.errors import ContentError, TooLarge
 from cms.problems import Problem
-from cms.repo.repository import Identity
+from cms.repo.commits import Identity
 from cms.write import changes
 from cms.write.changes import EntryKind
 from cms.write.commit import Change, Plan, Versions, apply
