@@ -25,9 +25,18 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Guard, Receive, Scope, Send
 
-from cms.accounts.sessions import Sessions
-from cms.accounts.tokens import Claims, TokenSigner
-from cms.accounts.users import STAFF, Role, StateDB, User, UserStore, check_admin_settings, state_path
+from cms.accounts import (
+    STAFF,
+    Claims,
+    Role,
+    Sessions,
+    StateDB,
+    TokenSigner,
+    User,
+    UserStore,
+    check_admin_settings,
+    state_path,
+)
 from cms.content.corpus import ContentTree
 from cms.errors import NotAuthenticated
 from cms.settings import Settings

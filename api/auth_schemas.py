@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from api.schemas import Wire
-from cms.accounts.users import Role, User
+from cms.accounts import Role, User
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=254)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]

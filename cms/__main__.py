@@ -1,5 +1,5 @@
 """`python -m cms`: the same as the `cms` command."""
 
-from cms.cli.commands import main
+from cms.cli import main
 
 main()

@@ -36,8 +36,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from api.app import create_app
-from cms.accounts import users
-from cms.accounts.users import NewUser, Role, StateDB, UserStore
+from cms.accounts import NewUser, Role, StateDB, UserStore, users
 from cms.content.corpus import ContentTree
 from cms.index.build import database_path, update
 from cms.settings import Settings

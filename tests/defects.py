@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from click.testing import CliRunner, Result
 
-from cms.cli.commands import main
+from cms.cli import main
 from tests.conftest import FIXTURES, SITE, make_repo
 
 DEFECTS = FIXTURES / "defects"

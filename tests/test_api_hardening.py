@@ -25,10 +25,10 @@ import pytest
 
 pytest.register_assert_rewrite("tests.admin_api")
 
-from cms.accounts.users import Role  # noqa: E402
+from cms.accounts import Role  # noqa: E402
 from cms.errors import ConfigError, TooLarge  # noqa: E402
-from cms.repo.repository import GitRepo  # noqa: E402
 from cms.repo.commits import Identity  # noqa: E402
+from cms.repo.repository import GitRepo  # noqa: E402
 from cms.settings import Settings  # noqa: E402
 from cms.write import journal, operations  # noqa: E402
 from cms.write.changes import EntryKind  # noqa: E402

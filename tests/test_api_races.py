@@ -24,7 +24,7 @@ import pytest
 
 pytest.register_assert_rewrite("tests.admin_api")
 
-from cms.accounts.users import Role  # noqa: E402
+from cms.accounts import Role  # noqa: E402
 from tests.admin_api import ADA, BASE, MOE, PASSWORD, SECRET, AdminSite, Workbench  # noqa: E402
 from tests.api_server import CMS, free_port, server_env  # noqa: E402
 from tests.conftest import git, stop  # noqa: E402

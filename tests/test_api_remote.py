@@ -16,7 +16,7 @@ import pytest
 
 pytest.register_assert_rewrite("tests.admin_api")
 
-from cms.accounts.users import Role  # noqa: E402
+from cms.accounts import Role  # noqa: E402
 from tests.admin_api import (  # noqa: E402
     ADA,
     HOOK_SECRET,

@@ -27,9 +27,9 @@ import pytest
 
 pytest.register_assert_rewrite("tests.admin_api")
 
-from cms.accounts.users import Role  # noqa: E402
-from cms.repo.repository import GitRepo  # noqa: E402
+from cms.accounts import Role  # noqa: E402
 from cms.repo.commits import Identity, commit_paths  # noqa: E402
+from cms.repo.repository import GitRepo  # noqa: E402
 from cms.write import journal  # noqa: E402
 from tests.admin_api import (  # noqa: E402
     ADA,

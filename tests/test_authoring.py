@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from cms.errors import Conflict, ContentError, NotFound, PreconditionFailed
-from cms.repo.repository import GitRepo
 from cms.repo.commits import Identity, blob_at_head
+from cms.repo.repository import GitRepo
 from cms.write import journal, operations
 from cms.write.changes import EntryKind
 from cms.write.commit import Change, apply

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from cms.accounts.users import NewUser, Role, StateDB, UserStore
+from cms.accounts import NewUser, Role, StateDB, UserStore
 from tests.api_server import CMS, free_port
 from tests.conftest import SITE, git, make_repo
 from tests.test_serve import launch, wait_healthy

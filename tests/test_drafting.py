@@ -29,10 +29,9 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from cms import ai
-from cms.accounts import users
-from cms.accounts.users import NewUser, Role, StateDB, UserStore
+from cms.accounts import NewUser, Role, StateDB, UserStore, users
 from cms.ai import DraftRequest, RetryPolicy, clean_answer
-from cms.cli.commands import main
+from cms.cli import main
 from cms.content.models import Lesson
 from cms.content.parse import parse_bytes
 from cms.content.sources import classify

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from cms.cli.commands import main
+from cms.cli import main
 from cms.content.corpus import ContentTree
 from cms.errors import ConfigError
 from cms.index import tables
@@ -736,6 +736,6 @@ def test_parsing_in_worker_processes_remembers_files_the_same_way(dated_site: Pa
     replace(dated_site, INTRO_COURSE, "price: 0", "price: 0\ncurrency: USD")  # a default written out
     serial, parallel = tmp_path / "serial.db", tmp_path / "parallel.db"
     update(ContentTree.locate(dated_site / "content"), serial, workers=1)
-    monkeypatch.setattr("cms.index.build.PARALLEL_THRESHOLD", 1)
+    monkeypatch.setattr("cms.index.parsing.PARALLEL_THRESHOLD", 1)
     update(ContentTree.locate(dated_site / "content"), parallel, workers=2)
     assert_same_index(serial, parallel)

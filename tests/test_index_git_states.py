@@ -28,7 +28,7 @@ from litestar.testing import TestClient
 pytest.register_assert_rewrite("tests.admin_api")
 
 from api.app import create_app  # noqa: E402
-from cms.accounts.users import Role  # noqa: E402
+from cms.accounts import Role  # noqa: E402
 from cms.repo.repository import GitRepo  # noqa: E402
 from cms.settings import Settings  # noqa: E402
 from tests.admin_api import Starter  # noqa: E402

@@ -35,9 +35,8 @@ from werkzeug import Request, Response
 
 from api.app import create_app
 from cms import media
-from cms.accounts import users
-from cms.accounts.users import NewUser, Role, StateDB, UserStore
-from cms.cli.commands import main
+from cms.accounts import NewUser, Role, StateDB, UserStore, users
+from cms.cli import main
 from cms.content.corpus import ContentTree
 from cms.content.validate import validate_dir
 from cms.errors import ConfigError, PreconditionFailed, TooLarge, UnsupportedType

@@ -25,7 +25,7 @@ import msgspec
 import pytest
 from markdown_it import MarkdownIt
 
-from cms.index import rendering
+from cms.index import rendering, sanitizer
 from cms.index.rendering import Rendered, TocEntry, is_safe_url, reading_time_minutes, render
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rendering"
@@ -264,7 +264,7 @@ def test_xss_payload_wall_1_markdown_it_alone(payload: str) -> None:
 
 @pytest.mark.parametrize("payload", XSS_PAYLOADS, ids=list(_payload_ids()))
 def test_xss_payload_wall_2_sanitizer_alone(payload: str) -> None:
-    assert audit(rendering._sanitize(_UNSAFE_PARSER.render(payload))) == []
+    assert audit(sanitizer.sanitize(_UNSAFE_PARSER.render(payload))) == []
 
 
 # --------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from cms.cli.commands import main
+from cms.cli import main
 from cms.content.frontmatter import load_markdown
 from tests.conftest import SITE
 from tests.defects import validate_json

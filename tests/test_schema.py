@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from jsonschema import Draft202012Validator
 
-from cms.cli.commands import main
+from cms.cli import main
 from cms.content.frontmatter import load_data_file, load_markdown
 from cms.content.sources import Kind, Source, classify
 from tests.conftest import EXAMPLE_CONTENT, SITE

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from cms.cli.commands import main
+from cms.cli import main
 
 
 def test_stats_counts_what_the_public_sees_and_what_is_stored(site: Path) -> None:

@@ -11,11 +11,9 @@ import pytest
 from argon2 import PasswordHasher
 from click.testing import CliRunner
 
-from cms.accounts import users
+from cms.accounts import NewUser, Role, StateDB, TokenSigner, UserChanges, UserStore, state_path, users
 from cms.accounts.sessions import LOGIN_FAILURES_ALLOWED, Sessions
-from cms.accounts.tokens import TokenSigner
-from cms.accounts.users import NewUser, Role, StateDB, UserChanges, UserStore, state_path
-from cms.cli.commands import main
+from cms.cli import main
 from cms.content.corpus import ContentTree
 from cms.errors import ConfigError, Conflict, InvalidInput, NotAuthenticated, RateLimited
 

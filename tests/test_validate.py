@@ -10,7 +10,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from cms.cli.commands import main
+from cms.cli import main
 from cms.content.frontmatter import load_data_file
 from cms.content.reporting import as_github, as_text
 from cms.problems import Problem

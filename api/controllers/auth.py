@@ -22,8 +22,7 @@ from api.auth import (
     requires,
 )
 from api.auth_schemas import LoginIn, PasswordChangeIn, TokenOut, UserOut, user_out
-from cms.accounts.sessions import Session
-from cms.accounts.users import Role, User
+from cms.accounts import Role, Session, User
 from cms.errors import NotAuthenticated
 
 FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")

@@ -18,8 +18,7 @@ from litestar.status_codes import HTTP_201_CREATED
 from api.auth import AUTH_DEPENDENCIES, Auth, admin_api_enabled, requires
 from api.controllers.writes import EDITORS, identity, workspace
 from cms import ai
-from cms.accounts.quotas import DailyQuota
-from cms.accounts.users import User
+from cms.accounts import DailyQuota, User
 from cms.settings import Settings
 
 

@@ -31,7 +31,7 @@ from api.controllers.writes import EDITORS, identity, if_match, workspace
 from api.pagination import PageNumber, PageSize, Text, link_header
 from api.schemas import MediaAdminOut, Page, to_wire
 from cms import media
-from cms.accounts.users import Role, User
+from cms.accounts import Role, User
 from cms.content.models import SLUG_MAX, SLUG_PATTERN, ResourceType
 from cms.media import MediaSetup, Spool
 from cms.read import queries

@@ -14,8 +14,8 @@ from api.deps import View
 from api.pagination import PageNumber, PageSize, link_header
 from api.schemas import Health, Meta, Page, SearchHit, to_wire
 from cms.read import queries
-from cms.read.search import search as search_index
 from cms.read.health import index_health
+from cms.read.search import search as search_index
 
 Query = Annotated[str, Parameter(min_length=1, max_length=200, description="Words to find.")]
 

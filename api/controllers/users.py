@@ -9,7 +9,7 @@ from litestar.params import FromPath, JSONBody
 
 from api.auth import AUTH_DEPENDENCIES, Auth, admin_api_enabled, requires
 from api.auth_schemas import UserIn, UserOut, UserReplaceIn, user_out
-from cms.accounts.users import NewUser, Role, UserChanges
+from cms.accounts import NewUser, Role, UserChanges
 
 
 class UserController(Controller):

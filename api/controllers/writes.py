@@ -21,7 +21,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import AUTH_DEPENDENCIES, admin_api_enabled, requires
 from api.schemas import CourseDetail, LessonDetail, PathDetail, ProjectDetail, SectionDetail, to_wire
-from cms.accounts.users import STAFF, User
+from cms.accounts import STAFF, User
 from cms.errors import PreconditionRequired
 from cms.read import views
 from cms.repo.commits import Identity

@@ -1,5 +1,6 @@
 """Who may use the admin API, kept in the state database (never in the content or the index).
 
+    state      the state database: one shared connection, writes serialized across processes
     users      users, roles and passwords (argon2id)
     tokens     access tokens: short-lived JWTs
     sessions   logins, refresh-token rotation, logouts, counted password guesses
@@ -8,8 +9,9 @@
 
 from cms.accounts.quotas import DailyQuota
 from cms.accounts.sessions import Session, Sessions
+from cms.accounts.state import StateDB, state_path
 from cms.accounts.tokens import Claims, TokenSigner
-from cms.accounts.users import STAFF, NewUser, Role, StateDB, User, UserChanges, UserStore, state_path
+from cms.accounts.users import STAFF, NewUser, Role, User, UserChanges, UserStore, check_admin_settings
 
 __all__ = ["STAFF", "Claims", "DailyQuota", "NewUser", "Role", "Session", "Sessions", "StateDB", "TokenSigner", "User",
-           "UserChanges", "UserStore", "state_path"]
+           "UserChanges", "UserStore", "check_admin_settings", "state_path"]

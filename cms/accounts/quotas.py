@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from cms.accounts.users import StateDB
+from cms.accounts.state import StateDB
 from cms.errors import RateLimited
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS daily_usage (

@@ -27,8 +27,9 @@ from contextlib import contextmanager
 
 import msgspec
 
+from cms.accounts.state import StateDB
 from cms.accounts.tokens import AccessToken, Claims, TokenSigner
-from cms.accounts.users import StateDB, User, UserStore, read_user
+from cms.accounts.users import User, UserStore, read_user
 from cms.errors import NotAuthenticated, NotFound, RateLimited
 
 LOGIN_FAILURES_ALLOWED = 10

@@ -14,7 +14,6 @@ import secrets
 import time
 from typing import Annotated
 
-import jwt
 import msgspec
 
 from cms.accounts.users import User
@@ -55,6 +54,8 @@ class TokenSigner:
         self.lifetime = minutes * 60
 
     def issue(self, user: User) -> AccessToken:
+        import jwt  # PyJWT takes a third of a second to import: the API needs it, `cms --help` does not
+
         now = int(time.time())
         claims = Claims(sub=str(user.id), role=user.role.value, tv=user.token_version,
                         jti=secrets.token_urlsafe(16), iat=now, exp=now + self.lifetime)
@@ -64,6 +65,8 @@ class TokenSigner:
 
     def decode(self, token: str) -> Claims:
         """The claims of a valid token; `NotAuthenticated` for anything else."""
+        import jwt
+
         try:
             payload = jwt.decode(token, self._key, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=ISSUER,
                                  options={"require": REQUIRED_CLAIMS})

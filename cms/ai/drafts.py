@@ -19,14 +19,15 @@ from collections.abc import Callable
 import msgspec
 
 from cms.ai.answer import lesson_text, usable_body
-from cms.ai.client import Generate
+from cms.ai.client import Generate, gemini
 from cms.ai.prompt import build_prompt, outline
 from cms.ai.target import DraftRequest, Target, check_request, locate
 from cms.errors import Conflict, ContentError
 from cms.index.build import update
 from cms.repo import branches, remote
-from cms.repo.commits import Identity
+from cms.repo.commits import Identity, configured_identity
 from cms.repo.repository import GitError, GitRepo
+from cms.settings import Settings
 from cms.write.commit import Change, new_errors
 from cms.write.operations import Workspace
 
@@ -67,6 +68,12 @@ def draft(space: Workspace, request: DraftRequest, author: Identity, generate: G
     _create_branch(repo, branch, commit)
     pushed = space.push and _push(repo, branch, commit)
     return Draft(branch=branch, path=path, commit=commit, lesson=target.slug, base=base, pushed=pushed)
+
+
+def draft_as_git_user(settings: Settings, space: Workspace, request: DraftRequest) -> Draft:
+    """The command line's draft: Gemini from the settings, committed as git's configured user."""
+    author = configured_identity(GitRepo.open(space.tree.content_dir))
+    return draft(space, request, author, gemini(settings))
 
 
 def _base(repo: GitRepo) -> str:

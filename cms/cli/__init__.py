@@ -1,5 +1,29 @@
-"""The `cms` command: a thin click layer over the library (`cms = "cms.cli:main"`, also `python -m cms`)."""
+"""The `cms` command: a thin click layer over the library (`cms = "cms.cli:main"`, also `python -m cms`).
 
-from cms.cli.commands import main
+Library errors (`CmsError`) become click errors with exit status 2 for
+"could not run" and 1 for "content has problems". Commands load what they
+need when they run, so `cms --help` stays quick.
+
+    options     what the commands share (errors, the content directory)
+    authoring   validate, schema, new
+    serving     index, stats, watch, serve (`server`: granian and the indexer child; `progress`: the bar)
+    admin       users, media, ai
+"""
+
+from __future__ import annotations
+
+import click
+
+from cms.cli import admin, authoring, serving
 
 __all__ = ["main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="coursebase")
+def main() -> None:
+    """Coursebase: course content as files in git, served as a JSON API."""
+
+
+for command in (*authoring.COMMANDS, *serving.COMMANDS, *admin.COMMANDS):
+    main.add_command(command)

@@ -6,17 +6,15 @@ Nothing is overwritten, and slugs are checked before anything is written.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import msgspec
 
 from cms.content.frontmatter import dump_markdown
 from cms.content.models import Title
+from cms.content.numbering import numbered_children, numbered_name
 from cms.content.sources import slug_problem
 from cms.errors import CmsError, Conflict, NotFound
-
-_ORDERED = re.compile(r"^(\d+)-")
 
 
 def new_course(content_dir: Path, slug: str, title: str) -> Path:
@@ -32,7 +30,7 @@ def new_section(content_dir: Path, course: str, slug: str, title: str) -> Path:
     course_dir = _course_dir(content_dir, course)
     if _find_ordered(course_dir, slug, folders=True) is not None:
         raise Conflict(f"course {course!r} already has a section {slug!r}")
-    folder = course_dir / f"{_next_order(course_dir, folders=True)}-{slug}"
+    folder = course_dir / _next_name(course_dir, slug, folders=True)
     return _write(folder / "section.md", {"title": title}, "")
 
 
@@ -45,7 +43,7 @@ def new_lesson(content_dir: Path, course: str, section: str, slug: str, title: s
         raise NotFound(f"course {course!r} has no section {section!r}")
     if any(_find_ordered(folder, slug, folders=False) for folder in course_dir.iterdir() if folder.is_dir()):
         raise Conflict(f"course {course!r} already has a lesson {slug!r}")
-    path = section_dir / f"{_next_order(section_dir, folders=False)}-{slug}.md"
+    path = section_dir / f"{_next_name(section_dir, slug, folders=False)}.md"
     return _write(path, {"title": title, "type": "text", "status": "draft"}, f"## {title}\n\nWrite the lesson here.\n")
 
 
@@ -77,28 +75,12 @@ def _course_dir(content_dir: Path, course: str) -> Path:
     return folder
 
 
-def _siblings(folder: Path, folders: bool) -> list[tuple[int, str]]:
-    found = []
-    for child in folder.iterdir():
-        match = _ORDERED.match(child.name)
-        if match and child.is_dir() == folders and (folders or child.suffix == ".md"):
-            found.append((int(match.group(1)), child.name))
-    return found
-
-
 def _find_ordered(folder: Path, slug: str, folders: bool) -> Path | None:
-    suffix = "" if folders else ".md"
-    for _, name in _siblings(folder, folders):
-        if _ORDERED.sub("", name, count=1) == f"{slug}{suffix}":
-            return folder / name
-    return None
+    return next((child for _, found, child in numbered_children(folder, folders) if found == slug), None)
 
 
-def _next_order(folder: Path, folders: bool) -> str:
-    siblings = _siblings(folder, folders)
-    number = max((order for order, _ in siblings), default=0) + 1
-    width = max([2, *(len(_ORDERED.match(name).group(1)) for _, name in siblings)])  # type: ignore[union-attr]
-    return str(number).zfill(width)
+def _next_name(folder: Path, slug: str, folders: bool) -> str:
+    return numbered_name(slug, [child.name for _, _, child in numbered_children(folder, folders)])
 
 
 def _write(path: Path, data: dict[str, object], body: str) -> Path:

@@ -18,10 +18,10 @@ from pathlib import Path
 import msgspec
 
 from cms.content.models import SLUG_MAX, SLUG_PATTERN
+from cms.content.numbering import split_numbered
 from cms.problems import Problem
 
 _SLUG = re.compile(SLUG_PATTERN)
-_ORDERED = re.compile(r"^(\d+)-(.*)$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 """Control characters (Unicode category Cc): a newline or escape in a file name breaks tools and terminals."""
 _DEBRIS_SUFFIXES = ("~", ".swp", ".tmp")
@@ -143,12 +143,11 @@ def _classify_course_file(path: str, parts: tuple[str, ...]) -> Source | Problem
 
 
 def _ordered(name: str, path: str, what: str) -> tuple[int, str] | Problem:
-    match = _ORDERED.match(name)
-    if match is None:
+    numbered = split_numbered(name)
+    if numbered is None:
         return Problem(file=path, rule="naming", message=f"{what} name {name!r} has no order number",
                        expected=f"<NN>-<{what}> such as 01-{name.lower()}", found=repr(name))
-    problem = slug_problem(match.group(2), path, what)
-    return problem or (int(match.group(1)), match.group(2))
+    return slug_problem(numbered[1], path, what) or numbered
 
 
 def _control_problem(path: str) -> Problem:

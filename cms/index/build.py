@@ -11,37 +11,29 @@ incremental run answers exactly like a full rebuild.
 
 from __future__ import annotations
 
-import functools
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import sqlite_utils
 
 from cms import localdir
 from cms.content.corpus import ContentTree, Corpus
-from cms.content.frontmatter import Marks, PathKey
-from cms.content.models import Categories
-from cms.content.parse import MODELS, Document
 from cms.content.sources import CONTENT_SUFFIXES, Kind, Source, classify, is_ignored
 from cms.content.validate import check
 from cms.index import derived, tables
-from cms.index.rows import Rows, Stamp, render_document, rows_for, to_json
+from cms.index.parsing import Parsed, ParseJob, parse_all, parse_one
+from cms.index.rows import Rows, Stamp, to_json
+from cms.index.stored import FILE_COLUMNS, Memory, file_record, remembered, stored_problems
 from cms.problems import Problem
 from cms.repo.repository import GitRepo
 from cms.timestamps import file_time, utc, utc_now
 
 Progress = Callable[[int, int], None]
-PARALLEL_THRESHOLD = 200
 DATED_TABLES = ("courses", "sections", "lessons", "projects", "authors", "paths", "media")
-CHUNK = 100
-ParseJob = tuple[str, str, bytes | None]
-"""A file to parse: content path, blob id, and its content when it is not read from disk."""
 
 
 class IndexReport(msgspec.Struct, kw_only=True):
@@ -61,11 +53,6 @@ class IndexReport(msgspec.Struct, kw_only=True):
         return bool(self.read or self.deleted or self.full)
 
 
-class Parsed(msgspec.Struct):
-    """A file parsed by a worker and, if it parsed cleanly, rendered into its rows (dated later)."""
-
-    document: Document
-    rows: Rows | None
 
 
 def database_path(tree: ContentTree, url: str | None) -> Path:
@@ -82,21 +69,6 @@ def connect(path: Path) -> sqlite_utils.Database:
     return sqlite_utils.Database(conn)
 
 
-class Memory:
-    """What a long-running indexer (`cms watch`) keeps between runs: remembered documents by blob.
-
-    Without it each run decodes every unchanged file's stored document again.
-    """
-
-    def __init__(self) -> None:
-        self.documents: dict[str, tuple[str, Document]] = {}
-
-    def recall(self, path: str, blob: str) -> Document | None:
-        known = self.documents.get(path)
-        return known[1] if known is not None and known[0] == blob else None
-
-    def keep(self, path: str, blob: str, document: Document) -> None:
-        self.documents[path] = (blob, document)
 
 
 def update(tree: ContentTree, db_path: Path, *, full: bool = False, workers: int | None = None,
@@ -153,7 +125,7 @@ class _Run:
         deleted = sorted(set(stored) - set(current))
         dates_moved = self.full or head != _meta(self.db, "commit")
         if not (changed or deleted or dates_moved):
-            known = self._stored_problems()
+            known = stored_problems(self.db.conn)
             if self._same_misplaced(misplaced, known, current):
                 left_out = {path for path, (_, ok) in stored.items() if not ok}
                 return self._report(head, current, 0, 0, known, left_out)
@@ -197,7 +169,7 @@ class _Run:
     def _parse(self, files: list[ParseJob]) -> dict[str, Parsed]:
         total = len(files)
         results: dict[str, Parsed] = {}
-        for item in _parse_all(self.tree, files, self.workers):
+        for item in parse_all(self.tree, files, self.workers):
             results[item.document.source.path] = item
             if self.progress:
                 self.progress(len(results), total)
@@ -208,10 +180,10 @@ class _Run:
         """Every document: the ones just parsed, and the rest as the `files` table (or memory) has them."""
         corpus = Corpus(tree=self.tree, problems=misplaced)
         missing = [path for path in stored if path not in reread and self.memory.recall(path, stored[path][0]) is None]
-        rows = self.db.execute("SELECT path, kind, entry, marks, links, body_line, problems FROM files "
-                               "WHERE path IN (SELECT value FROM json_each(?))", [to_json(missing)])
+        rows = self.db.execute(f"SELECT {FILE_COLUMNS} FROM files WHERE path IN (SELECT value FROM json_each(?))",
+                               [to_json(missing)])
         for row in rows:
-            self.memory.keep(row[0], stored[row[0]][0], _remembered(self.tree, *row, source=self.sources.get(row[0])))
+            self.memory.keep(row[0], stored[row[0]][0], remembered(self.tree, *row, source=self.sources.get(row[0])))
         for path, (blob, _) in stored.items():
             if path not in reread:
                 corpus.add(self.memory.recall(path, blob))  # type: ignore[arg-type]
@@ -240,21 +212,21 @@ class _Run:
         was_ok = {path for path, (_, ok) in stored.items() if ok}
         now_ok = {path for path in corpus.documents if path not in bad}
         rewrite = set(parsed) | set(deleted) | (was_ok ^ now_ok)
-        _delete_rows(self.db, rewrite)
+        tables.delete_rows(self.db, rewrite)
         batch: Rows = {}
         for path in sorted(rewrite & now_ok):
             blob = stamps[path].version
-            item = parsed.get(path) or _parse_one(self.tree, path, blob, self._raw(path, blob))
+            item = parsed.get(path) or parse_one(self.tree, path, blob, self._raw(path, blob))
             for table, records in (item.rows or {}).items():
                 batch.setdefault(table, []).extend(records)
-        _insert(self.db, batch)
+        tables.insert(self.db, batch)
         self._remember(corpus, parsed, deleted, bad, stamps)
         return rewrite
 
     def _remember(self, corpus: Corpus, parsed: dict[str, Parsed], deleted: list[str], bad: set[str],
                   stamps: dict[str, Stamp]) -> None:
-        _delete_paths(self.db, "files", set(deleted))
-        records = [_file_record(item.document, stamps[path], path not in bad) for path, item in parsed.items()]
+        tables.delete_paths(self.db, "files", set(deleted))
+        records = [file_record(item.document, stamps[path], path not in bad) for path, item in parsed.items()]
         self.db["files"].upsert_all(records, pk="path")  # type: ignore[union-attr]
         self.db.conn.executemany("UPDATE files SET ok = :ok, created_at = :created, updated_at = :updated "
                                  "WHERE path = :path AND (ok IS NOT :ok OR created_at IS NOT :created "
@@ -275,11 +247,6 @@ class _Run:
                 "content_prefix": self.tree.prefix}
         self.db["meta"].upsert_all([{"key": k, "value": v} for k, v in meta.items()], pk="key")  # type: ignore[union-attr]
 
-    def _stored_problems(self) -> list[Problem]:
-        rows = self.db.execute("SELECT * FROM problems").fetchall()
-        columns = list(tables.TABLES["problems"])
-        return [Problem(**{k: v for k, v in zip(columns, row, strict=True) if v is not None}) for row in rows]
-
     def _report(self, head: str | None, current: dict[str, str], read: int, deleted: int,
                 problems: list[Problem], left_out: set[str]) -> IndexReport:
         """`skipped` counts every file left out: with errors of its own, or under a course or section that has them."""
@@ -293,35 +260,10 @@ def _meta(db: sqlite_utils.Database, key: str) -> str | None:
     return None if row is None or row[0] == "" else row[0]
 
 
-def _parse_all(tree: ContentTree, files: list[ParseJob], workers: int) -> Iterable[Parsed]:
-    if workers < 2 or len(files) < PARALLEL_THRESHOLD:
-        yield from (_parse_one(tree, *job) for job in files)
-        return
-    chunks = [files[i:i + CHUNK] for i in range(0, len(files), CHUNK)]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for batch in pool.map(_parse_chunk, [tree] * len(chunks), chunks):
-            yield from batch
 
 
-def _parse_chunk(tree: ContentTree, files: list[ParseJob]) -> list[Parsed]:
-    return [_parse_one(tree, *job) for job in files]
 
 
-def _parse_one(tree: ContentTree, path: str, blob: str, raw: bytes | None = None) -> Parsed:
-    """Parse, render and turn into rows: the per-file work, done in a worker process for big runs.
-
-    `raw` is the content when it does not come from the file on disk (a conflicted file's HEAD version).
-    """
-    source = classify(path)
-    assert isinstance(source, Source)
-    document = tree.parse(source, (tree.content_dir / path).read_bytes() if raw is None else raw)
-    rows = None
-    if document.ok:
-        has_body = source.kind not in (Kind.MEDIA, Kind.CATEGORIES)
-        rendered = render_document(document) if has_body else None
-        rows = rows_for(document, rendered, Stamp(version=blob, created_at=None, updated_at=None))
-    document.body = ""
-    return Parsed(document=document, rows=rows)
 
 
 def _course_of(path: str) -> str | None:
@@ -330,80 +272,14 @@ def _course_of(path: str) -> str | None:
     return parts[1] if parts[0] == "courses" and len(parts) > 2 else None
 
 
-class _StoredMarks(Mapping[PathKey, tuple[int, int]]):
-    """A remembered document's marks, decoded only when a problem needs a line number."""
-
-    def __init__(self, raw: str) -> None:
-        self._raw = raw
-        self._marks: dict[PathKey, tuple[int, int]] | None = None
-
-    def _decoded(self) -> dict[PathKey, tuple[int, int]]:
-        if self._marks is None:
-            self._marks = {tuple(key): (line, column) for key, line, column in msgspec.json.decode(self._raw)}
-        return self._marks
-
-    def __getitem__(self, key: PathKey) -> tuple[int, int]:
-        return self._decoded()[key]
-
-    def __iter__(self) -> Iterator[PathKey]:
-        return iter(self._decoded())
-
-    def __len__(self) -> int:
-        return len(self._decoded())
 
 
-def _remembered(tree: ContentTree, path: str, kind: str, entry: str | None, marks: str, links: str,
-                body_line: int, problems: str, source: Source | None = None) -> Document:
-    """A document as the last run left it, without reading the file again."""
-    if source is None:
-        found = classify(path)
-        assert isinstance(found, Source)
-        source = found
-    model: Any = Categories if source.kind is Kind.CATEGORIES else MODELS[source.kind]
-    return Document(
-        source=source, file=tree.label(path), body_line=body_line,
-        entry=None if entry is None else msgspec.json.decode(entry, type=model),
-        marks=_StoredMarks(marks),  # type: ignore[arg-type]
-        links=msgspec.json.decode(links, type=list[tuple[str, int, str]]),
-        problems=msgspec.json.decode(problems, type=list[Problem]))
 
 
-def _file_record(document: Document, stamp: Stamp, ok: bool) -> dict[str, Any]:
-    marks: Marks = document.marks
-    return {"path": document.source.path, "kind": document.source.kind.value, "blob": stamp.version,
-            "entry": None if document.entry is None else to_json(_canonical(document.entry)),
-            "marks": to_json([[list(key), line, column] for key, (line, column) in marks.items()]),
-            "links": to_json(document.links), "body_line": document.body_line,
-            "problems": to_json(document.problems), "ok": int(ok),
-            "created_at": stamp.created_at, "updated_at": stamp.updated_at}
 
 
-def _canonical(value: Any) -> Any:
-    """`value` with every field that equals its default set to the default object itself.
-
-    msgspec leaves a field out (`omit_defaults`) only when it *is* the
-    default object. An entry parsed in a worker process comes back pickled,
-    an equal copy, and a YAML `currency: USD` is a copy too: without this
-    the same file would be remembered in different forms by different runs.
-    """
-    if isinstance(value, list):
-        return [_canonical(item) for item in value]
-    if not isinstance(value, msgspec.Struct):
-        return value
-    changes: dict[str, Any] = {}
-    for name, default in _defaults(type(value)):
-        current = getattr(value, name)
-        if default is not msgspec.NODEFAULT and current == default:
-            changes[name] = default
-        elif isinstance(current, list | msgspec.Struct):
-            changes[name] = _canonical(current)
-    return msgspec.structs.replace(value, **changes) if changes else value
 
 
-@functools.cache
-def _defaults(model: type[msgspec.Struct]) -> tuple[tuple[str, Any], ...]:
-    """Each field's name and default (`NODEFAULT` if none); `msgspec.structs.fields` is slow to ask each time."""
-    return tuple((field.name, field.default) for field in msgspec.structs.fields(model))
 
 
 def _bad_files(corpus: Corpus, problems: list[Problem]) -> set[str]:
@@ -420,53 +296,3 @@ def _bad_files(corpus: Corpus, problems: list[Problem]) -> set[str]:
         if orphan_lesson or orphan_section:
             bad.add(path)
     return bad
-
-
-def _delete_rows(db: sqlite_utils.Database, paths: set[str]) -> None:
-    if paths:
-        db.execute("DELETE FROM search WHERE rowid IN (SELECT id FROM search_docs WHERE path IN "
-                   "(SELECT value FROM json_each(?)))", [to_json(sorted(paths))])
-    for table in tables.CONTENT_TABLES:
-        _delete_paths(db, table, paths)
-
-
-def _delete_paths(db: sqlite_utils.Database, table: str, paths: set[str]) -> None:
-    if paths:
-        db.execute(f"DELETE FROM {table} WHERE path IN (SELECT value FROM json_each(?))", [to_json(sorted(paths))])
-
-
-def _insert(db: sqlite_utils.Database, rows: Rows) -> None:
-    """Insert a batch of rows, one statement per table; search rows go to `search_docs` and `search`."""
-    searchable = rows.pop("search", [])
-    if searchable:
-        first = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM search_docs").fetchone()[0]
-        rows["search_docs"] = [{"id": first + i, "kind": r["kind"], "course": r["course"], "slug": r["slug"],
-                                "path": r["path"], "listed": r["listed"]} for i, r in enumerate(searchable)]
-        db.conn.executemany("INSERT INTO search (rowid, title, body) VALUES (?, ?, ?)",
-                            [(first + i, r["title"], r["body"]) for i, r in enumerate(searchable)])
-    for table, records in rows.items():
-        if records:
-            columns = sorted(set().union(*records))
-            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
-            db.conn.executemany(sql, [[record.get(c) for c in columns] for record in records])
-
-
-def stored_corpus(tree: ContentTree, db_path: Path, leave_out: set[str]) -> tuple[Corpus, list[Problem]]:
-    """The corpus as the index last saw it, without `leave_out`, and the problems it had then.
-
-    The write path validates a change against this instead of re-reading
-    every file: bring the index up to date first, then add the changed
-    documents to the corpus.
-    """
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        corpus = Corpus(tree=tree)
-        for row in conn.execute("SELECT path, kind, entry, marks, links, body_line, problems FROM files"):
-            if row[0] not in leave_out:
-                corpus.add(_remembered(tree, *row))
-        columns = list(tables.TABLES["problems"])
-        problems = [Problem(**{k: v for k, v in zip(columns, row, strict=True) if v is not None})
-                    for row in conn.execute(f"SELECT {', '.join(columns)} FROM problems")]
-    finally:
-        conn.close()
-    return corpus, problems

@@ -26,29 +26,28 @@ Security model: two independent walls, each enough on its own.
 
 The tests run an XSS corpus through each wall separately and through both.
 
-Everything is configured once at import: :data:`_PARSER` and
-:data:`_SANITIZER` are built a single time and shared (they keep no
-per-call state; each call gets its own ``env``).
+Everything is configured once at import: :data:`_PARSER` here and the
+sanitizer in :mod:`cms.index.sanitizer` are built a single time and shared
+(they keep no per-call state; each call gets its own ``env``).
 """
 
 from __future__ import annotations
 
-import html
 import math
 import re
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
-from urllib.parse import unquote
 
 import mdurl
 import msgspec
-import nh3
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml, unescapeAll
 from markdown_it.renderer import RendererHTML
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
+
+from cms.index.sanitizer import EXTERNAL_LINK_REL, HEADING_ID_PREFIX, has_scheme, is_safe_url, sanitize
 
 __all__ = [
     "LinkResolver",
@@ -85,54 +84,10 @@ class Rendered(msgspec.Struct, frozen=True):
 
 
 WORDS_PER_MINUTE = 200
-SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
-HEADING_ID_PREFIX = "h-"
-EXTERNAL_LINK_REL = "noopener noreferrer"
 
 # --------------------------------------------------------------------------
-# URL safety
+# URL kinds (safety is `cms.index.sanitizer.is_safe_url`)
 # --------------------------------------------------------------------------
-
-_MAX_DECODE_ROUNDS = 4
-# Characters a browser ignores or strips inside a URL, or that only hide
-# things: ASCII controls and space, C1 controls, Unicode spaces and the
-# invisible formatting characters (soft hyphen, zero-width, bidi controls).
-_INVISIBLE_RE = re.compile(
-    "[\\s\x00-\x20\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f"
-    "\u202a-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]+"
-)
-# Anything before the first ':' that comes before any '/', '?' or '#' is a
-# scheme (or an attempt at one): judged against the allow-list.
-_SCHEME_RE = re.compile(r"([^/?#:]*):")
-
-
-def is_safe_url(url: str) -> bool:
-    """True for http, https, mailto and relative URLs; False for anything else.
-
-    The URL is decoded first (HTML entities and percent-encoding, repeatedly)
-    and stripped of whitespace and invisible characters anywhere, so
-    ``&#106;ava&#x09;script%3A`` is judged as ``javascript:``.
-    """
-    decoded = _fully_decoded(url)
-    if decoded is None:
-        return False
-    canonical = _INVISIBLE_RE.sub("", decoded).lower()
-    match = _SCHEME_RE.match(canonical)
-    return match is None or match.group(1) in SAFE_SCHEMES
-
-
-def _fully_decoded(url: str) -> str | None:
-    """Undo entity and percent encoding until stable; None if it never is."""
-    for _ in range(_MAX_DECODE_ROUNDS):
-        decoded = unquote(html.unescape(url))
-        if decoded == url:
-            return url
-        url = decoded
-    return None
-
-
-def _has_scheme(url: str) -> bool:
-    return _SCHEME_RE.match(url) is not None
 
 
 def _is_external(url: str) -> bool:
@@ -141,7 +96,7 @@ def _is_external(url: str) -> bool:
 
 
 def _is_relative_target(url: str) -> bool:
-    return bool(url) and not url.startswith(("#", "/")) and not _has_scheme(url)
+    return bool(url) and not url.startswith(("#", "/")) and not has_scheme(url)
 
 
 # --------------------------------------------------------------------------
@@ -289,7 +244,6 @@ def _record_word_count(state: StateCore) -> None:
 # --------------------------------------------------------------------------
 
 _FENCE_LANGUAGE_RE = re.compile(r"[A-Za-z0-9_+-]+")
-_CODE_CLASS_RE = re.compile(r"language-[A-Za-z0-9_+-]+")
 
 
 def _fence_language(info: str) -> str:
@@ -317,7 +271,7 @@ def _render_fence(
 
 
 # --------------------------------------------------------------------------
-# The parser and the sanitizer
+# The parser
 # --------------------------------------------------------------------------
 
 
@@ -343,58 +297,7 @@ def _build_parser() -> MarkdownIt:
     return md.enable(["table", "strikethrough"]).use(_coursebase_plugin)
 
 
-_HEADING_TAGS = frozenset(f"h{level}" for level in range(1, 7))
-_ALLOWED_TAGS = {
-    "p", "a", "img", "ul", "ol", "li", "pre", "code", "blockquote", "em",
-    "strong", "s", "del", "table", "thead", "tbody", "tr", "th", "td", "hr",
-    "br", *_HEADING_TAGS,
-}  # fmt: skip
-_ALLOWED_ATTRIBUTES = {
-    "a": {"href", "title"},
-    "img": {"src", "alt", "title"},
-    "code": {"class"},
-    "ol": {"start"},
-    **{tag: {"id"} for tag in _HEADING_TAGS},
-}
-# Exact values only: markdown-it writes table alignment as one of these
-# three styles, and no other CSS may reach the page.
-_ALIGN_STYLES = {f"text-align:{side}" for side in ("left", "center", "right")}
-_ALLOWED_ATTRIBUTE_VALUES = {
-    "a": {"rel": {EXTERNAL_LINK_REL}},
-    "th": {"style": _ALIGN_STYLES},
-    "td": {"style": _ALIGN_STYLES},
-}
-_URL_ATTRIBUTES = frozenset({"href", "src"})
-
-
-def _checked_attribute(tag: str, attribute: str, value: str) -> str | None:
-    """Hold wall 2 to wall 1's rules for URLs and code classes (None drops it).
-
-    ammonia's own scheme check follows browsers exactly; this applies
-    :func:`is_safe_url`, which is stricter (it decodes before judging).
-    """
-    if attribute in _URL_ATTRIBUTES:
-        return value if is_safe_url(value) else None
-    if attribute == "class":
-        return value if _CODE_CLASS_RE.fullmatch(value) else None
-    return value
-
-
-def _build_sanitizer() -> nh3.Cleaner:
-    return nh3.Cleaner(
-        tags=_ALLOWED_TAGS,
-        attributes=_ALLOWED_ATTRIBUTES,
-        tag_attribute_values=_ALLOWED_ATTRIBUTE_VALUES,
-        attribute_filter=_checked_attribute,
-        url_schemes=set(SAFE_SCHEMES),
-        link_rel=None,
-        id_prefix=HEADING_ID_PREFIX,
-        strip_comments=True,
-    )
-
-
 _PARSER = _build_parser()
-_SANITIZER = _build_sanitizer()
 
 
 # --------------------------------------------------------------------------
@@ -408,13 +311,8 @@ def _render_markup(markdown: str, env: EnvType) -> str:
     return _PARSER.renderer.render(tokens, _PARSER.options, env)
 
 
-def _sanitize(markup: str) -> str:
-    """Wall 2 alone: the allow-list sanitizer."""
-    return _SANITIZER.clean(markup)
-
-
 def render(markdown: str, resolve_link: LinkResolver | None = None) -> Rendered:
     """Render a markdown body to safe HTML, its table of contents and word count."""
     env: EnvType = {"resolve_link": resolve_link}
     markup = _render_markup(markdown, env)
-    return Rendered(html=_sanitize(markup), toc=env["toc"], words=env["words"])
+    return Rendered(html=sanitize(markup), toc=env["toc"], words=env["words"])

@@ -8,12 +8,15 @@ file's git blob id). `files` is the indexer's own memory of each file;
 of its rows is (kind, course, slug, path) and whether it may be listed
 (published all the way up; `publish_at` is checked at read time), kept
 apart so that filtering hits never reads their text; `meta` records what
-the index was built from.
+the index was built from. `insert` and `delete_rows` move a batch of rows
+in and out, one statement per table.
 """
 
 from __future__ import annotations
 
 import sqlite_utils
+
+from cms.index.rows import Rows, to_json
 
 SCHEMA_VERSION = 4
 
@@ -115,3 +118,32 @@ def _not_null(pk: str | tuple[str, ...] | None) -> set[str]:
     if pk is None:
         return set()
     return {pk} if isinstance(pk, str) else set(pk)
+
+
+def delete_rows(db: sqlite_utils.Database, paths: set[str]) -> None:
+    if paths:
+        db.execute("DELETE FROM search WHERE rowid IN (SELECT id FROM search_docs WHERE path IN "
+                   "(SELECT value FROM json_each(?)))", [to_json(sorted(paths))])
+    for table in CONTENT_TABLES:
+        delete_paths(db, table, paths)
+
+
+def delete_paths(db: sqlite_utils.Database, table: str, paths: set[str]) -> None:
+    if paths:
+        db.execute(f"DELETE FROM {table} WHERE path IN (SELECT value FROM json_each(?))", [to_json(sorted(paths))])
+
+
+def insert(db: sqlite_utils.Database, rows: Rows) -> None:
+    """Insert a batch of rows, one statement per table; search rows go to `search_docs` and `search`."""
+    searchable = rows.pop("search", [])
+    if searchable:
+        first = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM search_docs").fetchone()[0]
+        rows["search_docs"] = [{"id": first + i, "kind": r["kind"], "course": r["course"], "slug": r["slug"],
+                                "path": r["path"], "listed": r["listed"]} for i, r in enumerate(searchable)]
+        db.conn.executemany("INSERT INTO search (rowid, title, body) VALUES (?, ?, ?)",
+                            [(first + i, r["title"], r["body"]) for i, r in enumerate(searchable)])
+    for table, records in rows.items():
+        if records:
+            columns = sorted(set().union(*records))
+            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+            db.conn.executemany(sql, [[record.get(c) for c in columns] for record in records])

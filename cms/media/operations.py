@@ -37,8 +37,8 @@ from cms.repo.commits import Identity, blob_at_head, configured_identity
 from cms.repo.repository import GitRepo
 from cms.settings import Settings
 from cms.write.changes import edit_front_matter
-from cms.write.commit import Change, Plan, Versions, apply, check_version, checked_path, read_target
-from cms.write.operations import Workspace, Written
+from cms.write.commit import Change, Plan, Versions, check_version, checked_path, read_target
+from cms.write.operations import Workspace, Written, commit
 
 
 def upload(space: Workspace, cloud: Cloudinary, limits: Limits, received: Received, alt: str | None,
@@ -232,7 +232,4 @@ def _flag_deleted(fields: dict[str, Any], media_id: str, deleted: bool) -> None:
 def _commit(space: Workspace, changes: list[Change] | Plan, message: str | Callable[[list[Change]], str],
             author: Identity, before_write: Callable[[], None] | None = None) -> Written:
     """One commit; the answer is about the first change, the media record."""
-    result = apply(space.tree, space.db_path, changes, message, author, push=space.push, before_write=before_write)
-    first = next(iter(result.versions))
-    return Written(path=first, slug=first.removeprefix("media/").removesuffix(".yml"),
-                   version=result.versions[first], commit=result.commit)
+    return commit(space, changes, message, author, before_write)[0]

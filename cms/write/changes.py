@@ -9,7 +9,6 @@ and derived fields (`html`, `created_at`, …) fail the same way.
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -18,12 +17,12 @@ import msgspec
 
 from cms.content.corpus import ContentTree
 from cms.content.frontmatter import dump_markdown, load_markdown
+from cms.content.numbering import numbered_children, numbered_name
 from cms.content.sources import Source, classify, slug_problem
 from cms.errors import ContentError, NotFound
 from cms.problems import Problem
 from cms.write.commit import Change, Versions, check_version, checked_path, read_target
 
-_ORDERED = re.compile(r"^(\d+)-(.+)$")
 RESERVED = {"slug", "body", "section", "order"}
 
 
@@ -94,19 +93,8 @@ def _course_dir(tree: ContentTree, course: str) -> Path:
     return folder
 
 
-def _ordered_children(folder: Path, directories: bool) -> list[tuple[int, str, Path]]:
-    """The numbered children of `folder`; what is behind a link is never listed."""
-    found = []
-    for child in folder.iterdir() if folder.is_dir() and not folder.is_symlink() else []:
-        name = child.name if directories else child.name.removesuffix(".md")
-        match = _ORDERED.match(name)
-        if match and child.is_dir() == directories and (directories or child.suffix == ".md"):
-            found.append((int(match.group(1)), match.group(2), child))
-    return sorted(found)
-
-
 def _section_dir(tree: ContentTree, course: str, section: str) -> str:
-    for _, slug, child in _ordered_children(_course_dir(tree, course), directories=True):
+    for _, slug, child in numbered_children(_course_dir(tree, course), folders=True):
         if slug == section:
             folder = child.relative_to(tree.content_dir).as_posix()
             checked_path(tree, folder)  # a linked folder is refused before anything behind it is listed
@@ -115,32 +103,34 @@ def _section_dir(tree: ContentTree, course: str, section: str) -> str:
 
 
 def _lesson_path(tree: ContentTree, course: str, lesson: str) -> str:
-    for _, _, folder in _ordered_children(_course_dir(tree, course), directories=True):
-        for _, slug, child in _ordered_children(folder, directories=False):
+    for _, _, folder in numbered_children(_course_dir(tree, course), folders=True):
+        for _, slug, child in numbered_children(folder, folders=False):
             if slug == lesson:
                 return child.relative_to(tree.content_dir).as_posix()
     raise NotFound(f"course {course!r} has no lesson {lesson!r}")
 
 
-def _order(payload: dict[str, Any], folder: str, directories: bool, tree: ContentTree,
-           pending: list[Change]) -> str:
+def _numbered(payload: dict[str, Any], slug: str, folder: str, directories: bool, tree: ContentTree,
+              pending: list[Change]) -> str:
+    """The new entry's `<NN>-<slug>` name in `folder`: the payload's `order`, or after its siblings (pending ones of
+    the same commit too, so bulk creates number after each other)."""
     order = payload.get("order")
-    if order is None:
-        taken = [number for number, _, _ in _ordered_children(tree.content_dir / folder, directories)]
-        taken += [int(n) for n in (_pending_order(c.path, folder, directories) for c in pending) if n]
-        order = max(taken, default=0) + 1
-    elif not isinstance(order, int) or isinstance(order, bool) or order < 1 or order > 9999:
+    if order is not None and (not isinstance(order, int) or isinstance(order, bool) or not 1 <= order <= 9999):
         raise _bad_request("order", "order must be a whole number from 1 to 9999", order)
-    return str(order).zfill(2)
+    siblings = [child.name for _, _, child in numbered_children(tree.content_dir / folder, directories)]
+    return numbered_name(slug, [*siblings, *_pending_names(pending, folder, directories)], order)
 
 
-def _pending_order(path: str, folder: str, directories: bool) -> str | None:
-    """The order number a pending new file takes in `folder`, if it is placed there."""
-    parent, _, name = path.rpartition("/")
-    if directories:
-        parent, _, name = parent.rpartition("/")
-    match = _ORDERED.match(name)
-    return match.group(1) if match and parent == folder else None
+def _pending_names(pending: list[Change], folder: str, directories: bool) -> list[str]:
+    """The names pending new files (or their folders, for sections) take in `folder`."""
+    names = []
+    for change in pending:
+        parent, _, name = change.path.rpartition("/")
+        if directories:
+            parent, _, name = parent.rpartition("/")
+        if parent == folder:
+            names.append(name)
+    return names
 
 
 def _split(payload: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -179,9 +169,9 @@ def _new_path(tree: ContentTree, kind: EntryKind, parents: tuple[str, ...], slug
     course_dir = _course_dir(tree, parents[0])
     if kind is EntryKind.SECTION:
         folder = course_dir.relative_to(tree.content_dir).as_posix()
-        return f"{folder}/{_order(payload, folder, True, tree, pending)}-{slug}/section.md"
+        return f"{folder}/{_numbered(payload, slug, folder, True, tree, pending)}/section.md"
     folder = _section_dir(tree, parents[0], checked_slug(payload.get("section"), "section"))
-    return f"{folder}/{_order(payload, folder, False, tree, pending)}-{slug}.md"
+    return f"{folder}/{_numbered(payload, slug, folder, False, tree, pending)}.md"
 
 
 def replace(tree: ContentTree, kind: EntryKind, ids: tuple[str, ...], payload: dict[str, Any],

@@ -24,7 +24,8 @@ from cms.content.corpus import ContentTree
 from cms.content.sources import Source, classify
 from cms.content.validate import check
 from cms.errors import Conflict, ContentError, NotFound, PreconditionFailed
-from cms.index.build import stored_corpus, update
+from cms.index.build import update
+from cms.index.stored import stored_corpus
 from cms.problems import Problem
 from cms.repo import remote
 from cms.repo.commits import Identity, blob_at_head, commit_paths, dirty_paths, restore_paths

@@ -15,8 +15,10 @@ import msgspec
 from cms.content.corpus import ContentTree
 from cms.content.sources import Source, classify
 from cms.errors import ContentError, TooLarge
+from cms.index.build import database_path
 from cms.problems import Problem
 from cms.repo.commits import Identity
+from cms.settings import Settings
 from cms.write import changes
 from cms.write.changes import EntryKind
 from cms.write.commit import Change, Plan, Versions, apply
@@ -44,11 +46,20 @@ class Workspace(msgspec.Struct, frozen=True):
     push: bool = False
     max_markdown_bytes: int | None = None
 
+    @classmethod
+    def from_settings(cls, settings: Settings, db_path: Path | None = None) -> Workspace:
+        """CMS_CONTENT_DIR and its index (CMS_DATABASE_URL, unless `db_path` is given), with CMS_GIT_PUSH and
+        CMS_MAX_MARKDOWN_MB."""
+        tree = ContentTree.locate(settings.content_dir)
+        return cls(tree=tree, db_path=db_path or database_path(tree, settings.database_url), push=settings.git_push,
+                   max_markdown_bytes=settings.max_markdown_bytes)
 
-def _commit(space: Workspace, plan: Plan, message: str | Callable[[list[Change]], str],
-            author: Identity) -> list[Written]:
-    """Plan and commit under the write lock, so concurrent requests see each other's results."""
-    result = apply(space.tree, space.db_path, plan, message, author, push=space.push)
+
+def commit(space: Workspace, changes: list[Change] | Plan, message: str | Callable[[list[Change]], str],
+           author: Identity, before_write: Callable[[], None] | None = None) -> list[Written]:
+    """Commit `changes` (planned under the write lock, so concurrent requests see each other's results):
+    what was written, in the order of the changes. See `cms.write.commit.apply`."""
+    result = apply(space.tree, space.db_path, changes, message, author, push=space.push, before_write=before_write)
     return [Written(path=path, slug=_slug(path), version=version, commit=result.commit)
             for path, version in result.versions.items()]
 
@@ -77,7 +88,7 @@ def _check_size(space: Workspace, payloads: list[Any]) -> None:
 
 def create(space: Workspace, kind: EntryKind, parents: tuple[str, ...], payload: Any, author: Identity) -> Written:
     _check_size(space, [payload])
-    return _commit(space, lambda: [changes.create(space.tree, kind, parents, payload)],
+    return commit(space, lambda: [changes.create(space.tree, kind, parents, payload)],
                    lambda planned: f"Create {_name(kind, (*parents, _slug(planned[0].path)))}", author)[0]
 
 
@@ -89,7 +100,7 @@ def create_many(space: Workspace, kind: EntryKind, parents: tuple[str, ...], pay
                           message=f"a bulk request is a JSON list of 1 to {MAX_BULK} entries")
         raise ContentError(problem.message, [problem])
     _check_size(space, payloads)
-    return _commit(space, lambda: _placed(space, kind, parents, payloads), f"Create {len(payloads)} {kind.value}s",
+    return commit(space, lambda: _placed(space, kind, parents, payloads), f"Create {len(payloads)} {kind.value}s",
                    author)
 
 
@@ -104,31 +115,31 @@ def _placed(space: Workspace, kind: EntryKind, parents: tuple[str, ...], payload
 def replace(space: Workspace, kind: EntryKind, ids: tuple[str, ...], payload: Any, expected: Versions | None,
             author: Identity) -> Written:
     _check_size(space, [payload])
-    return _commit(space, lambda: [changes.replace(space.tree, kind, ids, payload, expected)],
+    return commit(space, lambda: [changes.replace(space.tree, kind, ids, payload, expected)],
                    f"Update {_name(kind, ids)}", author)[0]
 
 
 def publish(space: Workspace, kind: EntryKind, ids: tuple[str, ...], published: bool, expected: Versions | None,
             author: Identity) -> Written:
     verb = "Publish" if published else "Unpublish"
-    return _commit(space, lambda: [changes.publish(space.tree, kind, ids, published, expected)],
+    return commit(space, lambda: [changes.publish(space.tree, kind, ids, published, expected)],
                    f"{verb} {_name(kind, ids)}", author)[0]
 
 
 def delete(space: Workspace, kind: EntryKind, ids: tuple[str, ...], expected: Versions | None,
            author: Identity) -> Written:
-    return _commit(space, lambda: changes.delete(space.tree, kind, ids, expected), f"Delete {_name(kind, ids)}",
+    return commit(space, lambda: changes.delete(space.tree, kind, ids, expected), f"Delete {_name(kind, ids)}",
                    author)[0]
 
 
 def add_video(space: Workspace, course: str, lesson: str, snippet: Any, expected: Versions | None,
               author: Identity) -> Written:
-    return _commit(space, lambda: [changes.add_video(space.tree, course, lesson, snippet, expected)],
+    return commit(space, lambda: [changes.add_video(space.tree, course, lesson, snippet, expected)],
                    f"Add a video to lesson {course}/{lesson}", author)[0]
 
 
 def change_video(space: Workspace, course: str, lesson: str, index: int, snippet: Any | None,
                  expected: Versions | None, author: Identity) -> Written:
     verb = "Remove" if snippet is None else "Update"
-    return _commit(space, lambda: [changes.replace_video(space.tree, course, lesson, index, snippet, expected)],
+    return commit(space, lambda: [changes.replace_video(space.tree, course, lesson, index, snippet, expected)],
                    f"{verb} video {index} of lesson {course}/{lesson}", author)[0]

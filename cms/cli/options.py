@@ -1,0 +1,65 @@
+"""What the commands share: library errors as click errors, the content directory argument and option."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from cms.content.corpus import ContentTree
+from cms.errors import CmsError
+from cms.settings import Settings
+
+if TYPE_CHECKING:
+    from cms.write.operations import Workspace
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CommandError(click.ClickException):
+    exit_code = 2
+
+
+def reports_errors(command: F) -> F:
+    """Turn library errors into a clean message and exit status 2."""
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except CmsError as error:
+            raise CommandError(error.message) from None
+    return wrapper  # type: ignore[return-value]
+
+
+def content_dir_argument(command: F) -> F:
+    return click.argument("content_dir", required=False, type=click.Path(path_type=Path))(command)
+
+
+def content_dir_option(command: F) -> F:
+    return click.option("--content-dir", type=click.Path(path_type=Path), default=None,
+                        help="Defaults to CMS_CONTENT_DIR.")(command)
+
+
+def content_dir_or_setting(given: Path | None) -> Path:
+    return given if given is not None else Settings.from_env().content_dir
+
+
+def settings_for(content_dir: Path | None) -> Settings:
+    """The settings, with CMS_CONTENT_DIR replaced by the command's own content directory if it names one."""
+    return Settings.from_env(**({} if content_dir is None else {"content_dir": content_dir}))
+
+
+def tree_and_index(content_dir: Path | None) -> tuple[ContentTree, Path]:
+    """The content tree and the path of its index."""
+    space = workspace(content_dir)
+    return space.tree, space.db_path
+
+
+def workspace(content_dir: Path | None) -> Workspace:
+    """Where a command's writes go, and the index it reads."""
+    from cms.write.operations import Workspace  # it loads the indexer: only the commands that need it do
+
+    return Workspace.from_settings(settings_for(content_dir))

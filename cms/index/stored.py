@@ -1,0 +1,147 @@
+"""What the index remembers of every file, so a run (or a write's validation) need not read it again.
+
+The `files` table keeps each file's parsed entry, field positions, links
+and problems. `remembered` turns a row back into a `Document`; `Memory`
+keeps documents between the runs of a long-running indexer; and
+`stored_corpus` is the whole corpus as the last run saw it.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from cms.content.corpus import ContentTree, Corpus
+from cms.content.frontmatter import Marks, PathKey
+from cms.content.models import Categories
+from cms.content.parse import MODELS, Document
+from cms.content.sources import Kind, Source, classify
+from cms.index import tables
+from cms.index.rows import Stamp, to_json
+from cms.problems import Problem
+
+FILE_COLUMNS = "path, kind, entry, marks, links, body_line, problems"
+"""What `remembered` needs of a `files` row, in its order."""
+
+
+class Memory:
+    """What a long-running indexer (`cms watch`) keeps between runs: remembered documents by blob.
+
+    Without it each run decodes every unchanged file's stored document again.
+    """
+
+    def __init__(self) -> None:
+        self.documents: dict[str, tuple[str, Document]] = {}
+
+    def recall(self, path: str, blob: str) -> Document | None:
+        known = self.documents.get(path)
+        return known[1] if known is not None and known[0] == blob else None
+
+    def keep(self, path: str, blob: str, document: Document) -> None:
+        self.documents[path] = (blob, document)
+
+
+class _StoredMarks(Mapping[PathKey, tuple[int, int]]):
+    """A remembered document's marks, decoded only when a problem needs a line number."""
+
+    def __init__(self, raw: str) -> None:
+        self._raw = raw
+        self._marks: dict[PathKey, tuple[int, int]] | None = None
+
+    def _decoded(self) -> dict[PathKey, tuple[int, int]]:
+        if self._marks is None:
+            self._marks = {tuple(key): (line, column) for key, line, column in msgspec.json.decode(self._raw)}
+        return self._marks
+
+    def __getitem__(self, key: PathKey) -> tuple[int, int]:
+        return self._decoded()[key]
+
+    def __iter__(self) -> Iterator[PathKey]:
+        return iter(self._decoded())
+
+    def __len__(self) -> int:
+        return len(self._decoded())
+
+
+def remembered(tree: ContentTree, path: str, kind: str, entry: str | None, marks: str, links: str,
+                body_line: int, problems: str, source: Source | None = None) -> Document:
+    """A document as the last run left it, without reading the file again."""
+    if source is None:
+        found = classify(path)
+        assert isinstance(found, Source)
+        source = found
+    model: Any = Categories if source.kind is Kind.CATEGORIES else MODELS[source.kind]
+    return Document(
+        source=source, file=tree.label(path), body_line=body_line,
+        entry=None if entry is None else msgspec.json.decode(entry, type=model),
+        marks=_StoredMarks(marks),  # type: ignore[arg-type]
+        links=msgspec.json.decode(links, type=list[tuple[str, int, str]]),
+        problems=msgspec.json.decode(problems, type=list[Problem]))
+
+
+def file_record(document: Document, stamp: Stamp, ok: bool) -> dict[str, Any]:
+    marks: Marks = document.marks
+    return {"path": document.source.path, "kind": document.source.kind.value, "blob": stamp.version,
+            "entry": None if document.entry is None else to_json(_canonical(document.entry)),
+            "marks": to_json([[list(key), line, column] for key, (line, column) in marks.items()]),
+            "links": to_json(document.links), "body_line": document.body_line,
+            "problems": to_json(document.problems), "ok": int(ok),
+            "created_at": stamp.created_at, "updated_at": stamp.updated_at}
+
+
+def _canonical(value: Any) -> Any:
+    """`value` with every field that equals its default set to the default object itself.
+
+    msgspec leaves a field out (`omit_defaults`) only when it *is* the
+    default object. An entry parsed in a worker process comes back pickled,
+    an equal copy, and a YAML `currency: USD` is a copy too: without this
+    the same file would be remembered in different forms by different runs.
+    """
+    if isinstance(value, list):
+        return [_canonical(item) for item in value]
+    if not isinstance(value, msgspec.Struct):
+        return value
+    changes: dict[str, Any] = {}
+    for name, default in _defaults(type(value)):
+        current = getattr(value, name)
+        if default is not msgspec.NODEFAULT and current == default:
+            changes[name] = default
+        elif isinstance(current, list | msgspec.Struct):
+            changes[name] = _canonical(current)
+    return msgspec.structs.replace(value, **changes) if changes else value
+
+
+@functools.cache
+def _defaults(model: type[msgspec.Struct]) -> tuple[tuple[str, Any], ...]:
+    """Each field's name and default (`NODEFAULT` if none); `msgspec.structs.fields` is slow to ask each time."""
+    return tuple((field.name, field.default) for field in msgspec.structs.fields(model))
+
+
+def stored_corpus(tree: ContentTree, db_path: Path, leave_out: set[str]) -> tuple[Corpus, list[Problem]]:
+    """The corpus as the index last saw it, without `leave_out`, and the problems it had then.
+
+    The write path validates a change against this instead of re-reading
+    every file: bring the index up to date first, then add the changed
+    documents to the corpus.
+    """
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        corpus = Corpus(tree=tree)
+        for row in conn.execute(f"SELECT {FILE_COLUMNS} FROM files"):
+            if row[0] not in leave_out:
+                corpus.add(remembered(tree, *row))
+        return corpus, stored_problems(conn)
+    finally:
+        conn.close()
+
+
+def stored_problems(conn: sqlite3.Connection) -> list[Problem]:
+    """The problems the last run found, as it stored them."""
+    columns = list(tables.TABLES["problems"])
+    return [Problem(**{k: v for k, v in zip(columns, row, strict=True) if v is not None})
+            for row in conn.execute(f"SELECT {', '.join(columns)} FROM problems")]
