@@ -13,7 +13,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
-from api.auth import AuthMiddleware, auth_lifespan
+from api.auth import AuthMiddleware
 from api.caching import CachingMiddleware
 from api.controllers import auth, catalog, drafts, hooks, status
 from api.controllers.courses import CourseController
@@ -21,17 +21,16 @@ from api.controllers.media import MediaController
 from api.controllers.projects import ProjectController
 from api.controllers.users import UserController
 from api.controllers.writes import WRITE_CONTROLLERS
-from api.deps import DEPENDENCIES
+from api.deps import DEPENDENCIES, SERVICES, Services
 from api.errors import EXCEPTION_HANDLERS
 from api.strictness import strict_request
-from cms.content.corpus import ContentTree
-from cms.index.build import database_path
+from cms.accounts import Accounts, check_admin_settings
 from cms.lifetime import follow_parent
 from cms.media import MediaSetup
 from cms.read import LiveIndex
-from cms.repo.repository import GitRepo
+from cms.repo import GitRepo
 from cms.settings import Settings
-from cms.write.operations import Workspace
+from cms.write import Workspace
 
 API_PREFIX = "/api/v1"
 
@@ -45,19 +44,21 @@ def create_served_app() -> Litestar:
 def create_app(settings: Settings | None = None, index_path: Path | None = None) -> Litestar:
     """The read API over the index of `settings.content_dir`, and the admin API when CMS_SECRET_KEY is set."""
     settings = settings or Settings.from_env()
-    tree = ContentTree.locate(settings.content_dir)
-    db_path = index_path or database_path(tree, settings.database_url)
+    space = Workspace.from_settings(settings, index_path)
+    check_admin_settings(settings)  # a half-set or invalid FIRST_SUPERUSER stops here, not inside the server
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         """Open what a worker reads; the index is built before the workers start (`cms serve`, `cms index`)."""
-        app.state.repo = GitRepo.open(tree.content_dir)
-        app.state.index = LiveIndex(db_path)
-        app.state.workspace = Workspace(tree=tree, db_path=db_path, push=settings.git_push)
-        app.state.webhook_secret = settings.webhook_secret
-        app.state.settings = settings
-        app.state.media = MediaSetup.from_settings(settings)
-        yield
+        services = Services(
+            settings=settings, repo=GitRepo.open(space.tree.content_dir), index=LiveIndex(space.db_path),
+            workspace=space, media=MediaSetup.from_settings(settings), accounts=Accounts.open(settings, space.tree))
+        app.state[SERVICES] = services
+        try:
+            yield
+        finally:
+            if services.accounts is not None:
+                services.accounts.close()
 
     api = Router(path=API_PREFIX, route_handlers=[CourseController, ProjectController, *catalog.HANDLERS,
                                                   *status.HANDLERS, *auth.HANDLERS, UserController,
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None, index_path: Path | None = None)
                                                   drafts.create_draft])
     return Litestar(
         route_handlers=[api],
-        lifespan=[lifespan, auth_lifespan(settings, tree)],
+        lifespan=[lifespan],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=strict_request,

@@ -1,4 +1,4 @@
-"""Who is calling: bearer tokens on every request, role guards, and the state database's lifespan.
+"""Who is calling: bearer tokens on every request, and role guards (the lifespan opens `cms.accounts.Accounts`).
 
 `AuthMiddleware` reads `Authorization: Bearer …` on every request and sets
 `request.state.user` and `request.state.can_see_hidden` (ADMIN and
@@ -11,10 +11,6 @@ admin route answers 503 (`admin_api_enabled`).
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from litestar import Litestar, Request
@@ -25,21 +21,9 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Guard, Receive, Scope, Send
 
-from cms.accounts import (
-    STAFF,
-    Claims,
-    Role,
-    Sessions,
-    StateDB,
-    TokenSigner,
-    User,
-    UserStore,
-    check_admin_settings,
-    state_path,
-)
-from cms.content.corpus import ContentTree
+from api.deps import Opened, services_of
+from cms.accounts import STAFF, Accounts, Claims, Role, User
 from cms.errors import NotAuthenticated
-from cms.settings import Settings
 
 REFRESH_COOKIE = "cms_refresh"
 REFRESH_COOKIE_PATH = "/api/v1/auth"
@@ -48,47 +32,6 @@ DISABLED = "admin API disabled: set CMS_SECRET_KEY"
 BEARER_OPTIONAL = {"bearer_optional": True}
 """Handler `opt` for login, refresh and logout: a stale access token sent along is ignored, not a 401,
 so a client holding an expired token can still get a new one or log out."""
-log = logging.getLogger("coursebase.api")
-
-
-@dataclass
-class Auth:
-    """What the auth routes need, opened by the lifespan when CMS_SECRET_KEY is set."""
-
-    db: StateDB
-    users: UserStore
-    sessions: Sessions
-
-
-def open_auth(settings: Settings, tree: ContentTree) -> Auth | None:
-    """Open the state database and create FIRST_SUPERUSER if missing; None when the admin API is off."""
-    if settings.secret_key is None:
-        log.warning("CMS_SECRET_KEY is not set: the admin API (/api/v1/auth, /api/v1/users) is disabled and "
-                    "answers 503; the public read API is served as usual")
-        return None
-    db = StateDB(state_path(tree, settings.state_url))
-    users = UserStore(db)
-    name, password = settings.first_superuser, settings.first_superuser_password
-    if name and password and users.ensure_admin(name, password) is not None:
-        log.warning("created the first admin %r (FIRST_SUPERUSER)", name)
-    signer = TokenSigner(settings.secret_key, settings.access_token_minutes)
-    return Auth(db=db, users=users, sessions=Sessions(users, signer, settings.refresh_token_days))
-
-
-def auth_lifespan(settings: Settings, tree: ContentTree) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
-    """Open the auth state at start-up. The admin settings are checked now, so a half-set or invalid
-    FIRST_SUPERUSER stops `create_app` with a ConfigError instead of failing inside the server."""
-    check_admin_settings(settings)
-
-    @asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        app.state.auth = open_auth(settings, tree)
-        try:
-            yield
-        finally:
-            if app.state.auth is not None:
-                app.state.auth.db.close()
-    return lifespan
 
 
 class AuthMiddleware:
@@ -102,7 +45,7 @@ class AuthMiddleware:
 
 
 def _identify(scope: Scope) -> None:
-    auth: Auth | None = getattr(scope["app"].state, "auth", None)
+    auth = _accounts(scope["app"])
     header = Headers.from_scope(scope).get("authorization")
     user: User | None = None
     claims: Claims | None = None
@@ -113,7 +56,12 @@ def _identify(scope: Scope) -> None:
     scope["user"], scope["auth"] = user, claims
 
 
-def _authenticate(auth: Auth, header: str, optional: bool) -> tuple[User | None, Claims | None]:
+def _accounts(app: Litestar) -> Accounts | None:
+    services = services_of(app)
+    return None if services is None else services.accounts
+
+
+def _authenticate(auth: Accounts, header: str, optional: bool) -> tuple[User | None, Claims | None]:
     try:
         return auth.sessions.authenticate(_bearer(header))
     except NotAuthenticated:
@@ -130,7 +78,7 @@ def _bearer(header: str) -> str:
 
 
 def admin_api_enabled(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    if getattr(connection.app.state, "auth", None) is None:
+    if _accounts(connection.app) is None:
         raise ServiceUnavailableException(DISABLED)
 
 
@@ -146,8 +94,10 @@ def requires(*roles: Role) -> Guard:
     return guard
 
 
-def provide_auth(request: Request[Any, Any, Any]) -> Auth:
-    return request.app.state.auth
+def provide_auth(services: Opened) -> Accounts:
+    """The admin API's accounts (a guard has made sure the admin API is on)."""
+    assert services.accounts is not None, "admin_api_enabled guards every route that asks for it"
+    return services.accounts
 
 
 def provide_caller(request: Request[Any, Any, Any]) -> User:

@@ -2,7 +2,7 @@
 
 `UserOut` has no field for the password hash or the token version, so
 neither can leak. Request bodies refuse fields they do not know (400); the
-rules on usernames, emails and passwords live in `cms.users` (422).
+rules on usernames, emails and passwords live in `cms.accounts.users` (422).
 """
 
 from __future__ import annotations

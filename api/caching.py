@@ -21,6 +21,8 @@ from typing import Any
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.deps import services_of
+
 HELD_ENTRIES = 4096
 IndexVersion = tuple[int, int]
 """`LiveIndex.version()`: changes whenever the index may have."""
@@ -97,8 +99,8 @@ class CachingMiddleware:
         """The index's change counter, when this answer may be held (anonymous, holding on)."""
         if self.held.seconds <= 0 or b"authorization" in request_headers:
             return None
-        index = getattr(scope["app"].state, "index", None)
-        return None if index is None else index.version()
+        services = services_of(scope["app"])
+        return None if services is None else services.index.version()
 
     async def _finish(self, start: dict[str, Any], body: bytes, request_headers: dict[bytes, bytes], send: Send,
                       key: tuple[str, bytes], index_version: IndexVersion | None) -> None:

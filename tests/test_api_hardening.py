@@ -26,12 +26,12 @@ import pytest
 pytest.register_assert_rewrite("tests.admin_api")
 
 from cms.accounts import Role  # noqa: E402
+from cms.content import Kind  # noqa: E402
 from cms.errors import ConfigError, TooLarge  # noqa: E402
 from cms.repo.commits import Identity  # noqa: E402
 from cms.repo.repository import GitRepo  # noqa: E402
 from cms.settings import Settings  # noqa: E402
 from cms.write import journal, operations  # noqa: E402
-from cms.write.changes import EntryKind  # noqa: E402
 from cms.write.operations import Workspace  # noqa: E402
 from tests.admin_api import BASE, AdminSite, Starter, assert_problem  # noqa: E402
 from tests.conftest import git  # noqa: E402
@@ -320,8 +320,8 @@ def test_the_cap_counts_utf8_bytes(space: Workspace) -> None:
     capped = Workspace(tree=space.tree, db_path=space.db_path, max_markdown_bytes=100)
     author = Identity(name="Ada Admin", email="ada@example.com")
     with pytest.raises(TooLarge):
-        operations.create(capped, EntryKind.PROJECT, (), {"slug": "over", "title": "Over", "body": "é" * 51}, author)
-    written = operations.create(capped, EntryKind.PROJECT, (), {"slug": "at", "title": "At", "body": "é" * 49 + "\n"},
+        operations.create(capped, Kind.PROJECT, (), {"slug": "over", "title": "Over", "body": "é" * 51}, author)
+    written = operations.create(capped, Kind.PROJECT, (), {"slug": "at", "title": "At", "body": "é" * 49 + "\n"},
                              author)
     assert written.version is not None
 

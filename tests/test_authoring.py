@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from cms.content import Kind
 from cms.errors import Conflict, ContentError, NotFound, PreconditionFailed
 from cms.repo.commits import Identity, blob_at_head
 from cms.repo.repository import GitRepo
 from cms.write import journal, operations
-from cms.write.changes import EntryKind
 from cms.write.commit import Change, apply
 from cms.write.operations import Workspace
 from tests.conftest import git
@@ -33,7 +33,7 @@ def commits(site: Path) -> list[str]:
 
 
 def test_create_commits_as_the_user_and_indexes(space: Workspace, site: Path) -> None:
-    written = operations.create(space, EntryKind.PROJECT, (), {"slug": "new-site", "title": "New site",
+    written = operations.create(space, Kind.PROJECT, (), {"slug": "new-site", "title": "New site",
                                                              "status": "published", "body": "## Done"}, ADA)
     assert commits(site)[0] == "Ada Admin <ada@example.com>|Create project new-site"
     assert written.version == git(site, "hash-object", "content/projects/new-site.md")
@@ -47,7 +47,7 @@ def test_create_commits_as_the_user_and_indexes(space: Workspace, site: Path) ->
 def test_invalid_change_writes_and_commits_nothing(space: Workspace, site: Path) -> None:
     before = commits(site)
     with pytest.raises(ContentError) as caught:
-        operations.create(space, EntryKind.PROJECT, (), {"slug": "bad", "title": "Bad", "html": "<p>x</p>"}, ADA)
+        operations.create(space, Kind.PROJECT, (), {"slug": "bad", "title": "Bad", "html": "<p>x</p>"}, ADA)
     assert [p.rule for p in caught.value.problems] == ["unknown-field"]
     assert not (site / "content/projects/bad.md").exists()
     assert commits(site) == before
@@ -55,7 +55,7 @@ def test_invalid_change_writes_and_commits_nothing(space: Workspace, site: Path)
 
 def test_a_reference_to_nothing_is_refused(space: Workspace, site: Path) -> None:
     with pytest.raises(ContentError) as caught:
-        operations.create(space, EntryKind.PROJECT, (), {"slug": "x", "title": "X", "thumbnail": "no-such-image"}, ADA)
+        operations.create(space, Kind.PROJECT, (), {"slug": "x", "title": "X", "thumbnail": "no-such-image"}, ADA)
     assert [p.rule for p in caught.value.problems] == ["reference"]
 
 
@@ -63,18 +63,18 @@ def test_a_reference_to_nothing_is_refused(space: Workspace, site: Path) -> None
 def test_bad_slugs_are_refused_before_anything_is_written(space: Workspace, site: Path, slug: str) -> None:
     before = git(site, "status", "--porcelain", "--untracked-files=all")
     with pytest.raises(ContentError):
-        operations.create(space, EntryKind.PROJECT, (), {"slug": slug, "title": "X"}, ADA)
+        operations.create(space, Kind.PROJECT, (), {"slug": slug, "title": "X"}, ADA)
     assert git(site, "status", "--porcelain", "--untracked-files=all") == before
 
 
 def test_replace_needs_the_current_version(space: Workspace, site: Path) -> None:
     payload = {"title": "Renamed", "status": "published", "body": "New body\n"}
     with pytest.raises(PreconditionFailed):
-        operations.replace(space, EntryKind.PROJECT, ("test-dashboard",), payload, "0" * 40, ADA)
-    written = operations.replace(space, EntryKind.PROJECT, ("test-dashboard",), payload, version(space, PROJECT), ADA)
+        operations.replace(space, Kind.PROJECT, ("test-dashboard",), payload, "0" * 40, ADA)
+    written = operations.replace(space, Kind.PROJECT, ("test-dashboard",), payload, version(space, PROJECT), ADA)
     assert (site / "content" / PROJECT).read_text().startswith("---\ntitle: Renamed\n")
     with pytest.raises(PreconditionFailed):
-        operations.replace(space, EntryKind.PROJECT, ("test-dashboard",), payload, "0" * 40, ADA)
+        operations.replace(space, Kind.PROJECT, ("test-dashboard",), payload, "0" * 40, ADA)
     assert written.version == version(space, PROJECT)
 
 
@@ -82,7 +82,7 @@ def test_dirty_target_file_is_a_conflict(space: Workspace, site: Path) -> None:
     target = site / "content" / PROJECT
     target.write_text(target.read_text() + "\nsomeone else's edit\n")
     with pytest.raises(Conflict) as caught:
-        operations.publish(space, EntryKind.PROJECT, ("test-dashboard",), False, version(space, PROJECT), ADA)
+        operations.publish(space, Kind.PROJECT, ("test-dashboard",), False, version(space, PROJECT), ADA)
     assert caught.value.reason == "uncommitted-changes"
     assert target.read_text().endswith("someone else's edit\n")
 
@@ -90,23 +90,23 @@ def test_dirty_target_file_is_a_conflict(space: Workspace, site: Path) -> None:
 def test_merge_in_progress_is_a_conflict(space: Workspace, site: Path) -> None:
     (site / ".git" / "MERGE_HEAD").write_text(git(site, "rev-parse", "HEAD") + "\n")
     with pytest.raises(Conflict) as caught:
-        operations.create(space, EntryKind.PROJECT, (), {"slug": "x", "title": "X"}, ADA)
+        operations.create(space, Kind.PROJECT, (), {"slug": "x", "title": "X"}, ADA)
     assert caught.value.reason == "merge-in-progress"
     assert not (site / "content/projects/x.md").exists()
 
 
 def test_unknown_entries_are_not_found(space: Workspace) -> None:
     with pytest.raises(NotFound):
-        operations.publish(space, EntryKind.LESSON, ("intro-to-testing", "nope"), True, "0" * 40, ADA)
+        operations.publish(space, Kind.LESSON, ("intro-to-testing", "nope"), True, "0" * 40, ADA)
     with pytest.raises(NotFound):
-        operations.create(space, EntryKind.LESSON, ("intro-to-testing",), {"slug": "x", "title": "X",
+        operations.create(space, Kind.LESSON, ("intro-to-testing",), {"slug": "x", "title": "X",
                                                                          "section": "nope"}, ADA)
 
 
 def test_lessons_are_numbered_next_in_line_and_bulk_is_one_commit(space: Workspace, site: Path) -> None:
     lessons = [{"slug": "one", "title": "One", "section": "basics"}, {"slug": "two", "title": "Two",
                                                                        "section": "basics"}]
-    written = operations.create_many(space, EntryKind.LESSON, ("intro-to-testing",), lessons, ADA)
+    written = operations.create_many(space, Kind.LESSON, ("intro-to-testing",), lessons, ADA)
     assert [w.path for w in written] == ["courses/intro-to-testing/01-basics/03-one.md",
                                          "courses/intro-to-testing/01-basics/04-two.md"]
     assert commits(site)[0].endswith("|Create 2 lessons")
@@ -115,7 +115,7 @@ def test_lessons_are_numbered_next_in_line_and_bulk_is_one_commit(space: Workspa
 
 def test_deleting_a_section_removes_its_folder(space: Workspace, site: Path) -> None:
     section = "courses/intro-to-testing/02-practice/section.md"
-    operations.delete(space, EntryKind.SECTION, ("intro-to-testing", "practice"), version(space, section), ADA)
+    operations.delete(space, Kind.SECTION, ("intro-to-testing", "practice"), version(space, section), ADA)
     assert not (site / "content/courses/intro-to-testing/02-practice").exists()
     assert git(site, "status", "--porcelain") == ""
 
@@ -128,7 +128,7 @@ def test_racing_writers_on_one_version_have_exactly_one_winner(space: Workspace,
     def write(n: int) -> None:
         payload = {"title": f"Writer {n}", "status": "published"}
         try:
-            operations.replace(space, EntryKind.PROJECT, ("test-dashboard",), payload, expected, ADA)
+            operations.replace(space, Kind.PROJECT, ("test-dashboard",), payload, expected, ADA)
             outcomes.append("won")
         except PreconditionFailed:
             outcomes.append("stale")
@@ -144,7 +144,7 @@ def test_racing_writers_on_one_version_have_exactly_one_winner(space: Workspace,
 
 def test_parallel_writes_to_different_files_all_land(space: Workspace, site: Path) -> None:
     def write(n: int) -> None:
-        operations.create(space, EntryKind.PROJECT, (), {"slug": f"p-{n}", "title": f"P {n}"}, ADA)
+        operations.create(space, Kind.PROJECT, (), {"slug": f"p-{n}", "title": f"P {n}"}, ADA)
 
     threads = [threading.Thread(target=write, args=(n,)) for n in range(25)]
     for thread in threads:

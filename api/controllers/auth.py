@@ -17,12 +17,11 @@ from api.auth import (
     BEARER_OPTIONAL,
     REFRESH_COOKIE,
     REFRESH_COOKIE_PATH,
-    Auth,
     admin_api_enabled,
     requires,
 )
 from api.auth_schemas import LoginIn, PasswordChangeIn, TokenOut, UserOut, user_out
-from cms.accounts import Role, Session, User
+from cms.accounts import Accounts, Role, Session, User
 from cms.errors import NotAuthenticated
 
 FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -38,7 +37,7 @@ class LoginController(Controller):
     cache_control = CacheControlHeader(no_store=True)
 
     @post("/login", status_code=200, opt=BEARER_OPTIONAL)
-    async def login(self, request: Request[Any, Any, Any], auth: NamedDependency[Auth]) -> Response[TokenOut]:
+    async def login(self, request: Request[Any, Any, Any], auth: NamedDependency[Accounts]) -> Response[TokenOut]:
         """Log in with a username (or email) and password, sent as JSON `{"username", "password"}` or as
         the OAuth2 password form. Answers an access token; the refresh token comes as the `cms_refresh`
         cookie. Ten failures from one address in five minutes get 429 with `Retry-After`."""
@@ -48,7 +47,7 @@ class LoginController(Controller):
         return _session_response(session)
 
     @post("/refresh", status_code=200, opt=BEARER_OPTIONAL, sync_to_thread=False)
-    def refresh(self, request: Request[Any, Any, Any], auth: NamedDependency[Auth]) -> Response[TokenOut]:
+    def refresh(self, request: Request[Any, Any, Any], auth: NamedDependency[Accounts]) -> Response[TokenOut]:
         """Trade the `cms_refresh` cookie for a new access token and a new refresh cookie. A refresh token
         works once: presenting a used one ends every session of that login."""
         token = request.cookies.get(REFRESH_COOKIE)
@@ -57,7 +56,7 @@ class LoginController(Controller):
         return _session_response(auth.sessions.refresh(token))
 
     @post("/logout", status_code=204, opt=BEARER_OPTIONAL, sync_to_thread=False)
-    def logout(self, request: Request[Any, Any, Any], auth: NamedDependency[Auth]) -> Response[None]:
+    def logout(self, request: Request[Any, Any, Any], auth: NamedDependency[Accounts]) -> Response[None]:
         """Revoke the refresh cookie's login and the access token sent along, and clear the cookie."""
         auth.sessions.logout(request.cookies.get(REFRESH_COOKIE), request.scope.get("auth"))
         return _clear_cookie(Response(None, status_code=204))
@@ -78,7 +77,7 @@ class AccountController(Controller):
         return user_out(caller)
 
     @patch("/password", status_code=204, sync_to_thread=True)
-    def change_password(self, auth: NamedDependency[Auth], caller: NamedDependency[User],
+    def change_password(self, auth: NamedDependency[Accounts], caller: NamedDependency[User],
                         data: JSONBody[PasswordChangeIn]) -> Response[None]:
         """Change your password (the current one is checked). Every session of yours ends, this one too:
         log in again with the new password."""

@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, Parameter
 
 from api.deps import View
-from api.pagination import PageNumber, PageSize, Text, link_header
+from api.pagination import PageNumber, PageSize, Text, paged
 from api.schemas import (
     CourseDetail,
     CourseSummary,
@@ -43,8 +43,7 @@ class CourseController(Controller):
         filters = queries.CourseFilters(difficulty_level=difficulty_level, category=category, tag=tag,
                                         instructor=instructor, q=q, min_price=min_price, max_price=max_price)
         rows, total = queries.list_courses(view.conn, filters, sort, page, page_size, view.hidden)
-        body = Page(items=to_wire(rows, list[CourseSummary]), total=total, page=page, page_size=page_size)
-        return Response(body, headers=link_header(request, page, page_size, total))
+        return paged(request, rows, total, page, page_size, CourseSummary)
 
     @get("/{course:str}")
     async def get_course(self, view: NamedDependency[View], course: FromPath[str]) -> CourseDetail:

@@ -2,7 +2,7 @@
 
 The handler reads the body, takes one use of the caller's daily allowance
 (`CMS_AI_DAILY_QUOTA`, 429 when used up) just before Gemini is asked, and
-calls `cms.drafting`. Nothing is published or merged, and the served
+calls `cms.ai`. Nothing is published or merged, and the served
 content does not change: the draft lives on `drafts/<course>/<lesson>`.
 """
 
@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Response, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
-from api.auth import AUTH_DEPENDENCIES, Auth, admin_api_enabled, requires
-from api.controllers.writes import EDITORS, identity, workspace
+from api.auth import AUTH_DEPENDENCIES, admin_api_enabled, requires
+from api.deps import EDITORS, Opened, identity
 from cms import ai
-from cms.accounts import DailyQuota, User
-from cms.settings import Settings
+from cms.accounts import Accounts, DailyQuota, User
 
 
 class DraftIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -43,13 +41,13 @@ class DraftOut(msgspec.Struct, kw_only=True):
 
 @post("/ai/drafts", guards=[admin_api_enabled, requires(*EDITORS)], dependencies=AUTH_DEPENDENCIES,
       status_code=HTTP_201_CREATED, sync_to_thread=True, tags=["ai (admin)"])
-def create_draft(state: State, caller: NamedDependency[User], auth: NamedDependency[Auth],
+def create_draft(services: Opened, caller: NamedDependency[User], auth: NamedDependency[Accounts],
                  data: JSONBody[DraftIn]) -> Response[DraftOut]:
     """Ask Gemini for a lesson and commit it as a draft on a new branch `drafts/<course>/<lesson>`."""
-    settings: Settings = state.settings
+    settings = services.settings
     generate = ai.gemini(settings)
     quota = DailyQuota(auth.db, "AI draft", settings.ai_daily_quota)
-    done = ai.draft(workspace(state), msgspec.convert(msgspec.to_builtins(data), ai.DraftRequest),
+    done = ai.draft(services.workspace, msgspec.convert(msgspec.to_builtins(data), ai.DraftRequest),
                           identity(caller), generate, charge=lambda: quota.take(caller.id))
     return Response(DraftOut(branch=done.branch, path=done.path, commit=done.commit, lesson=done.lesson),
                     status_code=HTTP_201_CREATED, headers={"Cache-Control": "no-store"})

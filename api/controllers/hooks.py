@@ -6,15 +6,13 @@ from typing import Any
 
 import msgspec
 from litestar import Request, post
-from litestar.datastructures import State
 from litestar.exceptions import NotAuthorizedException, ServiceUnavailableException
 from litestar.params import RawBody
 from litestar.status_codes import HTTP_200_OK
 
-from cms.index.build import update
-from cms.repo.remote import pull, signature_valid
-from cms.write import journal
-from cms.write.commit import write_lock
+from api.deps import Opened
+from cms.repo.remote import signature_valid
+from cms.write import pull
 
 
 class PullOut(msgspec.Struct):
@@ -23,16 +21,12 @@ class PullOut(msgspec.Struct):
 
 
 @post("/hooks/git", status_code=HTTP_200_OK, sync_to_thread=True, tags=["hooks"])
-def receive_push(request: Request[Any, Any, Any], state: State, body: RawBody) -> PullOut:
+def receive_push(request: Request[Any, Any, Any], services: Opened, body: RawBody) -> PullOut:
     """Pull the content repository and re-index it; needs `X-Hub-Signature-256` (HMAC-SHA256, CMS_WEBHOOK_SECRET)."""
-    secret = state.webhook_secret
+    secret = services.settings.webhook_secret
     if secret is None:
         raise ServiceUnavailableException("the webhook is disabled: set CMS_WEBHOOK_SECRET")
     if not signature_valid(secret, body, request.headers.get("x-hub-signature-256")):
         raise NotAuthorizedException("the X-Hub-Signature-256 header does not sign this body")
-    space = state.workspace
-    with write_lock(state.repo):
-        journal.recover(state.repo, locked=True)  # before HEAD moves, or an interrupted write could never be undone
-        commit = pull(state.repo)
-        report = update(space.tree, space.db_path)
-    return PullOut(commit=commit, files_read=report.read)
+    pulled = pull(services.workspace)
+    return PullOut(commit=pulled.commit, files_read=pulled.files_read)

@@ -17,7 +17,6 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.concurrency import sync_to_thread
 from litestar.connection import ASGIConnection
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
@@ -27,13 +26,13 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api import uploads
 from api.auth import AUTH_DEPENDENCIES, admin_api_enabled, requires
-from api.controllers.writes import EDITORS, identity, if_match, workspace
-from api.pagination import PageNumber, PageSize, Text, link_header
+from api.deps import EDITORS, Opened, Services, identity, if_match, services_of
+from api.pagination import PageNumber, PageSize, Text, paged
 from api.schemas import MediaAdminOut, Page, to_wire
 from cms import media
 from cms.accounts import Role, User
 from cms.content.models import SLUG_MAX, SLUG_PATTERN, ResourceType
-from cms.media import MediaSetup, Spool
+from cms.media import Spool
 from cms.read import queries
 from cms.write.commit import Versions
 from cms.write.operations import Written
@@ -45,8 +44,9 @@ Force = Annotated[bool, Parameter(description="ADMIN only: go ahead although con
 
 def cloudinary_configured(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Upload and delete talk to Cloudinary: 503 without CLOUDINARY_URL."""
-    setup: MediaSetup = connection.app.state.media
-    setup.cloud()
+    services = services_of(connection.app)
+    assert services is not None, "the lifespan has opened the services"
+    services.media.cloud()
 
 
 @dataclass
@@ -75,11 +75,11 @@ class MediaWriteOut(msgspec.Struct, kw_only=True):
     commit: str
 
 
-def answer(state: State, written: Written, status: int = HTTP_200_OK) -> Response[MediaWriteOut]:
+def answer(services: Services, written: Written, status: int = HTTP_200_OK) -> Response[MediaWriteOut]:
     entry = None
     headers = {"Cache-Control": "no-store"}
     if written.version is not None:
-        entry = to_wire(queries.media_admin(state.index.conn, written.slug), MediaAdminOut)
+        entry = to_wire(queries.media_admin(services.index.conn, written.slug), MediaAdminOut)
         headers["ETag"] = f'"{written.version}"'
     return Response(MediaWriteOut(entry=entry, version=written.version, commit=written.commit),
                     status_code=status, headers=headers)
@@ -102,64 +102,63 @@ class MediaController(Controller):
     dependencies = AUTH_DEPENDENCIES
 
     @get("/")
-    async def list_media(self, request: Request[Any, Any, Any], state: State,
+    async def list_media(self, request: Request[Any, Any, Any], services: Opened,
                          resource_type: FromQuery[ResourceType | None] = None,
                          deleted: FromQuery[bool | None] = None, q: Text = None, page: PageNumber = 1,
                          page_size: PageSize = 20) -> Response[Page[MediaAdminOut]]:
         """Every media record, soft-deleted ones included, newest first; `q` matches id, public_id and alt."""
         filters = queries.MediaFilters(resource_type=resource_type, deleted=deleted, q=q)
-        rows, total = queries.list_media(state.index.conn, filters, page, page_size)
-        body = Page(items=to_wire(rows, list[MediaAdminOut]), total=total, page=page, page_size=page_size)
-        return Response(body, headers=link_header(request, page, page_size, total))
+        rows, total = queries.list_media(services.index.conn, filters, page, page_size)
+        return paged(request, rows, total, page, page_size, MediaAdminOut)
 
     @post("/", status_code=HTTP_201_CREATED, guards=[cloudinary_configured], request_max_body_size=None,
           operation_class=UploadOperation)
-    async def upload(self, request: Request[Any, Any, Any], state: State,
+    async def upload(self, request: Request[Any, Any, Any], services: Opened,
                      caller: NamedDependency[User]) -> Response[MediaWriteOut]:
         """Upload an image or video to Cloudinary and commit its record (multipart: `file`, `alt`, `id`).
 
         The type comes from the file's bytes (SVG is refused: 415), sizes are capped (413), images need
         alt text (422); a Cloudinary failure is a 502 and nothing is committed.
         """
-        setup: MediaSetup = state.media
+        setup = services.media
         with Spool(setup.limits) as spool:
             fields = await uploads.receive(request, spool, UPLOAD_FIELDS)
             received = spool.finish()
-            written = await sync_to_thread(media.upload, workspace(state), setup.cloud(), setup.limits, received,
+            written = await sync_to_thread(media.upload, services.workspace, setup.cloud(), setup.limits, received,
                                            fields.get("alt"), fields.get("id") or None, identity(caller),
                                            caller.username)
-        return answer(state, written, HTTP_201_CREATED)
+        return answer(services, written, HTTP_201_CREATED)
 
     @patch("/{media_id:str}", sync_to_thread=True)
-    def update(self, request: Request[Any, Any, Any], state: State, caller: NamedDependency[User],
+    def update(self, request: Request[Any, Any, Any], services: Opened, caller: NamedDependency[User],
                media_id: FromPath[str],
                data: JSONBody[dict[str, Any]]) -> Response[MediaWriteOut]:
         """Change a record's alt text: `{"alt": "..."}` (needs If-Match)."""
-        written = media.update(workspace(state), media_id, data, if_match(request), identity(caller))
-        return answer(state, written)
+        written = media.update(services.workspace, media_id, data, if_match(request), identity(caller))
+        return answer(services, written)
 
     @post("/{media_id:str}/soft-delete", status_code=HTTP_200_OK, sync_to_thread=True)
-    def soft_delete(self, request: Request[Any, Any, Any], state: State, caller: NamedDependency[User],
+    def soft_delete(self, request: Request[Any, Any, Any], services: Opened, caller: NamedDependency[User],
                     media_id: FromPath[str],
                     force: Force = False) -> Response[MediaWriteOut]:
         """Mark a record deleted, so the public no longer sees it; 409 with the files that still use it."""
-        written = media.soft_delete(workspace(state), media_id, optional_if_match(request), identity(caller),
+        written = media.soft_delete(services.workspace, media_id, optional_if_match(request), identity(caller),
                                     forced(caller, force))
-        return answer(state, written)
+        return answer(services, written)
 
     @post("/{media_id:str}/restore", status_code=HTTP_200_OK, sync_to_thread=True)
-    def restore(self, request: Request[Any, Any, Any], state: State, caller: NamedDependency[User],
+    def restore(self, request: Request[Any, Any, Any], services: Opened, caller: NamedDependency[User],
                 media_id: FromPath[str]) -> Response[MediaWriteOut]:
         """Undo a soft delete."""
-        written = media.restore(workspace(state), media_id, optional_if_match(request), identity(caller))
-        return answer(state, written)
+        written = media.restore(services.workspace, media_id, optional_if_match(request), identity(caller))
+        return answer(services, written)
 
     @delete("/{media_id:str}", status_code=HTTP_200_OK, guards=[cloudinary_configured], sync_to_thread=True)
-    def remove(self, request: Request[Any, Any, Any], state: State, caller: NamedDependency[User],
+    def remove(self, request: Request[Any, Any, Any], services: Opened, caller: NamedDependency[User],
                media_id: FromPath[str],
                force: Force = False) -> Response[MediaWriteOut]:
         """Delete the asset at Cloudinary and its record (needs If-Match); 409 with the files that still use it."""
-        setup: MediaSetup = state.media
-        written = media.destroy(workspace(state), setup.cloud(), media_id, if_match(request), identity(caller),
+        setup = services.media
+        written = media.destroy(services.workspace, setup.cloud(), media_id, if_match(request), identity(caller),
                                 forced(caller, force))
-        return answer(state, written)
+        return answer(services, written)

@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
 from api.deps import View
-from api.pagination import PageNumber, PageSize, Text, link_header
+from api.pagination import PageNumber, PageSize, Text, paged
 from api.schemas import Page, ProjectDetail, ProjectSummary, to_wire
 from cms.read import queries, views
 
@@ -26,8 +26,7 @@ class ProjectController(Controller):
         """Published projects, featured first."""
         filters = queries.ProjectFilters(project_type=project_type, featured=featured, tech=tech, q=q)
         rows, total = queries.list_projects(view.conn, filters, page, page_size, view.hidden)
-        body = Page(items=to_wire(rows, list[ProjectSummary]), total=total, page=page, page_size=page_size)
-        return Response(body, headers=link_header(request, page, page_size, total))
+        return paged(request, rows, total, page, page_size, ProjectSummary)
 
     @get("/{project:str}")
     async def get_project(self, view: NamedDependency[View], project: FromPath[str]) -> ProjectDetail:

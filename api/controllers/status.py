@@ -6,12 +6,11 @@ import sqlite3
 from typing import Annotated, Any, Literal
 
 from litestar import Request, Response, get
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, Parameter
 
-from api.deps import View
-from api.pagination import PageNumber, PageSize, link_header
+from api.deps import Opened, View
+from api.pagination import PageNumber, PageSize, paged
 from api.schemas import Health, Meta, Page, SearchHit, to_wire
 from cms.read import queries
 from cms.read.health import index_health
@@ -27,8 +26,7 @@ async def search(request: Request[Any, Any, Any], view: NamedDependency[View], q
                  page_size: PageSize = 20) -> Response[Page[SearchHit]]:
     """Ranked hits across courses, lessons and projects, with highlighted snippets."""
     rows, total = search_index(view.conn, q, kind, course, page, page_size, view.hidden)
-    body = Page(items=to_wire(rows, list[SearchHit]), total=total, page=page, page_size=page_size)
-    return Response(body, headers=link_header(request, page, page_size, total))
+    return paged(request, rows, total, page, page_size, SearchHit)
 
 
 @get("/meta", tags=["status"])
@@ -40,9 +38,9 @@ async def meta(conn: NamedDependency[sqlite3.Connection]) -> Meta:
 
 
 @get("/health", tags=["status"], cache_control=None)
-async def health(state: State, conn: NamedDependency[sqlite3.Connection]) -> Health:
+async def health(services: Opened, conn: NamedDependency[sqlite3.Connection]) -> Health:
     """Liveness and index status: the indexed commit and how far it lags the repository."""
-    return to_wire(index_health(conn, state.repo), Health)
+    return to_wire(index_health(conn, services.repo), Health)
 
 
 HANDLERS = [search, meta, health]

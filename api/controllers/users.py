@@ -7,9 +7,9 @@ from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from api.auth import AUTH_DEPENDENCIES, Auth, admin_api_enabled, requires
+from api.auth import AUTH_DEPENDENCIES, admin_api_enabled, requires
 from api.auth_schemas import UserIn, UserOut, UserReplaceIn, user_out
-from cms.accounts import NewUser, Role, UserChanges
+from cms.accounts import Accounts, NewUser, Role, UserChanges
 
 
 class UserController(Controller):
@@ -20,12 +20,12 @@ class UserController(Controller):
     cache_control = CacheControlHeader(no_store=True)
 
     @get("/")
-    async def list_users(self, auth: NamedDependency[Auth]) -> list[UserOut]:
+    async def list_users(self, auth: NamedDependency[Accounts]) -> list[UserOut]:
         """Every user, oldest first."""
         return [user_out(user) for user in auth.users.list()]
 
     @post("/", sync_to_thread=True)
-    def create_user(self, auth: NamedDependency[Auth], data: JSONBody[UserIn]) -> UserOut:
+    def create_user(self, auth: NamedDependency[Accounts], data: JSONBody[UserIn]) -> UserOut:
         """Create a user. Usernames are 3 to 50 of a-z, 0-9, `.`, `_`, `-`; passwords at least 8 characters;
         a taken username or email gets 409."""
         new = NewUser(username=data.username, email=data.email, password=data.password, role=data.role,
@@ -33,12 +33,12 @@ class UserController(Controller):
         return user_out(auth.users.create(new))
 
     @get("/{user_id:int}")
-    async def get_user(self, auth: NamedDependency[Auth], user_id: FromPath[int]) -> UserOut:
+    async def get_user(self, auth: NamedDependency[Accounts], user_id: FromPath[int]) -> UserOut:
         """One user."""
         return user_out(auth.users.get(user_id))
 
     @put("/{user_id:int}", sync_to_thread=True)
-    def replace_user(self, auth: NamedDependency[Auth], user_id: FromPath[int],
+    def replace_user(self, auth: NamedDependency[Accounts], user_id: FromPath[int],
                      data: JSONBody[UserReplaceIn]) -> UserOut:
         """Replace a user. A new role or password, or deactivation, ends the user's sessions; the last
         active ADMIN cannot be demoted or deactivated (409)."""
@@ -47,6 +47,6 @@ class UserController(Controller):
         return user_out(auth.users.replace(user_id, changes))
 
     @delete("/{user_id:int}", sync_to_thread=False)
-    def delete_user(self, auth: NamedDependency[Auth], user_id: FromPath[int]) -> None:
+    def delete_user(self, auth: NamedDependency[Accounts], user_id: FromPath[int]) -> None:
         """Delete a user and their refresh tokens; the last active ADMIN cannot be deleted (409)."""
         auth.users.delete(user_id)

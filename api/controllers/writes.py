@@ -2,7 +2,7 @@
 
 One controller per kind of entry, made by `write_controller` from the
 kind and where it lives in the URL. Handlers stay thin: they read the
-path, the body and `If-Match`, call `cms.editing`, and answer with the
+path, the body and `If-Match`, call `cms.write.operations`, and answer with the
 entry as the read routes show it (drafts included), its new `version`
 (also the `ETag`) and the commit.
 """
@@ -14,23 +14,19 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, patch, post, put
-from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import AUTH_DEPENDENCIES, admin_api_enabled, requires
+from api.deps import EDITORS, Opened, Services, identity, if_match
 from api.schemas import CourseDetail, LessonDetail, PathDetail, ProjectDetail, SectionDetail, to_wire
-from cms.accounts import STAFF, User
-from cms.errors import PreconditionRequired
+from cms.accounts import User
+from cms.content import Kind
 from cms.read import views
-from cms.repo.commits import Identity
 from cms.write import operations
-from cms.write.changes import EntryKind
-from cms.write.commit import Versions
-from cms.write.operations import Workspace, Written
+from cms.write.operations import Written
 
-EDITORS = tuple(sorted(STAFF))
 Ids = NamedDependency[tuple[str, ...]]
 """The entry's (or its parent's) identifiers from the path: (course, slug), (slug), (course,) or ()."""
 NO_STORE = {"Cache-Control": "no-store"}
@@ -48,44 +44,23 @@ class PublishIn(msgspec.Struct, forbid_unknown_fields=True):
     published: bool
 
 
-def if_match(request: Request[Any, Any, Any]) -> Versions | None:
-    """The versions `If-Match` accepts (RFC 9110 §13.1.1): None for `*` (whatever the current one is), else
-    the listed entity tags, `W/` ones too (428 without the header)."""
-    header = ",".join(request.headers.getall("if-match", []))
-    if not header.strip():
-        raise PreconditionRequired('this write needs `If-Match: "<version>"` with the version you last read')
-    tags = [tag.strip() for tag in header.split(",")]
-    if tags == ["*"]:
-        return None
-    return frozenset(tag.removeprefix("W/").strip('"') for tag in tags if tag)
-
-
-def identity(user: User) -> Identity:
-    return Identity(name=user.full_name or user.username, email=user.email)
-
-
-def workspace(state: State) -> Workspace:
-    """The app's workspace, with the markdown cap of its settings (CMS_MAX_MARKDOWN_MB)."""
-    return msgspec.structs.replace(state.workspace, max_markdown_bytes=state.settings.max_markdown_bytes)
-
-
-VIEWS = {EntryKind.COURSE: (views.course_detail, CourseDetail),
-         EntryKind.SECTION: (views.section_detail, SectionDetail),
-         EntryKind.LESSON: (views.lesson_detail, LessonDetail),
-         EntryKind.PROJECT: (views.project_detail, ProjectDetail),
-         EntryKind.PATH: (views.path_detail, PathDetail)}
+VIEWS = {Kind.COURSE: (views.course_detail, CourseDetail),
+         Kind.SECTION: (views.section_detail, SectionDetail),
+         Kind.LESSON: (views.lesson_detail, LessonDetail),
+         Kind.PROJECT: (views.project_detail, ProjectDetail),
+         Kind.PATH: (views.path_detail, PathDetail)}
 """Each kind's reader and the response shape its read route answers with."""
 
 
-def entry_view(conn: sqlite3.Connection, kind: EntryKind, ids: tuple[str, ...]) -> dict[str, Any]:
+def entry_view(conn: sqlite3.Connection, kind: Kind, ids: tuple[str, ...]) -> dict[str, Any]:
     """The entry exactly as the read route shows it to an editor (same shape, so no index-only columns)."""
     read, shape = VIEWS[kind]
     return msgspec.to_builtins(to_wire(read(conn, *ids, hidden=True), shape))
 
 
-def answer(state: State, kind: EntryKind, parents: tuple[str, ...], written: Written,
+def answer(services: Services, kind: Kind, parents: tuple[str, ...], written: Written,
            status: int = HTTP_200_OK) -> Response[WriteOut]:
-    entry = None if written.version is None else entry_view(state.index.conn, kind, (*parents, written.slug))
+    entry = None if written.version is None else entry_view(services.index.conn, kind, (*parents, written.slug))
     headers = dict(NO_STORE)
     if written.version is not None:
         headers["ETag"] = f'"{written.version}"'
@@ -109,7 +84,7 @@ def _no_parents() -> tuple[str, ...]:
     return ()
 
 
-def write_controller(kind: EntryKind, base: str, nested: bool) -> type[Controller]:
+def write_controller(kind: Kind, base: str, nested: bool) -> type[Controller]:
     """Create, bulk create, replace, publish and delete for one kind of entry.
 
     The entry is `{slug}` under `base`; nested kinds (sections, lessons) also take `{course}`.
@@ -126,52 +101,52 @@ def write_controller(kind: EntryKind, base: str, nested: bool) -> type[Controlle
                         "parents": Provide(_course_only if nested else _no_parents, sync_to_thread=False)}
 
         @post("/", status_code=HTTP_201_CREATED, sync_to_thread=True)
-        def create(self, state: State, caller: NamedDependency[User], parents: Ids,
+        def create(self, services: Opened, caller: NamedDependency[User], parents: Ids,
                    data: JSONBody[dict[str, Any]]) -> Response[WriteOut]:
             """Create an entry from its fields, `body` and `slug`."""
-            written = operations.create(workspace(state), kind, parents, data, identity(caller))
-            return answer(state, kind, parents, written, HTTP_201_CREATED)
+            written = operations.create(services.workspace, kind, parents, data, identity(caller))
+            return answer(services, kind, parents, written, HTTP_201_CREATED)
 
         @post("/bulk", status_code=HTTP_201_CREATED, sync_to_thread=True)
-        def create_many(self, state: State, caller: NamedDependency[User], parents: Ids,
+        def create_many(self, services: Opened, caller: NamedDependency[User], parents: Ids,
                         data: JSONBody[list[dict[str, Any]]]) -> Response[list[WriteOut]]:
             """Create several entries in one commit."""
-            done = operations.create_many(workspace(state), kind, parents, data, identity(caller))
-            return Response([answer(state, kind, parents, w).content for w in done], status_code=HTTP_201_CREATED,
+            done = operations.create_many(services.workspace, kind, parents, data, identity(caller))
+            return Response([answer(services, kind, parents, w).content for w in done], status_code=HTTP_201_CREATED,
                             headers=NO_STORE)
 
         @put("/{slug:str}", sync_to_thread=True)
-        def replace(self, request: Request[Any, Any, Any], state: State, caller: NamedDependency[User], ids: Ids,
+        def replace(self, request: Request[Any, Any, Any], services: Opened, caller: NamedDependency[User], ids: Ids,
                     data: JSONBody[dict[str, Any]]) -> Response[WriteOut]:
             """Replace an entry's fields and body (needs If-Match)."""
-            written = operations.replace(workspace(state), kind, ids, data, if_match(request), identity(caller))
-            return answer(state, kind, ids[:-1], written)
+            written = operations.replace(services.workspace, kind, ids, data, if_match(request), identity(caller))
+            return answer(services, kind, ids[:-1], written)
 
         @patch("/{slug:str}/publish", sync_to_thread=True)
-        def publish(self, request: Request[Any, Any, Any], state: State, caller: NamedDependency[User], ids: Ids,
+        def publish(self, request: Request[Any, Any, Any], services: Opened, caller: NamedDependency[User], ids: Ids,
                     data: JSONBody[PublishIn]) -> Response[WriteOut]:
             """Publish or unpublish: `{"published": true|false}` (needs If-Match)."""
-            written = operations.publish(workspace(state), kind, ids, data.published, if_match(request),
+            written = operations.publish(services.workspace, kind, ids, data.published, if_match(request),
                                       identity(caller))
-            return answer(state, kind, ids[:-1], written)
+            return answer(services, kind, ids[:-1], written)
 
         @delete("/{slug:str}", status_code=HTTP_200_OK, sync_to_thread=True)
-        def remove(self, request: Request[Any, Any, Any], state: State, caller: NamedDependency[User],
+        def remove(self, request: Request[Any, Any, Any], services: Opened, caller: NamedDependency[User],
                    ids: Ids) -> Response[WriteOut]:
             """Delete an entry (a course or section with everything in it; needs If-Match)."""
-            written = operations.delete(workspace(state), kind, ids, if_match(request), identity(caller))
-            return answer(state, kind, ids[:-1], written)
+            written = operations.delete(services.workspace, kind, ids, if_match(request), identity(caller))
+            return answer(services, kind, ids[:-1], written)
 
     Writes.__name__ = Writes.__qualname__ = f"{kind.value.title()}Writes"
     return Writes
 
 
 WRITE_CONTROLLERS = [
-    write_controller(EntryKind.COURSE, "/courses", nested=False),
-    write_controller(EntryKind.SECTION, "/courses/{course:str}/sections", nested=True),
-    write_controller(EntryKind.LESSON, "/courses/{course:str}/lessons", nested=True),
-    write_controller(EntryKind.PROJECT, "/projects", nested=False),
-    write_controller(EntryKind.PATH, "/paths", nested=False),
+    write_controller(Kind.COURSE, "/courses", nested=False),
+    write_controller(Kind.SECTION, "/courses/{course:str}/sections", nested=True),
+    write_controller(Kind.LESSON, "/courses/{course:str}/lessons", nested=True),
+    write_controller(Kind.PROJECT, "/projects", nested=False),
+    write_controller(Kind.PATH, "/paths", nested=False),
 ]
 
 
@@ -184,28 +159,28 @@ class VideoWrites(Controller):
     dependencies = AUTH_DEPENDENCIES
 
     @post("/", status_code=HTTP_201_CREATED, sync_to_thread=True)
-    def add(self, request: Request[Any, Any, Any], state: State, caller: NamedDependency[User],
+    def add(self, request: Request[Any, Any, Any], services: Opened, caller: NamedDependency[User],
             course: FromPath[str], lesson: FromPath[str], data: JSONBody[dict[str, Any]]) -> Response[WriteOut]:
         """Append a video snippet to the lesson (needs the lesson's If-Match)."""
-        written = operations.add_video(workspace(state), course, lesson, data, if_match(request), identity(caller))
-        return answer(state, EntryKind.LESSON, (course,), written, HTTP_201_CREATED)
+        written = operations.add_video(services.workspace, course, lesson, data, if_match(request), identity(caller))
+        return answer(services, Kind.LESSON, (course,), written, HTTP_201_CREATED)
 
     @put("/{index:int}", sync_to_thread=True)
-    def replace(self, request: Request[Any, Any, Any], state: State, caller: NamedDependency[User],
+    def replace(self, request: Request[Any, Any, Any], services: Opened, caller: NamedDependency[User],
                 course: FromPath[str], lesson: FromPath[str], index: FromPath[int],
                 data: JSONBody[dict[str, Any]]) -> Response[WriteOut]:
         """Replace the snippet at `index` (0-based; needs the lesson's If-Match)."""
-        written = operations.change_video(workspace(state), course, lesson, index, data, if_match(request),
+        written = operations.change_video(services.workspace, course, lesson, index, data, if_match(request),
                                        identity(caller))
-        return answer(state, EntryKind.LESSON, (course,), written)
+        return answer(services, Kind.LESSON, (course,), written)
 
     @delete("/{index:int}", status_code=HTTP_200_OK, sync_to_thread=True)
-    def remove(self, request: Request[Any, Any, Any], state: State, caller: NamedDependency[User],
+    def remove(self, request: Request[Any, Any, Any], services: Opened, caller: NamedDependency[User],
                course: FromPath[str], lesson: FromPath[str], index: FromPath[int]) -> Response[WriteOut]:
         """Remove the snippet at `index` (needs the lesson's If-Match)."""
-        written = operations.change_video(workspace(state), course, lesson, index, None, if_match(request),
+        written = operations.change_video(services.workspace, course, lesson, index, None, if_match(request),
                                        identity(caller))
-        return answer(state, EntryKind.LESSON, (course,), written)
+        return answer(services, Kind.LESSON, (course,), written)
 
 
 WRITE_CONTROLLERS.append(VideoWrites)

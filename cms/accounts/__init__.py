@@ -5,13 +5,15 @@
     tokens     access tokens: short-lived JWTs
     sessions   logins, refresh-token rotation, logouts, counted password guesses
     quotas     per-user daily allowances (AI drafts)
+    setup      all of it opened from settings for the admin API (`Accounts`)
 """
 
 from cms.accounts.quotas import DailyQuota
 from cms.accounts.sessions import Session, Sessions
+from cms.accounts.setup import Accounts
 from cms.accounts.state import StateDB, state_path
 from cms.accounts.tokens import Claims, TokenSigner
 from cms.accounts.users import STAFF, NewUser, Role, User, UserChanges, UserStore, check_admin_settings
 
-__all__ = ["STAFF", "Claims", "DailyQuota", "NewUser", "Role", "Session", "Sessions", "StateDB", "TokenSigner", "User",
-           "UserChanges", "UserStore", "check_admin_settings", "state_path"]
+__all__ = ["STAFF", "Accounts", "Claims", "DailyQuota", "NewUser", "Role", "Session", "Sessions", "StateDB",
+           "TokenSigner", "User", "UserChanges", "UserStore", "check_admin_settings", "state_path"]

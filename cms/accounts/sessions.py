@@ -1,6 +1,6 @@
 """Sessions: logging in, refresh-token rotation, logging out, and whose bearer token this is.
 
-A login gives a short-lived access token (`cms.tokens`) and a long-lived
+A login gives a short-lived access token (`cms.accounts.tokens`) and a long-lived
 refresh token. Refresh tokens are random strings stored only as SHA-256
 hashes. Each use revokes the token and issues the next one in the same
 family; presenting a token that was already used revokes the whole family,

@@ -5,7 +5,7 @@ another one (`none`, HS512, RS256 with the key as a public key) is refused
 whatever it carries. Every token must have `exp`, `iat`, `sub`, `jti`, the
 audience and the issuer. The claim `tv` is the user's token_version when the
 token was issued; whoever checks a token compares it with the current one
-(see `cms.sessions`), which is how a password or role change ends sessions.
+(see `cms.accounts.sessions`), which is how a password or role change ends sessions.
 """
 
 from __future__ import annotations

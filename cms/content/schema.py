@@ -1,6 +1,6 @@
 """`content.schema.json`: the content model as JSON Schema (draft 2020-12).
 
-Generated from `cms.models`, never edited by hand. One definition per kind
+Generated from `cms.content.models`, never edited by hand. One definition per kind
 of file under `$defs`; editors and `check-jsonschema` point at
 `content.schema.json#/$defs/<Kind>`. Rules the models state in code (a
 video lesson needs videos, an image needs alt text, …) are added as

@@ -2,7 +2,7 @@
 
 Pure functions of one file: its entry, its rendered body, its blob id and
 dates. Figures that span files (totals, positions, prev/next) are filled
-in afterwards by `cms.derived`.
+in afterwards by `cms.index.derived`.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def search_text(rendered: Rendered) -> str:
 def _search_row(kind: str, source: Source, title: str, rendered: Rendered | None, extra: str = "",
                 listed: bool | None = None) -> dict[str, Any]:
     """A search document; `listed` (published all the way up) is known here for projects only,
-    and filled in for courses and lessons by `cms.derived`."""
+    and filled in for courses and lessons by `cms.index.derived`."""
     text = search_text(rendered) if rendered else ""
     return {"kind": kind, "course": source.course or (source.slug if kind == "course" else None),
             "slug": source.slug, "path": source.path, "title": title, "body": f"{extra} {text}".strip(),

@@ -1,4 +1,4 @@
-"""Entries as the read API serves them: rows from `cms.queries` put together.
+"""Entries as the read API serves them: rows from `cms.read.queries` put together.
 
 Each function answers one resource, raising `NotFound` for anything
 missing or not visible, so hidden and absent entries look the same.

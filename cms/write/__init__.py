@@ -6,8 +6,7 @@
     journal      the write lock and the write-ahead note that undoes an interrupted write
 """
 
-from cms.write.changes import EntryKind
 from cms.write.commit import Change, Versions, apply
-from cms.write.operations import Workspace, Written
+from cms.write.operations import Workspace, Written, pull
 
-__all__ = ["Change", "EntryKind", "Versions", "Workspace", "Written", "apply"]
+__all__ = ["Change", "Versions", "Workspace", "Written", "apply", "pull"]

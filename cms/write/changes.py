@@ -9,7 +9,6 @@ and derived fields (`html`, `created_at`, …) fail the same way.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import msgspec
 from cms.content.corpus import ContentTree
 from cms.content.frontmatter import dump_markdown, load_markdown
 from cms.content.numbering import numbered_children, numbered_name
-from cms.content.sources import Source, classify, slug_problem
+from cms.content.sources import Kind, Source, classify, slug_problem
 from cms.errors import ContentError, NotFound
 from cms.problems import Problem
 from cms.write.commit import Change, Versions, check_version, checked_path, read_target
@@ -26,15 +25,7 @@ from cms.write.commit import Change, Versions, check_version, checked_path, read
 RESERVED = {"slug", "body", "section", "order"}
 
 
-class EntryKind(StrEnum):
-    COURSE = "course"
-    SECTION = "section"
-    LESSON = "lesson"
-    PROJECT = "project"
-    PATH = "path"
-
-
-PLACEMENT = {EntryKind.SECTION: {"order"}, EntryKind.LESSON: {"section", "order"}}
+PLACEMENT = {Kind.SECTION: {"order"}, Kind.LESSON: {"section", "order"}}
 """The request keys besides `slug` and `body` that place a new entry; other kinds take none."""
 
 
@@ -70,16 +61,16 @@ def _known_slug(value: str, what: str) -> str:
     return value
 
 
-def locate(tree: ContentTree, kind: EntryKind, *ids: str) -> str:
+def locate(tree: ContentTree, kind: Kind, *ids: str) -> str:
     """The content-relative path of an existing entry."""
-    if kind is EntryKind.COURSE:
+    if kind is Kind.COURSE:
         path = f"courses/{_known_slug(ids[0], 'course')}/course.md"
-    elif kind is EntryKind.SECTION:
+    elif kind is Kind.SECTION:
         path = f"{_section_dir(tree, ids[0], ids[1])}/section.md"
-    elif kind is EntryKind.LESSON:
+    elif kind is Kind.LESSON:
         path = _lesson_path(tree, ids[0], ids[1])
     else:
-        folder = "projects" if kind is EntryKind.PROJECT else "paths"
+        folder = "projects" if kind is Kind.PROJECT else "paths"
         path = f"{folder}/{_known_slug(ids[0], kind.value)}.md"
     if not checked_path(tree, path).is_file():
         raise NotFound(f"no {kind.value} {ids[-1]!r}")
@@ -143,7 +134,7 @@ def _split(payload: dict[str, Any]) -> tuple[dict[str, Any], str]:
     return fields, body
 
 
-def create(tree: ContentTree, kind: EntryKind, parents: tuple[str, ...], payload: dict[str, Any],
+def create(tree: ContentTree, kind: Kind, parents: tuple[str, ...], payload: dict[str, Any],
            pending: list[Change] | None = None) -> Change:
     """A new entry's file; the slug and placement come from the payload and URL.
 
@@ -160,21 +151,21 @@ def create(tree: ContentTree, kind: EntryKind, parents: tuple[str, ...], payload
     return Change(path=path, text=dump_markdown(fields, _body_text(body)), must_exist=False)
 
 
-def _new_path(tree: ContentTree, kind: EntryKind, parents: tuple[str, ...], slug: str,
+def _new_path(tree: ContentTree, kind: Kind, parents: tuple[str, ...], slug: str,
               payload: dict[str, Any], pending: list[Change]) -> str:
-    if kind is EntryKind.COURSE:
+    if kind is Kind.COURSE:
         return f"courses/{slug}/course.md"
-    if kind in (EntryKind.PROJECT, EntryKind.PATH):
-        return f"{'projects' if kind is EntryKind.PROJECT else 'paths'}/{slug}.md"
+    if kind in (Kind.PROJECT, Kind.PATH):
+        return f"{'projects' if kind is Kind.PROJECT else 'paths'}/{slug}.md"
     course_dir = _course_dir(tree, parents[0])
-    if kind is EntryKind.SECTION:
+    if kind is Kind.SECTION:
         folder = course_dir.relative_to(tree.content_dir).as_posix()
         return f"{folder}/{_numbered(payload, slug, folder, True, tree, pending)}/section.md"
     folder = _section_dir(tree, parents[0], checked_slug(payload.get("section"), "section"))
     return f"{folder}/{_numbered(payload, slug, folder, False, tree, pending)}.md"
 
 
-def replace(tree: ContentTree, kind: EntryKind, ids: tuple[str, ...], payload: dict[str, Any],
+def replace(tree: ContentTree, kind: Kind, ids: tuple[str, ...], payload: dict[str, Any],
             expected: Versions | None) -> Change:
     """The entry's file rewritten from the payload (PUT): every field replaced."""
     fields, body = _split(payload)
@@ -198,17 +189,17 @@ def edit_front_matter(tree: ContentTree, path: str, expected: Versions | None, e
     return Change(path=path, text=dump_markdown(fields, loaded.body), expected=expected)
 
 
-def publish(tree: ContentTree, kind: EntryKind, ids: tuple[str, ...], published: bool,
+def publish(tree: ContentTree, kind: Kind, ids: tuple[str, ...], published: bool,
             expected: Versions | None) -> Change:
     status = "published" if published else "draft"
     return edit_front_matter(tree, locate(tree, kind, *ids), expected, lambda fields: fields.update(status=status))
 
 
-def delete(tree: ContentTree, kind: EntryKind, ids: tuple[str, ...], expected: Versions | None) -> list[Change]:
+def delete(tree: ContentTree, kind: Kind, ids: tuple[str, ...], expected: Versions | None) -> list[Change]:
     """Deleting a course or section deletes everything in its folder (refused if a link is in there)."""
     path = locate(tree, kind, *ids)
     changes = [Change(path=path, text=None, expected=expected)]
-    if kind in (EntryKind.COURSE, EntryKind.SECTION):
+    if kind in (Kind.COURSE, Kind.SECTION):
         folder = (tree.content_dir / path).parent
         inside = [checked_path(tree, p.relative_to(tree.content_dir).as_posix()) for p in sorted(folder.rglob("*"))]
         files = (p.relative_to(tree.content_dir).as_posix() for p in inside if p.is_file())
@@ -219,7 +210,7 @@ def delete(tree: ContentTree, kind: EntryKind, ids: tuple[str, ...], expected: V
 def add_video(tree: ContentTree, course: str, lesson: str, snippet: dict[str, Any],
               expected: Versions | None) -> Change:
     """The lesson with one more video snippet at the end."""
-    return edit_front_matter(tree, locate(tree, EntryKind.LESSON, course, lesson), expected,
+    return edit_front_matter(tree, locate(tree, Kind.LESSON, course, lesson), expected,
                              lambda fields: fields.setdefault("videos", []).append(_snippet(snippet)))
 
 
@@ -235,7 +226,7 @@ def replace_video(tree: ContentTree, course: str, lesson: str, index: int, snipp
         else:
             videos[index] = _snippet(snippet)
         fields["videos"] = videos
-    return edit_front_matter(tree, locate(tree, EntryKind.LESSON, course, lesson), expected, edit)
+    return edit_front_matter(tree, locate(tree, Kind.LESSON, course, lesson), expected, edit)
 
 
 def _snippet(snippet: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Admin operations on entries: each one is a single commit through `cms.authoring`.
+"""Admin operations on entries, each one commit through `cms.write.commit`; and the webhook's pull.
 
 The API's write handlers call these and nothing else. Each returns what
 was written: the entry's path, its new version (git blob id) and the commit.
@@ -13,15 +13,16 @@ from typing import Any
 import msgspec
 
 from cms.content.corpus import ContentTree
-from cms.content.sources import Source, classify
+from cms.content.sources import Kind, Source, classify
 from cms.errors import ContentError, TooLarge
-from cms.index.build import database_path
+from cms.index.build import database_path, update
 from cms.problems import Problem
+from cms.repo import remote
 from cms.repo.commits import Identity
+from cms.repo.repository import GitRepo
 from cms.settings import Settings
-from cms.write import changes
-from cms.write.changes import EntryKind
-from cms.write.commit import Change, Plan, Versions, apply
+from cms.write import changes, journal
+from cms.write.commit import Change, Plan, Versions, apply, write_lock
 
 MAX_BULK = 100
 
@@ -69,7 +70,7 @@ def _slug(path: str) -> str:
     return source.slug if isinstance(source, Source) else path
 
 
-def _name(kind: EntryKind, ids: tuple[str, ...]) -> str:
+def _name(kind: Kind, ids: tuple[str, ...]) -> str:
     return f"{kind.value} {'/'.join(ids)}"
 
 
@@ -86,13 +87,13 @@ def _check_size(space: Workspace, payloads: list[Any]) -> None:
             raise TooLarge(message, [Problem(file="(request)", rule="too-large", field="body", message=message)])
 
 
-def create(space: Workspace, kind: EntryKind, parents: tuple[str, ...], payload: Any, author: Identity) -> Written:
+def create(space: Workspace, kind: Kind, parents: tuple[str, ...], payload: Any, author: Identity) -> Written:
     _check_size(space, [payload])
     return commit(space, lambda: [changes.create(space.tree, kind, parents, payload)],
                    lambda planned: f"Create {_name(kind, (*parents, _slug(planned[0].path)))}", author)[0]
 
 
-def create_many(space: Workspace, kind: EntryKind, parents: tuple[str, ...], payloads: Any,
+def create_many(space: Workspace, kind: Kind, parents: tuple[str, ...], payloads: Any,
                 author: Identity) -> list[Written]:
     """Several new entries in one commit."""
     if not isinstance(payloads, list) or not 1 <= len(payloads) <= MAX_BULK:
@@ -104,7 +105,7 @@ def create_many(space: Workspace, kind: EntryKind, parents: tuple[str, ...], pay
                    author)
 
 
-def _placed(space: Workspace, kind: EntryKind, parents: tuple[str, ...], payloads: list[Any]) -> list[Change]:
+def _placed(space: Workspace, kind: Kind, parents: tuple[str, ...], payloads: list[Any]) -> list[Change]:
     """Bulk entries without an order go last, one after another."""
     placed: list[Change] = []
     for payload in payloads:
@@ -112,21 +113,21 @@ def _placed(space: Workspace, kind: EntryKind, parents: tuple[str, ...], payload
     return placed
 
 
-def replace(space: Workspace, kind: EntryKind, ids: tuple[str, ...], payload: Any, expected: Versions | None,
+def replace(space: Workspace, kind: Kind, ids: tuple[str, ...], payload: Any, expected: Versions | None,
             author: Identity) -> Written:
     _check_size(space, [payload])
     return commit(space, lambda: [changes.replace(space.tree, kind, ids, payload, expected)],
                    f"Update {_name(kind, ids)}", author)[0]
 
 
-def publish(space: Workspace, kind: EntryKind, ids: tuple[str, ...], published: bool, expected: Versions | None,
+def publish(space: Workspace, kind: Kind, ids: tuple[str, ...], published: bool, expected: Versions | None,
             author: Identity) -> Written:
     verb = "Publish" if published else "Unpublish"
     return commit(space, lambda: [changes.publish(space.tree, kind, ids, published, expected)],
                    f"{verb} {_name(kind, ids)}", author)[0]
 
 
-def delete(space: Workspace, kind: EntryKind, ids: tuple[str, ...], expected: Versions | None,
+def delete(space: Workspace, kind: Kind, ids: tuple[str, ...], expected: Versions | None,
            author: Identity) -> Written:
     return commit(space, lambda: changes.delete(space.tree, kind, ids, expected), f"Delete {_name(kind, ids)}",
                    author)[0]
@@ -143,3 +144,23 @@ def change_video(space: Workspace, course: str, lesson: str, index: int, snippet
     verb = "Remove" if snippet is None else "Update"
     return commit(space, lambda: [changes.replace_video(space.tree, course, lesson, index, snippet, expected)],
                    f"{verb} video {index} of lesson {course}/{lesson}", author)[0]
+
+
+class Pulled(msgspec.Struct):
+    """What a pull brought: the new HEAD and how many files the index read again."""
+
+    commit: str | None
+    files_read: int
+
+
+def pull(space: Workspace) -> Pulled:
+    """Fast-forward from the remote and re-index (the push webhook), under the write lock.
+
+    An interrupted write is undone first, before HEAD moves: afterwards it could never be undone.
+    """
+    repo = GitRepo.open(space.tree.content_dir)
+    with write_lock(repo):
+        journal.recover(repo, locked=True)
+        commit = remote.pull(repo)
+        report = update(space.tree, space.db_path)
+    return Pulled(commit=commit, files_read=report.read)
