@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -44,48 +45,39 @@ def new() -> None:
     """Start a course, section, lesson or project as a file that validates."""
 
 
+def _new_entry(name: str, *arguments: str) -> Callable[[Callable[..., None]], click.Command]:
+    """`cms new NAME ARGUMENTS... --title T [--content-dir D]`, with library errors as click errors."""
+    def decorate(command: Callable[..., None]) -> click.Command:
+        command = click.option("--title", required=True)(content_dir_option(reports_errors(command)))
+        for argument in reversed(arguments):
+            command = click.argument(argument)(command)
+        return new.command(name)(command)
+    return decorate
+
+
 def _created(path: Path) -> None:
     click.echo(f"created {path}")
 
 
-@new.command("course")
-@click.argument("slug")
-@click.option("--title", required=True)
-@content_dir_option
-@reports_errors
+@_new_entry("course", "slug")
 def new_course(slug: str, title: str, content_dir: Path | None) -> None:
     """cms new course SLUG --title T"""
     _created(scaffold.new_course(content_dir_or_setting(content_dir), slug, title))
 
 
-@new.command("section")
-@click.argument("course")
-@click.argument("slug")
-@click.option("--title", required=True)
-@content_dir_option
-@reports_errors
+@_new_entry("section", "course", "slug")
 def new_section(course: str, slug: str, title: str, content_dir: Path | None) -> None:
     """cms new section COURSE SLUG --title T"""
     _created(scaffold.new_section(content_dir_or_setting(content_dir), course, slug, title))
 
 
-@new.command("lesson")
-@click.argument("course")
-@click.argument("section")
-@click.argument("slug")
-@click.option("--title", required=True)
-@content_dir_option
-@reports_errors
+@_new_entry("lesson", "course", "section", "slug")
 def new_lesson(course: str, section: str, slug: str, title: str, content_dir: Path | None) -> None:
     """cms new lesson COURSE SECTION SLUG --title T"""
     _created(scaffold.new_lesson(content_dir_or_setting(content_dir), course, section, slug, title))
 
 
-@new.command("project")
-@click.argument("slug")
-@click.option("--title", required=True)
-@content_dir_option
-@reports_errors
+@_new_entry("project", "slug")
 def new_project(slug: str, title: str, content_dir: Path | None) -> None:
     """cms new project SLUG --title T"""
     _created(scaffold.new_project(content_dir_or_setting(content_dir), slug, title))

@@ -873,7 +873,7 @@ def test_a_write_killed_before_its_commit_leaves_nothing_after_a_restart(
     head = run_git(repo, "rev-parse", "HEAD").stdout.strip()
     original = (repo / "content" / PROJECT_FILE).read_text()
     killed = subprocess.run([sys.executable, "-c", KILLED_WRITE, str(repo)], capture_output=True,
-                            cwd=Path(__file__).parent.parent)
+                            cwd=Path(__file__).parents[2])
     assert killed.returncode == -9, killed.stderr
     assert run_git(repo, "status", "--porcelain").stdout != ""
     if not index_kept:

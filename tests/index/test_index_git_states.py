@@ -33,7 +33,7 @@ from cms.repo.repository import GitRepo  # noqa: E402
 from cms.settings import Settings  # noqa: E402
 from tests.admin_api import Starter  # noqa: E402
 from tests.conftest import GIT_ENV, git  # noqa: E402
-from tests.test_index import (  # noqa: E402
+from tests.index.test_index import (  # noqa: E402
     FIRST_TEST,
     INTRO_COURSE,
     WHY_TEST,

@@ -18,7 +18,7 @@ from cms.content.frontmatter import load_data_file, load_markdown
 from cms.content.sources import Kind, Source, classify
 from tests.conftest import EXAMPLE_CONTENT, SITE
 
-SCHEMA_FILE = Path(__file__).resolve().parent.parent / "content.schema.json"
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "content.schema.json"
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
 DEFINITIONS = {Kind.COURSE: "Course", Kind.SECTION: "Section", Kind.LESSON: "Lesson", Kind.PROJECT: "Project",
                Kind.AUTHOR: "Author", Kind.PATH: "LearningPath", Kind.MEDIA: "Media", Kind.CATEGORIES: "Categories"}

@@ -33,7 +33,7 @@ from tests.conftest import GIT_ENV, SITE, git, make_repo
 
 Dump = dict[str, list[dict[str, Any]]]
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 BASICS = "content/courses/intro-to-testing/01-basics"
 PRACTICE = "content/courses/intro-to-testing/02-practice"
 WHY_TEST = f"{BASICS}/01-why-test.md"

@@ -2,7 +2,7 @@
 
 When the API changes on purpose, regenerate the golden file and review its diff:
 
-    UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_openapi.py -p no:xdist
+    UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/api/test_openapi.py -p no:xdist
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from tests.conftest import FIXTURES
 
 GOLDEN = FIXTURES / "openapi.json"
 DOCS = "/api/v1/docs"
-REGENERATE = "UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_openapi.py -p no:xdist"
+REGENERATE = "UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/api/test_openapi.py -p no:xdist"
 READ_ROUTES = ["/api/v1/courses", "/api/v1/courses/{course}", "/api/v1/courses/{course}/sections",
                "/api/v1/courses/{course}/sections/{section}", "/api/v1/courses/{course}/lessons",
                "/api/v1/courses/{course}/lessons/{lesson}", "/api/v1/projects", "/api/v1/projects/{project}",

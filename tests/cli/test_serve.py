@@ -32,7 +32,7 @@ START_SECONDS = 10.0
 VISIBLE_SECONDS = 1.0
 STOP_SECONDS = 3.0
 LESSON = "courses/intro-to-testing/01-basics/01-why-test.md"
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 
 
 @dataclass

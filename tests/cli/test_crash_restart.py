@@ -23,8 +23,8 @@ import httpx
 
 from cms.accounts import NewUser, Role, StateDB, UserStore
 from tests.api_server import CMS, free_port
+from tests.cli.test_serve import launch, wait_healthy
 from tests.conftest import SITE, git, make_repo
-from tests.test_serve import launch, wait_healthy
 
 KILLS = 8
 WRITERS = 4

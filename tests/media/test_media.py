@@ -744,6 +744,6 @@ def test_a_malformed_cloudinary_url_stops_start_up_without_showing_the_secret() 
 
 
 def test_the_media_settings_are_documented() -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
     for name in ("CLOUDINARY_URL", *LIMITS):
         assert f"`{name}`" in readme, name

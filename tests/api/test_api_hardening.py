@@ -331,5 +331,5 @@ def test_the_markdown_cap_is_a_documented_setting() -> None:
     assert Settings.from_env({"CMS_MAX_MARKDOWN_MB": "0.5"}).max_markdown_mb == 0.5
     with pytest.raises(ConfigError, match="CMS_MAX_MARKDOWN_MB"):
         Settings.from_env({"CMS_MAX_MARKDOWN_MB": "0"})
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
     assert "| `CMS_MAX_MARKDOWN_MB` | `1` |" in readme

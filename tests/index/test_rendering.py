@@ -1,4 +1,4 @@
-"""cms.rendering: fixture pairs, the XSS corpus, URL safety, reading time.
+"""cms.index.rendering: fixture pairs, the XSS corpus, URL safety, reading time.
 
 Fixture pairs live in tests/fixtures/rendering/: NAME.md renders (with
 ``fixture_resolver``) to exactly NAME.html; an optional NAME.toc.json holds
@@ -28,7 +28,7 @@ from markdown_it import MarkdownIt
 from cms.index import rendering, sanitizer
 from cms.index.rendering import Rendered, TocEntry, is_safe_url, reading_time_minutes, render
 
-FIXTURES = Path(__file__).parent / "fixtures" / "rendering"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "rendering"
 FIXTURE_SOURCES = sorted(FIXTURES.glob("*.md"))
 TOC_FILES = sorted(FIXTURES.glob("*.toc.json"))
 

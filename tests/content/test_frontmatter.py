@@ -1,4 +1,4 @@
-"""cms.frontmatter: bytes → text → front matter + body, with the line and column of every field."""
+"""cms.content.frontmatter: bytes → text → front matter + body, with the line and column of every field."""
 
 from __future__ import annotations
 
