@@ -20,14 +20,8 @@ from cms import ai
 from cms.accounts import Accounts, DailyQuota, User
 
 
-class DraftIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class DraftIn(ai.DraftRequest, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """A new lesson (`section` and `title`), or `lesson` to regenerate an existing one."""
-
-    course: str
-    section: str | None = None
-    title: str | None = None
-    brief: str | None = None
-    lesson: str | None = None
 
 
 class DraftOut(msgspec.Struct, kw_only=True):
@@ -47,7 +41,6 @@ def create_draft(services: Opened, caller: NamedDependency[User], auth: NamedDep
     settings = services.settings
     generate = ai.gemini(settings)
     quota = DailyQuota(auth.db, "AI draft", settings.ai_daily_quota)
-    done = ai.draft(services.workspace, msgspec.convert(msgspec.to_builtins(data), ai.DraftRequest),
-                          identity(caller), generate, charge=lambda: quota.take(caller.id))
+    done = ai.draft(services.workspace, data, identity(caller), generate, charge=lambda: quota.take(caller.id))
     return Response(DraftOut(branch=done.branch, path=done.path, commit=done.commit, lesson=done.lesson),
                     status_code=HTTP_201_CREATED, headers={"Cache-Control": "no-store"})

@@ -1,7 +1,7 @@
 """The write path: admin requests → file changes → one validated git commit → the index follows.
 
     changes      a request on an entry → the file changes that carry it out
-    operations   each admin operation as one commit (`Workspace`, `Written`)
+    operations   each admin operation as one commit (`Workspace`, `Written`); the webhook's `pull`
     commit       lock, checks, validation, atomic files, the commit, re-index (`apply`)
     journal      the write lock and the write-ahead note that undoes an interrupted write
 """
