@@ -5,7 +5,7 @@ Library errors (`CmsError`) become click errors with exit status 2 for
 need when they run, so `cms --help` stays quick.
 
     options     what the commands share (errors, the content directory)
-    authoring   validate, schema, new
+    content     validate, schema, new
     serving     index, stats, watch, serve (`server`: granian and the indexer child; `progress`: the bar)
     admin       users, media, ai
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import click
 
-from cms.cli import admin, authoring, serving
+from cms.cli import admin, content, serving
 
 __all__ = ["main"]
 
@@ -25,5 +25,5 @@ def main() -> None:
     """Coursebase: course content as files in git, served as a JSON API."""
 
 
-for command in (*authoring.COMMANDS, *serving.COMMANDS, *admin.COMMANDS):
+for command in (*content.COMMANDS, *serving.COMMANDS, *admin.COMMANDS):
     main.add_command(command)
