@@ -107,6 +107,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CMS_ACCESS_TOKEN_MINUTES", "15", "Lifetime of an access token.", _positive_int),
     Setting("CMS_REFRESH_TOKEN_DAYS", "14", "Lifetime of a refresh token.", _positive_int),
     Setting("CMS_CORS_ORIGINS", "", "Comma-separated origins allowed to call the API from a browser.", _origins),
+    Setting("CMS_CORS_CREDENTIALS", "false", "Let the CMS_CORS_ORIGINS send credentials (the refresh cookie, which "
+            "is then SameSite=None) from another origin.", _flag),
     Setting("CMS_CACHE_MAX_AGE", "60", "`Cache-Control: max-age` of public reads, in seconds.", _positive_int),
     Setting("CMS_RESPONSE_HOLD_SECONDS", "1", "How long the server reuses an anonymous answer while the index is "
             "unchanged (0 turns it off).", _seconds),
@@ -139,6 +141,7 @@ class Settings:
     access_token_minutes: int
     refresh_token_days: int
     cors_origins: tuple[str, ...]
+    cors_credentials: bool
     cache_max_age: int
     response_hold_seconds: float
     webhook_secret: str | None
