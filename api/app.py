@@ -6,12 +6,16 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
+from litestar.exceptions import MethodNotAllowedException, NotFoundException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.routes import HTTPRoute
+from litestar.types import Message, Receive, Scope, Send
+from litestar.utils import normalize_path
 
 from api.auth import AuthMiddleware
 from api.caching import CachingMiddleware
@@ -21,8 +25,10 @@ from api.controllers.media import MediaController
 from api.controllers.projects import ProjectController
 from api.controllers.users import UserController
 from api.controllers.writes import WRITE_CONTROLLERS
-from api.deps import DEPENDENCIES, SERVICES, Services
+from api.deps import API_PREFIX, DEPENDENCIES, SERVICES, Services
+from api.docs import DocsPage, assets_router
 from api.errors import EXCEPTION_HANDLERS
+from api.spec import ServedDocument
 from api.strictness import strict_request
 from cms.accounts import Accounts, check_admin_settings
 from cms.lifetime import follow_parent
@@ -32,7 +38,7 @@ from cms.repo import GitRepo
 from cms.settings import Settings
 from cms.write import Workspace
 
-API_PREFIX = "/api/v1"
+__all__ = ["API_PREFIX", "create_app", "create_served_app"]
 
 
 def create_served_app() -> Litestar:
@@ -64,19 +70,83 @@ def create_app(settings: Settings | None = None, index_path: Path | None = None)
                                                   *status.HANDLERS, *auth.HANDLERS, UserController,
                                                   *WRITE_CONTROLLERS, hooks.receive_push, MediaController,
                                                   drafts.create_draft])
-    return Litestar(
-        route_handlers=[api],
+    docs = f"{API_PREFIX}/docs"
+    return CoursebaseApp(
+        route_handlers=[api, assets_router(docs)],
         lifespan=[lifespan],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=strict_request,
         middleware=[DefineMiddleware(CachingMiddleware, max_age=settings.cache_max_age,
                                      hold_seconds=settings.response_hold_seconds), AuthMiddleware],
-        cors_config=CORSConfig(allow_origins=list(settings.cors_origins)) if settings.cors_origins else None,
+        cors_config=cors(settings),
         openapi_config=OpenAPIConfig(
-            title="Coursebase API", version="1.0.0", path=f"{API_PREFIX}/docs",
+            title="Coursebase API", version="1.0.0", path=docs,
             description="JSON API over a git-backed course content index: public reads, and admin writes "
-                        "that become git commits.",
-            render_plugins=[ScalarRenderPlugin()], use_handler_docstrings=True),
+                        "that become git commits. Errors are RFC 9457 problem details; every GET answers with "
+                        "an `ETag` and honours `If-None-Match`; writes need `If-Match` with the version read.",
+            render_plugins=[DocsPage(docs), ServedDocument()], use_handler_docstrings=True),
         debug=False,
     )
+
+
+EXPOSED = ["ETag", "Link", "Location", "Retry-After", "WWW-Authenticate"]
+"""Response headers a page on another origin may read."""
+
+
+def cors(settings: Settings) -> CORSConfig | None:
+    """CORS for CMS_CORS_ORIGINS: the headers clients need exposed, and credentials when CMS_CORS_CREDENTIALS."""
+    if not settings.cors_origins:
+        return None
+    return CORSConfig(allow_origins=list(settings.cors_origins), expose_headers=EXPOSED,
+                      allow_credentials=settings.cors_credentials, max_age=600)
+
+
+class CoursebaseApp(Litestar):
+    """The app, answering two methods the way RFC 9110 describes for every path.
+
+    - `HEAD` is answered as `GET` without the body: the same status, `ETag` and `Content-Length`.
+    - `OPTIONS` (other than a CORS preflight, which the CORS layer answers) is 204 with `Allow` listing
+      every method of the path, `HEAD` included, before any guard: it never needs a token.
+    """
+
+    async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            if scope["method"] == "HEAD":
+                scope["method"] = "GET"
+                send = _without_body(send)
+            elif scope["method"] == "OPTIONS" and not self._preflight(scope):
+                allowed = self._allowed_methods(scope["path"])
+                if allowed is not None:
+                    await _allow(send, allowed)
+                    return
+        await super().__call__(scope, receive, send)
+
+    def _preflight(self, scope: Scope) -> bool:
+        return self.cors_config is not None and any(name == b"origin" for name, _ in scope["headers"])
+
+    def _allowed_methods(self, path: str) -> str | None:
+        """The methods of the route at `path` (None where there is none: routing answers that)."""
+        try:
+            *_, template = self.asgi_router.handle_routing(path=normalize_path(path), method="OPTIONS")
+        except (NotFoundException, MethodNotAllowedException):
+            return None
+        methods = next((set(route.methods) for route in self.routes
+                        if isinstance(route, HTTPRoute) and route.path_format == template), None)
+        if not methods:
+            return None
+        return ", ".join(sorted(methods | ({"HEAD"} if "GET" in methods else set())))
+
+
+def _without_body(send: Send) -> Send:
+    async def bodiless(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b"", "more_body": message.get("more_body", False)}
+        await send(message)
+    return bodiless
+
+
+async def _allow(send: Send, allowed: str) -> None:
+    await send({"type": "http.response.start", "status": 204,
+                "headers": [(b"allow", allowed.encode()), (b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})

@@ -82,6 +82,9 @@ def admin_api_enabled(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRou
         raise ServiceUnavailableException(DISABLED)
 
 
+admin_api_enabled.admin_api = True  # type: ignore[attr-defined]  # the OpenAPI document adds 503 (api.spec)
+
+
 def requires(*roles: Role) -> Guard:
     """A guard: the caller must have a valid token (401) with one of `roles` (403)."""
     def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -91,6 +94,7 @@ def requires(*roles: Role) -> Guard:
                                          headers={"WWW-Authenticate": "Bearer"})
         if user.role not in roles:
             raise PermissionDeniedException(f"this route needs the role {' or '.join(roles)}")
+    guard.roles = roles  # type: ignore[attr-defined]  # the OpenAPI document adds bearer security (api.spec)
     return guard
 
 

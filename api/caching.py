@@ -24,6 +24,8 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from api.deps import services_of
 
 HELD_ENTRIES = 4096
+NOT_CACHED = {"not_cached": True}
+"""Handler `opt` for answers that are never cached nor held (`/health`): they pass through untouched."""
 IndexVersion = tuple[int, int]
 """`LiveIndex.version()`: changes whenever the index may have."""
 
@@ -70,7 +72,7 @@ class CachingMiddleware:
         self.held = HeldAnswers(hold_seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET":
+        if scope["type"] != "http" or scope["method"] != "GET" or scope["route_handler"].opt.get("not_cached"):
             await self.app(scope, receive, send)
             return
         request_headers = dict(scope["headers"])
@@ -134,7 +136,8 @@ async def _reply(prepared: Prepared, request_headers: dict[bytes, bytes], send: 
 
 
 def _matches(header: bytes | None, etag: bytes) -> bool:
+    """`If-None-Match` uses the weak comparison (RFC 9110 §13.1.2): `W/"x"` matches `"x"`."""
     if header is None:
         return False
-    candidates = [item.strip() for item in header.split(b",")]
+    candidates = [item.strip().removeprefix(b"W/") for item in header.split(b",")]
     return etag in candidates or b"*" in candidates

@@ -23,6 +23,8 @@ from cms.repo import GitRepo, Identity
 from cms.settings import Settings
 from cms.write import Versions, Workspace
 
+API_PREFIX = "/api/v1"
+"""The base path of every route."""
 SERVICES = "services"
 """The `app.state` key the lifespan keeps `Services` under."""
 EDITORS = tuple(sorted(STAFF))

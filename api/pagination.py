@@ -10,19 +10,34 @@ from litestar.params import Parameter
 
 from api.schemas import Page, to_wire
 
-T = TypeVar("T")
+P = TypeVar("P", bound=Page)
 PageNumber = Annotated[int, Parameter(ge=1, le=1_000_000, description="Page number, from 1.")]
 PageSize = Annotated[int, Parameter(ge=1, le=100, description="Items per page, 1 to 100.")]
-# The constraint must sit on the optional type: Litestar ignores it on `Annotated[...] | None`.
-Text = Annotated[str | None, Parameter(min_length=1, max_length=200)]
-"""An optional text filter: present means 1 to 200 characters."""
+
+
+def text_filter(description: str) -> Any:
+    """An optional text filter: present means 1 to 200 characters.
+
+    The constraint must sit on the optional type: Litestar ignores it on `Annotated[...] | None`.
+    """
+    return Annotated[str | None, Parameter(min_length=1, max_length=200, description=description)]
+
+
+Text = text_filter("Words to search for: every one must appear (the last may be the start of a word).")
 
 
 def paged(request: Request[Any, Any, Any], rows: list[dict[str, Any]], total: int, page: int, page_size: int,
-          shape: type[T]) -> Response[Page[T]]:
-    """One page of `rows` as `shape`, with `Link` to the next and previous pages."""
-    body = Page(items=to_wire(rows, list[shape]), total=total, page=page, page_size=page_size)  # type: ignore[valid-type]
+          shape: type[P]) -> Response[P]:
+    """One page of `rows` as the page shape `shape`, with `Link` to the next and previous pages."""
+    body = to_wire({"items": rows, "total": total, "page": page, "page_size": page_size}, shape)
     return Response(body, headers=link_header(request, page, page_size, total))
+
+
+def paged_list(request: Request[Any, Any, Any], rows: list[dict[str, Any]], page: int, page_size: int,
+               shape: type[P]) -> Response[P]:
+    """`paged` over a whole (short) list: its page is cut out here."""
+    start = (page - 1) * page_size
+    return paged(request, rows[start:start + page_size], len(rows), page, page_size, shape)
 
 
 def link_header(request: Request[Any, Any, Any], page: int, page_size: int, total: int) -> dict[str, str]:

@@ -7,7 +7,7 @@ here, so they cannot leak.
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
@@ -24,17 +24,19 @@ class Wire(msgspec.Struct, kw_only=True):
 
 
 class MediaOut(Wire, kw_only=True):
+    """A media record wherever it appears (a course's `image`, an author's `avatar`, a video's `media`, …)."""
+
     id: str
     version: str
     public_id: str
     resource_type: str
     secure_url: str
-    format: str | None = None
-    width: int | None = None
-    height: int | None = None
-    bytes: int | None = None
-    duration_ms: int | None = None
-    alt: str | None = None
+    format: str | None
+    width: int | None
+    height: int | None
+    bytes: int | None
+    duration_ms: int | None
+    alt: str | None
 
 
 class MediaAdminOut(MediaOut, kw_only=True):
@@ -48,14 +50,38 @@ class MediaAdminOut(MediaOut, kw_only=True):
 
 
 class AuthorBrief(Wire, kw_only=True):
+    """An author wherever an entry names one (a course's `instructor`)."""
+
     slug: str
     name: str
-    avatar: MediaOut | None = None
+    avatar: MediaOut | None
 
 
 class CategoryBrief(Wire, kw_only=True):
+    """A category wherever an entry names one (a course's `category`)."""
+
     slug: str
     name: str
+
+
+class CourseRef(Wire, kw_only=True):
+    """A course wherever an entry names one (prerequisites, a lesson's course, a search hit's course)."""
+
+    slug: str
+    title: str
+
+
+class SectionRef(Wire, kw_only=True):
+    """A section wherever a lesson names it."""
+
+    slug: str
+    title: str
+    order: int
+
+
+class LessonRef(Wire, kw_only=True):
+    slug: str
+    title: str
 
 
 class TocEntry(Wire, kw_only=True):
@@ -71,12 +97,12 @@ class CourseSummary(Wire, kw_only=True):
     description: str | None
     status: str
     difficulty_level: str | None
-    instructor: str | None
-    category: str | None
+    instructor: AuthorBrief | None
+    category: CategoryBrief | None
     tags: list[str]
     price: float
     currency: str
-    image: str | None
+    image: MediaOut | None
     publish_at: str | None
     section_count: int
     lesson_count: int
@@ -94,9 +120,8 @@ class LessonSummary(Wire, kw_only=True):
     description: str | None
     status: str
     type: str
-    section: str
-    section_order: int
-    lesson_order: int
+    section: SectionRef
+    order: int
     duration_minutes: int | None
     reading_time_minutes: int
     video_count: int
@@ -109,7 +134,7 @@ class SectionSummary(Wire, kw_only=True):
     title: str
     description: str | None
     status: str
-    section_order: int
+    order: int
     lesson_count: int
     video_count: int
     video_seconds: int
@@ -121,32 +146,26 @@ class SectionOutline(SectionSummary, kw_only=True):
 
 
 class SectionDetail(SectionOutline, kw_only=True):
+    body: str
     html: str
-
-
-class CourseRef(Wire, kw_only=True):
-    slug: str
-    title: str
 
 
 class CourseDetail(CourseSummary, kw_only=True):
+    body: str
     html: str
     toc: list[TocEntry]
     prerequisites: list[CourseRef]
-    instructor: AuthorBrief | None  # type: ignore[assignment]
-    category: CategoryBrief | None  # type: ignore[assignment]
-    image: MediaOut | None  # type: ignore[assignment]
     sections: list[SectionOutline]
 
 
 class VideoOut(Wire, kw_only=True):
     position: int
     url: str
-    description: str | None = None
+    description: str | None
     start_time_seconds: int
-    end_time_seconds: int | None = None
-    duration_seconds: int | None = None
-    media: str | None = None
+    end_time_seconds: int | None
+    duration_seconds: int | None
+    media: MediaOut | None
 
 
 class QuestionOut(Wire, kw_only=True):
@@ -154,28 +173,16 @@ class QuestionOut(Wire, kw_only=True):
     choices: list[str]
 
 
-class LessonRef(Wire, kw_only=True):
-    slug: str
-    title: str
-
-
-class SectionRef(Wire, kw_only=True):
-    slug: str
-    title: str
-    order: int
-
-
 class LessonDetail(LessonSummary, kw_only=True):
-    course: str
+    course: CourseRef
     pdf_url: str | None
     objectives: list[str]
     questions: list[QuestionOut]
     videos: list[VideoOut]
     ai: dict[str, Any] | None
-    markdown: str
+    body: str
     html: str
     toc: list[TocEntry]
-    section: SectionRef  # type: ignore[assignment]
     prev: LessonRef | None
     next: LessonRef | None
     created_at: str | None
@@ -192,7 +199,7 @@ class ProjectSummary(Wire, kw_only=True):
     project_type: str | None
     featured: bool
     tech_stack: list[str]
-    thumbnail: str | None
+    thumbnail: MediaOut | None
     live_demo_url: str | None
     github_url: str | None
     created_at: str | None
@@ -200,9 +207,9 @@ class ProjectSummary(Wire, kw_only=True):
 
 
 class ProjectDetail(ProjectSummary, kw_only=True):
+    body: str
     html: str
     toc: list[TocEntry]
-    thumbnail: MediaOut | None  # type: ignore[assignment]
 
 
 class AuthorLinkOut(Wire, kw_only=True):
@@ -214,13 +221,13 @@ class AuthorSummary(Wire, kw_only=True):
     slug: str
     version: str
     name: str
-    avatar: str | None
+    avatar: MediaOut | None
     links: list[AuthorLinkOut]
 
 
 class AuthorDetail(AuthorSummary, kw_only=True):
+    body: str
     html: str
-    avatar: MediaOut | None  # type: ignore[assignment]
     courses: list[CourseSummary]
 
 
@@ -238,28 +245,69 @@ class PathSummary(Wire, kw_only=True):
     title: str
     description: str | None
     status: str
-    courses: list[str]
+    courses: list[CourseSummary]
 
 
 class PathDetail(PathSummary, kw_only=True):
+    body: str
     html: str
-    courses: list[CourseSummary]  # type: ignore[assignment]
 
 
 class SearchHit(Wire, kw_only=True):
     kind: Literal["course", "lesson", "project"]
     slug: str
-    course: str | None
+    course: CourseRef | None
+    """The lesson's course (None for courses and projects)."""
     title: str
+    path: str
+    """Where the hit lives on the public site: `/courses/<c>`, `/courses/<c>/lessons/<l>`, `/projects/<p>`."""
     snippet: str
     score: float
+    """Relevance: higher is better."""
 
 
-class Page(Wire, Generic[T], kw_only=True):
-    items: list[T]
+class Page(Wire, kw_only=True):
+    """One page of a listing: `items`, how many there are in all, and which page of what size this is."""
+
     total: int
     page: int
     page_size: int
+
+
+class CoursePage(Page, kw_only=True):
+    items: list[CourseSummary]
+
+
+class SectionPage(Page, kw_only=True):
+    items: list[SectionSummary]
+
+
+class LessonPage(Page, kw_only=True):
+    items: list[LessonSummary]
+
+
+class ProjectPage(Page, kw_only=True):
+    items: list[ProjectSummary]
+
+
+class AuthorPage(Page, kw_only=True):
+    items: list[AuthorSummary]
+
+
+class CategoryPage(Page, kw_only=True):
+    items: list[CategoryOut]
+
+
+class PathPage(Page, kw_only=True):
+    items: list[PathSummary]
+
+
+class SearchPage(Page, kw_only=True):
+    items: list[SearchHit]
+
+
+class MediaPage(Page, kw_only=True):
+    items: list[MediaAdminOut]
 
 
 class Meta(Wire, kw_only=True):
@@ -271,6 +319,8 @@ class Meta(Wire, kw_only=True):
 
 class Health(Wire, kw_only=True):
     status: Literal["ok", "degraded"]
+    problems: int
+    """Errors the index holds: files left out of it because they do not validate."""
     index_commit: str | None
     repository_head: str | None
     commits_behind: int | None

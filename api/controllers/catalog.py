@@ -2,49 +2,54 @@
 
 from __future__ import annotations
 
-import sqlite3
+from typing import Any
 
-from litestar import get
+from litestar import Request, Response, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath
 
 from api.deps import View
-from api.schemas import AuthorDetail, AuthorSummary, CategoryOut, MediaOut, PathDetail, PathSummary, to_wire
-from cms.read import queries, views
+from api.pagination import PageNumber, PageSize, paged_list
+from api.params import AuthorSlug, MediaId, PathSlug
+from api.schemas import AuthorDetail, AuthorPage, CategoryPage, MediaOut, PathDetail, PathPage, to_wire
+from api.spec import documented
+from cms.read import views
 
 
-@get("/authors", tags=["authors"])
-async def list_authors(conn: NamedDependency[sqlite3.Connection]) -> list[AuthorSummary]:
-    """Public author profiles."""
-    return to_wire(queries.list_authors(conn), list[AuthorSummary])
+@get("/authors", tags=["authors"], opt=documented(paged=True))
+async def list_authors(request: Request[Any, Any, Any], view: NamedDependency[View], page: PageNumber = 1,
+                       page_size: PageSize = 20) -> Response[AuthorPage]:
+    """Public author profiles, by name."""
+    return paged_list(request, views.authors(view.conn, view.hidden), page, page_size, AuthorPage)
 
 
-@get("/authors/{author:str}", tags=["authors"])
-async def get_author(view: NamedDependency[View], author: FromPath[str]) -> AuthorDetail:
+@get("/authors/{author:str}", tags=["authors"], opt=documented(404))
+async def get_author(view: NamedDependency[View], author: AuthorSlug) -> AuthorDetail:
     """One author's public profile with their published courses."""
     return to_wire(views.author_detail(view.conn, author, view.hidden), AuthorDetail)
 
 
-@get("/categories", tags=["categories"])
-async def list_categories(view: NamedDependency[View]) -> list[CategoryOut]:
+@get("/categories", tags=["categories"], opt=documented(paged=True))
+async def list_categories(request: Request[Any, Any, Any], view: NamedDependency[View], page: PageNumber = 1,
+                          page_size: PageSize = 20) -> Response[CategoryPage]:
     """Categories with the number of published courses in each."""
-    return to_wire(queries.list_categories(view.conn, view.hidden), list[CategoryOut])
+    return paged_list(request, views.categories(view.conn, view.hidden), page, page_size, CategoryPage)
 
 
-@get("/paths", tags=["paths"])
-async def list_paths(view: NamedDependency[View]) -> list[PathSummary]:
-    """Published learning paths."""
-    return to_wire(views.paths(view.conn, view.hidden), list[PathSummary])
+@get("/paths", tags=["paths"], opt=documented(paged=True))
+async def list_paths(request: Request[Any, Any, Any], view: NamedDependency[View], page: PageNumber = 1,
+                     page_size: PageSize = 20) -> Response[PathPage]:
+    """Published learning paths, each with its courses in order."""
+    return paged_list(request, views.paths(view.conn, view.hidden), page, page_size, PathPage)
 
 
-@get("/paths/{path_slug:str}", tags=["paths"])
-async def get_path(view: NamedDependency[View], path_slug: FromPath[str]) -> PathDetail:
+@get("/paths/{path:str}", tags=["paths"], opt=documented(404))
+async def get_path(view: NamedDependency[View], path: PathSlug) -> PathDetail:
     """One learning path with its courses in order."""
-    return to_wire(views.path_detail(view.conn, path_slug, view.hidden), PathDetail)
+    return to_wire(views.path_detail(view.conn, path, view.hidden), PathDetail)
 
 
-@get("/media/{media_id:str}", tags=["media"])
-async def get_media(view: NamedDependency[View], media_id: FromPath[str]) -> MediaOut:
+@get("/media/{media_id:str}", tags=["media"], opt=documented(404))
+async def get_media(view: NamedDependency[View], media_id: MediaId) -> MediaOut:
     """One media record (not deleted)."""
     return to_wire(views.media_detail(view.conn, media_id, view.hidden), MediaOut)
 

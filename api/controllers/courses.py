@@ -6,69 +6,74 @@ from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, Parameter
+from litestar.params import Parameter
 
 from api.deps import View
-from api.pagination import PageNumber, PageSize, Text, paged
-from api.schemas import (
-    CourseDetail,
-    CourseSummary,
-    LessonDetail,
-    LessonSummary,
-    Page,
-    SectionDetail,
-    SectionSummary,
-    to_wire,
-)
+from api.pagination import PageNumber, PageSize, Text, paged, paged_list
+from api.params import CourseSlug, LessonSlug, SectionSlug
+from api.schemas import CourseDetail, CoursePage, LessonDetail, LessonPage, SectionDetail, SectionPage, to_wire
+from api.spec import documented
 from cms.read import queries, views
 
-CourseSort = Literal["title", "-updated_at", "price", "-price"]
-Difficulty = Literal["beginner", "intermediate", "advanced"]
+CourseSort = Annotated[Literal["title", "-updated_at", "price", "-price"],
+                       Parameter(description="Order: `title`, `-updated_at` (newest first), `price`, `-price`.")]
+Difficulty = Annotated[Literal["beginner", "intermediate", "advanced"] | None,
+                       Parameter(description="Only courses of this difficulty.")]
 # The constraint must sit on the optional type: Litestar ignores it on `Annotated[...] | None`.
-Price = Annotated[float | None, Parameter(ge=0, le=1_000_000)]
+Price = Annotated[float | None, Parameter(ge=0, le=1_000_000, description="A price bound, in the course's currency.")]
+Category = Annotated[str | None, Parameter(min_length=1, max_length=200, description="Only courses in this "
+                                                                                     "category (its slug).")]
+Tag = Annotated[str | None, Parameter(min_length=1, max_length=200, description="Only courses with this tag.")]
+Instructor = Annotated[str | None, Parameter(min_length=1, max_length=200, description="Only courses by this "
+                                                                                       "author (their slug).")]
+SectionFilter = Annotated[str | None, Parameter(min_length=1, max_length=200, description="Only the lessons of "
+                                                                                          "this section (its slug).")]
 
 
 class CourseController(Controller):
     path = "/courses"
     tags = ["courses"]
 
-    @get("/")
+    @get("/", opt=documented(paged=True))
     async def list_courses(self, request: Request[Any, Any, Any], view: NamedDependency[View],
-                           difficulty_level: FromQuery[Difficulty | None] = None, category: Text = None,
-                           tag: Text = None, instructor: Text = None, q: Text = None,
+                           difficulty_level: Difficulty = None, category: Category = None,
+                           tag: Tag = None, instructor: Instructor = None, q: Text = None,
                            min_price: Price = None, max_price: Price = None,
-                           sort: FromQuery[CourseSort] = "-updated_at", page: PageNumber = 1,
-                           page_size: PageSize = 20) -> Response[Page[CourseSummary]]:
+                           sort: CourseSort = "-updated_at", page: PageNumber = 1,
+                           page_size: PageSize = 20) -> Response[CoursePage]:
         """Published courses, filtered, sorted and paged."""
         filters = queries.CourseFilters(difficulty_level=difficulty_level, category=category, tag=tag,
                                         instructor=instructor, q=q, min_price=min_price, max_price=max_price)
         rows, total = queries.list_courses(view.conn, filters, sort, page, page_size, view.hidden)
-        return paged(request, rows, total, page, page_size, CourseSummary)
+        return paged(request, views.course_summaries(view.conn, rows, view.hidden), total, page, page_size,
+                     CoursePage)
 
-    @get("/{course:str}")
-    async def get_course(self, view: NamedDependency[View], course: FromPath[str]) -> CourseDetail:
+    @get("/{course:str}", opt=documented(404))
+    async def get_course(self, view: NamedDependency[View], course: CourseSlug) -> CourseDetail:
         """One course with instructor, category, image, totals and its outline."""
         return to_wire(views.course_detail(view.conn, course, view.hidden), CourseDetail)
 
-    @get("/{course:str}/sections")
-    async def list_sections(self, view: NamedDependency[View], course: FromPath[str]) -> list[SectionSummary]:
+    @get("/{course:str}/sections", opt=documented(404, paged=True))
+    async def list_sections(self, request: Request[Any, Any, Any], view: NamedDependency[View], course: CourseSlug,
+                            page: PageNumber = 1, page_size: PageSize = 20) -> Response[SectionPage]:
         """The course's sections in order."""
-        return to_wire(views.sections(view.conn, course, view.hidden), list[SectionSummary])
+        return paged_list(request, views.sections(view.conn, course, view.hidden), page, page_size, SectionPage)
 
-    @get("/{course:str}/sections/{section:str}")
-    async def get_section(self, view: NamedDependency[View], course: FromPath[str],
-                          section: FromPath[str]) -> SectionDetail:
+    @get("/{course:str}/sections/{section:str}", opt=documented(404))
+    async def get_section(self, view: NamedDependency[View], course: CourseSlug,
+                          section: SectionSlug) -> SectionDetail:
         """One section with its lessons."""
         return to_wire(views.section_detail(view.conn, course, section, view.hidden), SectionDetail)
 
-    @get("/{course:str}/lessons")
-    async def list_lessons(self, view: NamedDependency[View], course: FromPath[str],
-                           section: Text = None) -> list[LessonSummary]:
+    @get("/{course:str}/lessons", opt=documented(404, paged=True))
+    async def list_lessons(self, request: Request[Any, Any, Any], view: NamedDependency[View], course: CourseSlug,
+                           section: SectionFilter = None, page: PageNumber = 1,
+                           page_size: PageSize = 20) -> Response[LessonPage]:
         """The course's lessons in course order, optionally of one section."""
-        return to_wire(views.lessons(view.conn, course, section, view.hidden), list[LessonSummary])
+        rows = views.lessons(view.conn, course, section, view.hidden)
+        return paged_list(request, rows, page, page_size, LessonPage)
 
-    @get("/{course:str}/lessons/{lesson:str}")
-    async def get_lesson(self, view: NamedDependency[View], course: FromPath[str],
-                         lesson: FromPath[str]) -> LessonDetail:
-        """One lesson: fields, rendered HTML, table of contents, videos, and its neighbours."""
+    @get("/{course:str}/lessons/{lesson:str}", opt=documented(404))
+    async def get_lesson(self, view: NamedDependency[View], course: CourseSlug, lesson: LessonSlug) -> LessonDetail:
+        """One lesson: fields, markdown `body`, rendered HTML, table of contents, videos, and its neighbours."""
         return to_wire(views.lesson_detail(view.conn, course, lesson, view.hidden), LessonDetail)

@@ -16,6 +16,7 @@ from litestar.status_codes import HTTP_201_CREATED
 
 from api.auth import AUTH_DEPENDENCIES, admin_api_enabled, requires
 from api.deps import EDITORS, Opened, identity
+from api.spec import documented
 from cms import ai
 from cms.accounts import Accounts, DailyQuota, User
 
@@ -34,7 +35,8 @@ class DraftOut(msgspec.Struct, kw_only=True):
 
 
 @post("/ai/drafts", guards=[admin_api_enabled, requires(*EDITORS)], dependencies=AUTH_DEPENDENCIES,
-      status_code=HTTP_201_CREATED, sync_to_thread=True, tags=["ai (admin)"])
+      status_code=HTTP_201_CREATED, sync_to_thread=True, tags=["ai (admin)"],
+      opt=documented(404, 409, 429, 502))
 def create_draft(services: Opened, caller: NamedDependency[User], auth: NamedDependency[Accounts],
                  data: JSONBody[DraftIn]) -> Response[DraftOut]:
     """Ask Gemini for a lesson and commit it as a draft on a new branch `drafts/<course>/<lesson>`."""

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
 import msgspec
-from litestar import Request, post
+from litestar import post
 from litestar.exceptions import NotAuthorizedException, ServiceUnavailableException
-from litestar.params import RawBody
+from litestar.params import Parameter, RawBody
 from litestar.status_codes import HTTP_200_OK
 
 from api.deps import Opened
+from api.spec import documented
 from cms.repo.remote import signature_valid
 from cms.write import pull
 
@@ -20,13 +21,17 @@ class PullOut(msgspec.Struct):
     files_read: int
 
 
-@post("/hooks/git", status_code=HTTP_200_OK, sync_to_thread=True, tags=["hooks"])
-def receive_push(request: Request[Any, Any, Any], services: Opened, body: RawBody) -> PullOut:
+Signature = Annotated[str | None, Parameter(header="X-Hub-Signature-256", description="`sha256=<hex>`: the "
+                                           "HMAC-SHA256 of the body with CMS_WEBHOOK_SECRET, as GitHub sends it.")]
+
+
+@post("/hooks/git", status_code=HTTP_200_OK, sync_to_thread=True, tags=["hooks"], opt=documented(409, 502, 503))
+def receive_push(services: Opened, body: RawBody, signature: Signature = None) -> PullOut:
     """Pull the content repository and re-index it; needs `X-Hub-Signature-256` (HMAC-SHA256, CMS_WEBHOOK_SECRET)."""
     secret = services.settings.webhook_secret
     if secret is None:
         raise ServiceUnavailableException("the webhook is disabled: set CMS_WEBHOOK_SECRET")
-    if not signature_valid(secret, body, request.headers.get("x-hub-signature-256")):
+    if not signature_valid(secret, body, signature):
         raise NotAuthorizedException("the X-Hub-Signature-256 header does not sign this body")
     pulled = pull(services.workspace)
     return PullOut(commit=pulled.commit, files_read=pulled.files_read)

@@ -21,14 +21,16 @@ from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api import uploads
 from api.auth import AUTH_DEPENDENCIES, admin_api_enabled, requires
 from api.deps import EDITORS, Opened, Services, identity, if_match, services_of
-from api.pagination import PageNumber, PageSize, Text, paged
-from api.schemas import MediaAdminOut, Page, to_wire
+from api.pagination import PageNumber, PageSize, paged, text_filter
+from api.params import MediaId
+from api.schemas import MediaAdminOut, MediaPage, to_wire
+from api.spec import documented
 from cms import media
 from cms.accounts import Role, User
 from cms.content.models import SLUG_MAX, SLUG_PATTERN, ResourceType
@@ -40,6 +42,9 @@ from cms.write.operations import Written
 UPLOAD_FIELDS = frozenset({"alt", "id"})
 Force = Annotated[bool, Parameter(description="ADMIN only: go ahead although content uses the asset, and remove "
                                               "it from those files in the same commit.")]
+Resource = Annotated[ResourceType | None, Parameter(description="Only records of this resource type.")]
+Deleted = Annotated[bool | None, Parameter(description="Only soft-deleted records (true) or live ones (false).")]
+MediaText = text_filter("Text found in the id, the public_id or the alt text.")
 
 
 def cloudinary_configured(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -101,18 +106,17 @@ class MediaController(Controller):
     guards = [admin_api_enabled, requires(*EDITORS)]
     dependencies = AUTH_DEPENDENCIES
 
-    @get("/")
-    async def list_media(self, request: Request[Any, Any, Any], services: Opened,
-                         resource_type: FromQuery[ResourceType | None] = None,
-                         deleted: FromQuery[bool | None] = None, q: Text = None, page: PageNumber = 1,
-                         page_size: PageSize = 20) -> Response[Page[MediaAdminOut]]:
+    @get("/", opt=documented(paged=True))
+    async def list_media(self, request: Request[Any, Any, Any], services: Opened, resource_type: Resource = None,
+                         deleted: Deleted = None, q: MediaText = None, page: PageNumber = 1,
+                         page_size: PageSize = 20) -> Response[MediaPage]:
         """Every media record, soft-deleted ones included, newest first; `q` matches id, public_id and alt."""
         filters = queries.MediaFilters(resource_type=resource_type, deleted=deleted, q=q)
         rows, total = queries.list_media(services.index.conn, filters, page, page_size)
-        return paged(request, rows, total, page, page_size, MediaAdminOut)
+        return paged(request, rows, total, page, page_size, MediaPage)
 
     @post("/", status_code=HTTP_201_CREATED, guards=[cloudinary_configured], request_max_body_size=None,
-          operation_class=UploadOperation)
+          operation_class=UploadOperation, opt=documented(409, 413, 415, 422, 502, creates=True))
     async def upload(self, request: Request[Any, Any, Any], services: Opened,
                      caller: NamedDependency[User]) -> Response[MediaWriteOut]:
         """Upload an image or video to Cloudinary and commit its record (multipart: `file`, `alt`, `id`).
@@ -129,33 +133,35 @@ class MediaController(Controller):
                                            caller.username)
         return answer(services, written, HTTP_201_CREATED)
 
-    @patch("/{media_id:str}", sync_to_thread=True)
+    @patch("/{media_id:str}", sync_to_thread=True, opt=documented(404, 409, 502, if_match=True))
     def update(self, request: Request[Any, Any, Any], services: Opened, caller: NamedDependency[User],
-               media_id: FromPath[str],
+               media_id: MediaId,
                data: JSONBody[dict[str, Any]]) -> Response[MediaWriteOut]:
         """Change a record's alt text: `{"alt": "..."}` (needs If-Match)."""
         written = media.update(services.workspace, media_id, data, if_match(request), identity(caller))
         return answer(services, written)
 
-    @post("/{media_id:str}/soft-delete", status_code=HTTP_200_OK, sync_to_thread=True)
+    @post("/{media_id:str}/soft-delete", status_code=HTTP_200_OK, sync_to_thread=True,
+          opt=documented(404, 409, 412, 502))
     def soft_delete(self, request: Request[Any, Any, Any], services: Opened, caller: NamedDependency[User],
-                    media_id: FromPath[str],
+                    media_id: MediaId,
                     force: Force = False) -> Response[MediaWriteOut]:
         """Mark a record deleted, so the public no longer sees it; 409 with the files that still use it."""
         written = media.soft_delete(services.workspace, media_id, optional_if_match(request), identity(caller),
                                     forced(caller, force))
         return answer(services, written)
 
-    @post("/{media_id:str}/restore", status_code=HTTP_200_OK, sync_to_thread=True)
+    @post("/{media_id:str}/restore", status_code=HTTP_200_OK, sync_to_thread=True, opt=documented(404, 409, 412, 502))
     def restore(self, request: Request[Any, Any, Any], services: Opened, caller: NamedDependency[User],
-                media_id: FromPath[str]) -> Response[MediaWriteOut]:
+                media_id: MediaId) -> Response[MediaWriteOut]:
         """Undo a soft delete."""
         written = media.restore(services.workspace, media_id, optional_if_match(request), identity(caller))
         return answer(services, written)
 
-    @delete("/{media_id:str}", status_code=HTTP_200_OK, guards=[cloudinary_configured], sync_to_thread=True)
+    @delete("/{media_id:str}", status_code=HTTP_200_OK, guards=[cloudinary_configured], sync_to_thread=True,
+            opt=documented(404, 409, 502, if_match=True))
     def remove(self, request: Request[Any, Any, Any], services: Opened, caller: NamedDependency[User],
-               media_id: FromPath[str],
+               media_id: MediaId,
                force: Force = False) -> Response[MediaWriteOut]:
         """Delete the asset at Cloudinary and its record (needs If-Match); 409 with the files that still use it."""
         setup = services.media

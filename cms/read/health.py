@@ -18,8 +18,9 @@ def index_health(conn: sqlite3.Connection, repo: GitRepo) -> dict[str, Any]:
     indexed = info.get("commit") or None
     head = repo.head()
     behind = repo.commits_between(indexed, head) if indexed and head else None
-    return {"status": "ok" if behind == 0 else "degraded", "index_commit": indexed, "repository_head": head,
-            "commits_behind": behind, "built_at": info.get("built_at")}
+    problems = conn.execute("SELECT COUNT(*) AS n FROM problems WHERE severity = 'error'").fetchone()["n"]
+    return {"status": "ok" if behind == 0 else "degraded", "problems": problems, "index_commit": indexed,
+            "repository_head": head, "commits_behind": behind, "built_at": info.get("built_at")}
 
 
 STORED = ("courses", "sections", "lessons", "video_snippets", "projects", "authors", "paths", "media", "categories")

@@ -24,7 +24,7 @@ COURSE_SUMMARY = ("c.slug, c.version, c.title, c.description, c.status, c.diffic
                   "c.video_count, c.video_seconds, c.duration_minutes, c.created_at, c.updated_at")
 LESSON_SUMMARY = ("l.slug, l.version, l.title, l.description, l.status, l.type, l.section, l.section_order, "
                   "l.lesson_order, l.position, l.duration_minutes, l.reading_time_minutes, l.video_count, "
-                  "l.video_seconds")
+                  "l.video_seconds, s.title AS section_title")
 SECTION_SUMMARY = ("s.slug, s.version, s.title, s.description, s.status, s.section_order, s.lesson_count, "
                    "s.video_count, s.video_seconds, s.duration_minutes")
 
@@ -75,7 +75,7 @@ def list_courses(conn: sqlite3.Connection, filters: CourseFilters, sort: str, pa
 
 
 def course(conn: sqlite3.Connection, slug: str, hidden: bool = False) -> dict[str, Any] | None:
-    return conn.execute(f"SELECT {COURSE_SUMMARY}, c.html, c.toc, c.prerequisites FROM courses c "
+    return conn.execute(f"SELECT {COURSE_SUMMARY}, c.markdown, c.html, c.toc, c.prerequisites FROM courses c "
                         f"WHERE c.slug = ? AND {visible(COURSE_VISIBLE, hidden)}", [slug]).fetchone()
 
 
@@ -95,8 +95,8 @@ def sections_of(conn: sqlite3.Connection, course_slug: str, hidden: bool = False
 
 
 def section(conn: sqlite3.Connection, course_slug: str, slug: str, hidden: bool = False) -> dict[str, Any] | None:
-    return conn.execute(f"SELECT {SECTION_SUMMARY}, s.html FROM sections s WHERE s.course = ? AND s.slug = ? "
-                        f"AND {visible(SECTION_VISIBLE, hidden)}", [course_slug, slug]).fetchone()
+    return conn.execute(f"SELECT {SECTION_SUMMARY}, s.markdown, s.html FROM sections s WHERE s.course = ? "
+                        f"AND s.slug = ? AND {visible(SECTION_VISIBLE, hidden)}", [course_slug, slug]).fetchone()
 
 
 def lessons_of(conn: sqlite3.Connection, course_slug: str, section_slug: str | None,
@@ -114,7 +114,7 @@ def lesson(conn: sqlite3.Connection, course_slug: str, slug: str, hidden: bool =
     return conn.execute(
         f"SELECT {LESSON_SUMMARY}, l.course, l.pdf_url, l.objectives, l.questions, l.videos, l.ai, l.markdown, "
         "l.html, l.toc, l.prev_slug, l.prev_title, l.next_slug, l.next_title, l.created_at, l.updated_at, "
-        "s.title AS section_title FROM lessons l "
+        "c.title AS course_title FROM lessons l "
         "JOIN sections s ON s.course = l.course AND s.slug = l.section JOIN courses c ON c.slug = l.course "
         f"WHERE l.course = ? AND l.slug = ? AND {condition}", [course_slug, slug]).fetchone()
 
@@ -124,24 +124,46 @@ def course_visible(conn: sqlite3.Connection, slug: str, hidden: bool = False) ->
                         [slug]).fetchone() is not None
 
 
-def author_brief(conn: sqlite3.Connection, slug: str | None) -> dict[str, Any] | None:
-    if slug is None:
-        return None
-    return conn.execute("SELECT slug, name, avatar FROM authors WHERE slug = ?", [slug]).fetchone()
+def _keyed(rows: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
+    return {row[key]: row for row in rows}
 
 
-def category_brief(conn: sqlite3.Connection, slug: str | None) -> dict[str, Any] | None:
-    if slug is None:
-        return None
-    return conn.execute("SELECT slug, name FROM categories WHERE slug = ?", [slug]).fetchone()
+def _json_list(keys: list[str]) -> str:
+    return msgspec.json.encode(sorted(set(keys))).decode()
 
 
-def media(conn: sqlite3.Connection, media_id: str | None, hidden: bool = False) -> dict[str, Any] | None:
-    if media_id is None:
-        return None
+def author_briefs(conn: sqlite3.Connection, slugs: list[str]) -> dict[str, dict[str, Any]]:
+    """Authors among `slugs` as references (slug, name, avatar id), by slug."""
+    return _keyed(conn.execute("SELECT slug, name, avatar FROM authors WHERE slug IN (SELECT value FROM json_each(?))",
+                               [_json_list(slugs)]).fetchall(), "slug")
+
+
+def category_briefs(conn: sqlite3.Connection, slugs: list[str]) -> dict[str, dict[str, Any]]:
+    """Categories among `slugs` as references (slug, name), by slug."""
+    return _keyed(conn.execute("SELECT slug, name FROM categories WHERE slug IN (SELECT value FROM json_each(?))",
+                               [_json_list(slugs)]).fetchall(), "slug")
+
+
+MEDIA_PUBLIC = ("id, version, public_id, resource_type, secure_url, format, width, height, bytes, duration_ms, "
+                "alt")
+
+
+def media_records(conn: sqlite3.Connection, ids: list[str], hidden: bool = False) -> dict[str, dict[str, Any]]:
+    """Media records among `ids` as the public sees them (deleted ones only for `hidden`), by id."""
     condition = "1" if hidden else "deleted = 0"
-    return conn.execute("SELECT id, version, public_id, resource_type, secure_url, format, width, height, bytes, "
-                        f"duration_ms, alt, deleted FROM media WHERE id = ? AND {condition}", [media_id]).fetchone()
+    return _keyed(conn.execute(f"SELECT {MEDIA_PUBLIC} FROM media WHERE id IN (SELECT value FROM json_each(?)) "
+                               f"AND {condition}", [_json_list(ids)]).fetchall(), "id")
+
+
+def course_refs(conn: sqlite3.Connection, slugs: list[str], hidden: bool = False) -> dict[str, dict[str, Any]]:
+    """Visible courses among `slugs` as references (slug, title), by slug."""
+    return _keyed(conn.execute(f"SELECT c.slug, c.title FROM courses c WHERE c.slug IN (SELECT value FROM "
+                               f"json_each(?)) AND {visible(COURSE_VISIBLE, hidden)}",
+                               [_json_list(slugs)]).fetchall(), "slug")
+
+
+def media(conn: sqlite3.Connection, media_id: str, hidden: bool = False) -> dict[str, Any] | None:
+    return media_records(conn, [media_id], hidden).get(media_id)
 
 
 MEDIA_ADMIN = ("id, version, public_id, resource_type, secure_url, format, width, height, bytes, duration_ms, alt, "
@@ -229,7 +251,7 @@ def list_projects(conn: sqlite3.Connection, filters: ProjectFilters, page: int, 
 
 
 def project(conn: sqlite3.Connection, slug: str, hidden: bool = False) -> dict[str, Any] | None:
-    return conn.execute(f"SELECT {PROJECT_SUMMARY}, p.html, p.toc FROM projects p WHERE p.slug = ? AND "
+    return conn.execute(f"SELECT {PROJECT_SUMMARY}, p.markdown, p.html, p.toc FROM projects p WHERE p.slug = ? AND "
                         f"{visible(PUBLISHED, hidden)}", [slug]).fetchone()
 
 
@@ -238,7 +260,7 @@ def list_authors(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 
 
 def author(conn: sqlite3.Connection, slug: str) -> dict[str, Any] | None:
-    return conn.execute("SELECT slug, version, name, avatar, links, html FROM authors WHERE slug = ?",
+    return conn.execute("SELECT slug, version, name, avatar, links, markdown, html FROM authors WHERE slug = ?",
                         [slug]).fetchone()
 
 
@@ -254,7 +276,7 @@ def list_paths(conn: sqlite3.Connection, hidden: bool = False) -> list[dict[str,
 
 
 def learning_path(conn: sqlite3.Connection, slug: str, hidden: bool = False) -> dict[str, Any] | None:
-    return conn.execute(f"SELECT slug, version, title, description, status, courses, html FROM paths p "
+    return conn.execute(f"SELECT slug, version, title, description, status, courses, markdown, html FROM paths p "
                         f"WHERE slug = ? AND {visible(PUBLISHED, hidden)}",
                         [slug]).fetchone()
 

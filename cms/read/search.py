@@ -58,14 +58,28 @@ def search(conn: sqlite3.Connection, text: str, kind: str | None, course_slug: s
         f"SELECT d.id {hits} ORDER BY bm25(search, 10.0, 1.0), d.slug LIMIT :limit OFFSET :offset",
         {**params, "limit": page_size, "offset": (page - 1) * page_size})]
     rows = conn.execute(
-        "SELECT d.kind, d.course, d.slug, search.title, "
-        f"snippet(search, 1, '{MARK_OPEN}', '{MARK_CLOSE}', '…', 16) AS snippet, bm25(search, 10.0, 1.0) AS score "
-        "FROM search JOIN search_docs d ON d.id = search.rowid "
-        "WHERE search MATCH :q AND search.rowid IN (SELECT value FROM json_each(:ids)) ORDER BY score, d.slug",
+        "SELECT d.kind, d.course, c.title AS course_title, d.slug, search.title, "
+        f"snippet(search, 1, '{MARK_OPEN}', '{MARK_CLOSE}', '…', 16) AS snippet, bm25(search, 10.0, 1.0) AS rank "
+        "FROM search JOIN search_docs d ON d.id = search.rowid LEFT JOIN courses c ON c.slug = d.course "
+        "WHERE search MATCH :q AND search.rowid IN (SELECT value FROM json_each(:ids)) ORDER BY rank, d.slug",
         {"q": query, "ids": msgspec.json.encode(page_ids).decode()}).fetchall()
-    for row in rows:
-        row["snippet"] = _marked(row["snippet"] or "")
-    return rows, total
+    return [_hit(row) for row in rows], total
+
+
+def _hit(row: dict[str, Any]) -> dict[str, Any]:
+    """A hit as served: its public path, and a score where higher is better (bm25 ranks lower as better)."""
+    course = None if row["kind"] == "course" or row["course"] is None else \
+        {"slug": row["course"], "title": row["course_title"]}
+    return {"kind": row["kind"], "slug": row["slug"], "course": course, "title": row["title"],
+            "path": public_path(row["kind"], row["slug"], row["course"]), "snippet": _marked(row["snippet"] or ""),
+            "score": -row["rank"]}
+
+
+def public_path(kind: str, slug: str, course: str | None) -> str:
+    """Where an entry lives on the public site, as rewritten links point to it (`/courses/<c>/lessons/<l>`)."""
+    if kind == "lesson":
+        return f"/courses/{course}/lessons/{slug}"
+    return f"/{kind}s/{slug}"
 
 
 def _marked(snippet: str) -> str:

@@ -9,6 +9,7 @@ and derived fields (`html`, `created_at`, …) fail the same way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import msgspec
 
 from cms.content.corpus import ContentTree
 from cms.content.frontmatter import dump_markdown, load_markdown
+from cms.content.models import Course, LearningPath, Lesson, Project, Section
 from cms.content.numbering import numbered_children, numbered_name
 from cms.content.sources import Kind, Source, classify, slug_problem
 from cms.errors import ContentError, NotFound
@@ -130,7 +132,7 @@ def _split(payload: dict[str, Any]) -> tuple[dict[str, Any], str]:
     body = payload.get("body", "")
     if not isinstance(body, str):
         raise _bad_request("body", "body must be a string of markdown", body)
-    fields = {key: value for key, value in payload.items() if key not in RESERVED}
+    fields = {key: _from_read(key, value) for key, value in payload.items() if key not in RESERVED}
     return fields, body
 
 
@@ -166,13 +168,109 @@ def _new_path(tree: ContentTree, kind: Kind, parents: tuple[str, ...], slug: str
 
 
 def replace(tree: ContentTree, kind: Kind, ids: tuple[str, ...], payload: dict[str, Any],
-            expected: Versions | None) -> Change:
-    """The entry's file rewritten from the payload (PUT): every field replaced."""
-    fields, body = _split(payload)
-    for key in ("slug", "section", "order"):
-        if key in payload:
-            raise _bad_request(key, f"{key} cannot be changed by PUT", payload[key])
-    return Change(path=locate(tree, kind, *ids), text=dump_markdown(fields, _body_text(body)), expected=expected)
+            expected: Versions | None, served: Served | None = None) -> Change:
+    """The entry's file rewritten from the payload (PUT): every field replaced.
+
+    A stale `expected` is a 412 before the payload is looked at. The payload may be the entry as read
+    (`served()` gives it) with changes: a key the read adds (`html`, `version`, totals, `slug`, a lesson's
+    `section` and `order`, …) is ignored when it is unchanged and refused when it differs; a reference
+    may be the object a read shows (`{"slug": …}`, a media record's `{"id": …}`); a quiz question sent
+    back without its `answer` and `explanation` (reads never show them) keeps the file's.
+    """
+    path = locate(tree, kind, *ids)
+    check_version(tree, path, expected)
+    if not isinstance(payload, dict):
+        raise _bad_request("(body)", "the request body must be a JSON object", type(payload).__name__)
+    current = served() if served is not None else {"slug": ids[-1]}
+    model = MODELS[kind]
+    fields: dict[str, Any] = {}
+    for key, value in payload.items():
+        if key in model.__struct_fields__:
+            fields[key] = _from_read(key, value)
+        elif key in current and key != "body":
+            _check_unchanged(key, value, current[key])
+        elif key != "body":
+            fields[key] = value  # unknown: validation names it
+    _, body = _split({"body": payload.get("body", "")})
+    if isinstance(fields.get("videos"), list):
+        fields["videos"] = [_video_in(video, _at(current.get("videos"), i)) for i, video in enumerate(fields["videos"])]
+    if isinstance(fields.get("questions"), list):
+        fields["questions"] = _with_answers(fields["questions"], _file_fields(tree, path).get("questions"))
+    return Change(path=path, text=dump_markdown(_without_defaults(model, fields), _body_text(body)), expected=expected)
+
+
+Served = Callable[[], dict[str, Any]]
+"""The entry as an editor reads it (the read API's detail shape), fetched under the write lock."""
+MODELS: dict[Kind, type[msgspec.Struct]] = {Kind.COURSE: Course, Kind.SECTION: Section, Kind.LESSON: Lesson,
+                                            Kind.PROJECT: Project, Kind.PATH: LearningPath}
+REFERENCES = {"instructor": "slug", "category": "slug", "image": "id", "thumbnail": "id", "avatar": "id",
+              "prerequisites": "slug", "courses": "slug", "media": "id"}
+"""Front-matter fields that name another entry, and the key that names it in the object a read shows."""
+PLACING = {"slug", "section", "order"}
+"""What places an entry: a PUT may send it unchanged, but moving an entry is not a PUT."""
+DERIVED_VIDEO_KEYS = ("position", "duration_seconds")
+
+
+def _from_read(key: str, value: Any) -> Any:
+    """A reference as the file writes it: a read's object becomes its slug (or id), in lists too."""
+    name = REFERENCES.get(key)
+    if name is None:
+        return value
+    if isinstance(value, list):
+        return [_named(item, name) for item in value]
+    return _named(value, name)
+
+
+def _named(value: Any, name: str) -> Any:
+    return value[name] if isinstance(value, dict) and isinstance(value.get(name), str) else value
+
+
+def _check_unchanged(key: str, value: Any, current: Any) -> None:
+    if key == "section" and isinstance(current, dict) and not isinstance(value, dict):
+        current = current.get("slug")
+    if value == current:
+        return
+    if key in PLACING:
+        raise _bad_request(key, f"{key} cannot be changed by PUT (send it unchanged, or leave it out)", value)
+    raise _bad_request(key, f"{key} is derived from the content and cannot be written: send it as read, or "
+                            "leave it out", value)
+
+
+def _at(items: Any, index: int) -> dict[str, Any]:
+    return items[index] if isinstance(items, list) and index < len(items) and isinstance(items[index], dict) else {}
+
+
+def _video_in(video: Any, current: dict[str, Any]) -> Any:
+    """A video snippet as the file writes it: `position` and `duration_seconds` (derived) checked and dropped."""
+    if not isinstance(video, dict):
+        return video
+    for key in DERIVED_VIDEO_KEYS:
+        if key in video:
+            _check_unchanged(f"videos.{key}", video[key], current.get(key))
+    return {key: _from_read(key, value) for key, value in video.items() if key not in DERIVED_VIDEO_KEYS}
+
+
+def _with_answers(questions: list[Any], stored: Any) -> list[Any]:
+    """Questions sent back as read keep the file's `answer` and `explanation` (same position, prompt and choices)."""
+    kept = []
+    for index, question in enumerate(questions):
+        old = _at(stored, index)
+        same = isinstance(question, dict) and "answer" not in question and \
+            (old.get("prompt"), old.get("choices")) == (question.get("prompt"), question.get("choices"))
+        kept.append({**question, **{k: old[k] for k in ("answer", "explanation") if k in old}} if same else question)
+    return kept
+
+
+def _file_fields(tree: ContentTree, path: str) -> dict[str, Any]:
+    loaded = load_markdown(read_target(tree, path), tree.label(path))
+    return dict(loaded.data) if isinstance(loaded.data, dict) else {}
+
+
+def _without_defaults(model: type[msgspec.Struct], fields: dict[str, Any]) -> dict[str, Any]:
+    """Fields whose value is the model's default are left out of the file, as a hand-written file would."""
+    defaults = {f.name: f.default for f in msgspec.structs.fields(model) if f.default is not msgspec.NODEFAULT}
+    return {key: value for key, value in fields.items() if key not in defaults or defaults[key] != value
+            or isinstance(value, bool) != isinstance(defaults[key], bool)}
 
 
 def edit_front_matter(tree: ContentTree, path: str, expected: Versions | None, edit: Any) -> Change:

@@ -114,10 +114,17 @@ def _placed(space: Workspace, kind: Kind, parents: tuple[str, ...], payloads: li
 
 
 def replace(space: Workspace, kind: Kind, ids: tuple[str, ...], payload: Any, expected: Versions | None,
-            author: Identity) -> Written:
+            author: Identity, served: changes.Served | None = None) -> Written:
+    """PUT: the entry rewritten from `payload`; `served` gives the entry as read, so a read sent back with
+    changes is taken (see `changes.replace`)."""
     _check_size(space, [payload])
-    return commit(space, lambda: [changes.replace(space.tree, kind, ids, payload, expected)],
+    return commit(space, lambda: [changes.replace(space.tree, kind, ids, payload, expected, served)],
                    f"Update {_name(kind, ids)}", author)[0]
+
+
+def refresh(space: Workspace) -> None:
+    """Bring the index up to date with the repository (under the write lock, before reading what is served)."""
+    update(space.tree, space.db_path)
 
 
 def publish(space: Workspace, kind: Kind, ids: tuple[str, ...], published: bool, expected: Versions | None,
