@@ -1,7 +1,8 @@
 """The SQLite index: content rendered into rows, kept current by git.
 
     sanitizer   URL safety and the HTML allow-list (the renderer's second wall)
-    rendering   markdown → safe HTML, table of contents, word count
+    markup      comrak's HTML → ours: heading ids and table of contents, plain text, a few rewrites
+    rendering   markdown → safe HTML, table of contents, word count (comrak)
     rows        one document → the rows of its tables
     tables      the index schema; batches of rows in and out
     derived     figures across files (course totals, lesson positions, neighbours)

@@ -1,78 +1,67 @@
-"""Markdown to HTML: the one configured renderer for every body in the corpus.
+"""Markdown to HTML: the one configured renderer for every body in the corpus (comrak).
 
 Lesson, course, project and author bodies are written by many hands (and
 some start life as an AI draft). The HTML made here is stored in the index
 and inserted into public pages as is, so it must be safe for *any* input.
 
+The dialect is CommonMark plus GFM tables and strikethrough (`~~x~~`), with
+raw HTML escaped: it shows as the text it is. comrak (Rust) parses and
+writes HTML; `cms.index.markup` rewrites a few of its habits in one pass.
+
 Security model: two independent walls, each enough on its own.
 
 1. The parser never emits dangerous markup.
-   - ``html`` is off: raw HTML (block or inline, comments, CDATA) is escaped
-     as text, never passed through.
+   - `render.escape`: raw HTML (blocks and inline, comments, CDATA) is
+     escaped as text, never passed through. (`render.unsafe_` is on only so
+     that comrak hands *every* destination to our rewriters instead of
+     blanking some itself; with `escape` on it never lets HTML through.)
    - Every link, image and autolink destination goes through
-     :func:`is_safe_url` (markdown-it's ``validateLink`` hook). A destination
-     that fails makes markdown-it drop the construct, so ``[x](javascript:…)``
-     renders as the plain text it is, never as an ``<a>`` without an href.
-   - Attribute values (href, src, title, alt, id, class) are escaped by the
-     renderer; heading ids are ``h-`` plus an ASCII slug (so they cannot
-     clobber page globals such as ``id="location"``); a code fence language
-     is used only if it is all ``[A-Za-z0-9_+-]``.
-2. nh3 (ammonia) re-parses the output and keeps only an allow-list of tags,
-   attributes, attribute values (table alignment, ``rel``) and URL schemes;
-   every href/src must also pass :func:`is_safe_url`, every id starts with
-   ``h-`` and a code class must look like ``language-x``. On our own output
-   it changes nothing but serialisation; it is there so that a bug in
-   wall 1, or in markdown-it, is not an XSS.
+     `is_safe_url` in comrak's URL rewriters. A refused destination becomes
+     `markup.REFUSED` and the construct is unwrapped: a link shows as its
+     text, an image as its alt text.
+   - comrak escapes attribute values; heading ids are `h-` plus an ASCII
+     slug (so they cannot clobber page globals such as `id="location"`); a
+     code fence language is kept only if it is all `[A-Za-z0-9_+-]`.
+2. nh3 (ammonia) re-parses the output and keeps only an allow-list (see
+   `cms.index.sanitizer`). On our own output it changes nothing but
+   serialisation; it is there so that a bug in wall 1, or in comrak, is not
+   an XSS.
 
-The tests run an XSS corpus through each wall separately and through both.
+The tests run an XSS corpus through each wall separately and through both,
+and compare the output with markdown-it-py's on the fixture corpus.
 
-Everything is configured once at import: :data:`_PARSER` here and the
-sanitizer in :mod:`cms.index.sanitizer` are built a single time and shared
-(they keep no per-call state; each call gets its own ``env``).
+comrak's options are built once, at import; what one call needs (the link
+resolver, the first error a rewriter met) lives in a `ContextVar` set for
+the length of that call.
 """
 
 from __future__ import annotations
 
+import html
 import math
 import re
-import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any
 
-import mdurl
+import comrak
 import msgspec
-from markdown_it import MarkdownIt
-from markdown_it.common.utils import escapeHtml, unescapeAll
-from markdown_it.renderer import RendererHTML
-from markdown_it.rules_core import StateCore
-from markdown_it.token import Token
-from markdown_it.utils import EnvType, OptionsDict
+from mdurl import decode as url_decode
+from mdurl import encode as url_encode
 
-from cms.index.sanitizer import EXTERNAL_LINK_REL, HEADING_ID_PREFIX, has_scheme, is_safe_url, sanitize
+from cms.index import markup
+from cms.index.markup import REFUSED, TocEntry, plain_text
+from cms.index.sanitizer import HEADING_ID_PREFIX, has_scheme, is_safe_url, sanitize
 
-__all__ = [
-    "LinkResolver",
-    "Rendered",
-    "TocEntry",
-    "is_safe_url",
-    "reading_time_minutes",
-    "render",
-]
+__all__ = ["LinkResolver", "Rendered", "TocEntry", "is_safe_url", "reading_time_minutes", "render"]
 
 LinkResolver = Callable[[str], str | None]
 """Given a relative link target as written (e.g. '../02-x/03-y.md#part'),
 return the public URL to use instead, or None to keep it.
 
 The answer is used as given (only URL-normalised, and dropped if it fails
-:func:`is_safe_url`), so a fragment in it must already name the rendered
-heading id: '/learn/y#h-part'."""
-
-
-class TocEntry(msgspec.Struct, frozen=True):
-    """One heading of a rendered body, in document order."""
-
-    level: int
-    id: str
-    title: str
+`is_safe_url`), so a fragment in it must already name the rendered heading
+id: '/learn/y#h-part'."""
 
 
 class Rendered(msgspec.Struct, frozen=True):
@@ -81,238 +70,194 @@ class Rendered(msgspec.Struct, frozen=True):
     html: str
     toc: list[TocEntry]
     words: int
+    text: str = ""
+    """The words of the body on one line, without markup: what full-text search indexes."""
 
 
 WORDS_PER_MINUTE = 200
 
-# --------------------------------------------------------------------------
-# URL kinds (safety is `cms.index.sanitizer.is_safe_url`)
-# --------------------------------------------------------------------------
+
+def reading_time_minutes(words: int) -> int:
+    """Minutes to read `words` at 200 a minute: 0 for none, else at least 1."""
+    return 0 if words <= 0 else math.ceil(words / WORDS_PER_MINUTE)
 
 
-def _is_external(url: str) -> bool:
-    lowered = url.lower()
-    return lowered.startswith(("http://", "https://", "//"))
+# --------------------------------------------------------------------------- destinations (wall 1)
+
+_PLAIN_URL_RE = re.compile(r"[A-Za-z0-9/._~#?=&+-]*")
+"""Already in normal form: no need to percent-encode."""
+
+
+class _Call:
+    """One render's state, for comrak's URL rewriters."""
+
+    def __init__(self, resolve: LinkResolver | None) -> None:
+        self.resolve = resolve
+        self.error: BaseException | None = None
+
+    def link(self, url: str) -> str:
+        """Refuse, point an in-page anchor at our heading ids, or resolve a relative target."""
+        if not is_safe_url(url):
+            return REFUSED
+        if url.startswith("#"):
+            return f"#{HEADING_ID_PREFIX}{url[1:]}" if len(url) > 1 else url
+        if self.resolve is not None and _is_relative_target(url):
+            return self._resolved(url) or url
+        return url
+
+    def image(self, url: str) -> str:
+        """Refuse or keep (images are never resolved)."""
+        return url if is_safe_url(url) else REFUSED
+
+    def _resolved(self, url: str) -> str | None:
+        """The resolver's URL for a relative target, normalised and checked."""
+        assert self.resolve is not None
+        answer = self.resolve(url_decode(url))
+        if answer is None:
+            return None
+        normalized = answer if _PLAIN_URL_RE.fullmatch(answer) else url_encode(answer)
+        return normalized if is_safe_url(normalized) else None
 
 
 def _is_relative_target(url: str) -> bool:
     return bool(url) and not url.startswith(("#", "/")) and not has_scheme(url)
 
 
-# --------------------------------------------------------------------------
-# Reading time
-# --------------------------------------------------------------------------
+_CALL: ContextVar[_Call | None] = ContextVar("render_call", default=None)
 
 
-def reading_time_minutes(words: int) -> int:
-    """Minutes to read ``words`` at 200 a minute: 0 for none, else at least 1."""
-    if words <= 0:
-        return 0
-    return math.ceil(words / WORDS_PER_MINUTE)
+def _rewriter(rewrite: Callable[[_Call, str], str]) -> Callable[[str], str]:
+    """A comrak URL rewriter that never raises.
 
-
-# --------------------------------------------------------------------------
-# Core rules (token transforms)
-# --------------------------------------------------------------------------
-
-_NON_SLUG_RE = re.compile(r"[^a-z0-9]+")
-_EMPTY_SLUG = "section"
-
-
-def _inline_children(tokens: Sequence[Token]) -> Iterator[Token]:
-    """The tokens inside each inline token (links, text, code spans…)."""
-    for token in tokens:
-        if token.type == "inline" and token.children:
-            yield from token.children
-
-
-def _plain_text(token: Token) -> str:
-    """The text of an inline token (or image) without any markup."""
-    parts: list[str] = []
-    for child in token.children or ():
-        if child.type in ("text", "code_inline"):
-            parts.append(child.content)
-        elif child.type in ("softbreak", "hardbreak"):
-            parts.append(" ")
-        elif child.type == "image":
-            parts.append(_plain_text(child))
-    return "".join(parts).strip()
-
-
-def _slugify(text: str) -> str:
-    """Lowercase ASCII letters, digits and single hyphens: 'Café & C++' → 'cafe-c'."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return _NON_SLUG_RE.sub("-", ascii_text.lower()).strip("-") or _EMPTY_SLUG
-
-
-class _HeadingIds:
-    """Unique heading ids: ``candidate``, or ``candidate-2``, ``-3``… whichever is free first.
-
-    Each candidate remembers the last number it tried, so a body of N identical headings
-    takes N steps, not N²/2 (ids only ever get taken, so the first free number never goes down).
+    comrak would swallow an error and keep the URL as written, so the URL is
+    refused instead and the error kept for `render` to raise.
     """
-
-    def __init__(self) -> None:
-        self.used: set[str] = set()
-        self.last: dict[str, int] = {}
-
-    def take(self, candidate: str) -> str:
-        number = self.last.get(candidate, 1)
-        anchor = candidate if number == 1 else f"{candidate}-{number}"
-        while anchor in self.used:
-            number += 1
-            anchor = f"{candidate}-{number}"
-        self.last[candidate] = number
-        self.used.add(anchor)
-        return anchor
+    def rewriter(url: str) -> str:
+        call = _CALL.get() or _Call(None)  # no call only when comrak is used outside this module
+        try:
+            return rewrite(call, url)
+        except BaseException as error:
+            call.error = call.error or error
+            return REFUSED
+    return rewriter
 
 
-def _assign_heading_ids(state: StateCore) -> None:
-    """Give every heading ``id="h-<slug>"`` and record the table of contents."""
-    ids = _HeadingIds()
-    toc: list[TocEntry] = []
-    tokens = state.tokens
-    for index, token in enumerate(tokens):
-        if token.type != "heading_open":
-            continue
-        title = _plain_text(tokens[index + 1])
-        anchor = ids.take(HEADING_ID_PREFIX + _slugify(title))
-        token.attrSet("id", anchor)
-        toc.append(TocEntry(level=int(token.tag[1]), id=anchor, title=title))
-    state.env["toc"] = toc
+def _options() -> tuple[comrak.ExtensionOptions, comrak.RenderOptions]:
+    extension = comrak.ExtensionOptions()
+    extension.table = True
+    extension.strikethrough = True
+    extension.subscript = True  # so that `~x~` is told apart from `~~x~~`; `markup` puts the tildes back
+    extension.link_url_rewriter = _rewriter(_Call.link)
+    extension.image_url_rewriter = _rewriter(_Call.image)
+    options = comrak.RenderOptions()
+    options.escape = True
+    options.unsafe_ = True
+    return extension, options
 
 
-def _in_page_href(href: str) -> str:
-    """Point an in-page anchor at our heading ids: '#part' → '#h-part'."""
-    return f"#{HEADING_ID_PREFIX}{href[1:]}" if len(href) > 1 else href
+_EXTENSION, _RENDER = _options()
 
 
-# Already in normal form: skip markdown-it's (slow) normalizeLink.
-_PLAIN_URL_RE = re.compile(r"[A-Za-z0-9/._~#?=&+-]*")
+# --------------------------------------------------------------------------- raw HTML that never ends
+
+_OPENER_RE = re.compile(r"<(?:(!--)|(\?)|(!\[CDATA\[)|(![A-Za-z])|(script|pre|style|textarea)(?:[ \t>\n]|$))",
+                        re.IGNORECASE)
+"""The openers of the raw-HTML blocks that end only at an end marker, not at a blank line: CommonMark runs
+one without its end marker to the end of the document."""
+_END_MARKERS = ("-->", "?>", "]]>", ">")
+"""The end marker of each opener group of `_OPENER_RE` but the last, whose marker is its closing tag."""
+_BLANK_END_RE = re.compile(r"\n[ \t]*\n\Z")
+_MAX_REOPENED = 8
 
 
-def _resolved_href(href: str, resolve: LinkResolver) -> str | None:
-    """The resolver's URL for a relative target, normalised and checked."""
-    answer = resolve(mdurl.decode(href))
-    if answer is None:
+def _comrak(text: str, call: _Call) -> str:
+    token = _CALL.set(call)
+    try:
+        return comrak.render_markdown(text, _EXTENSION, None, _RENDER)
+    finally:
+        _CALL.reset(token)
+
+
+def _rendered_markup(text: str, call: _Call) -> str:
+    """comrak's HTML for `text`, with an unended raw-HTML opener at top level shown as text.
+
+    An unclosed `<!--` (or `<script`, `<?`…) would otherwise take the rest of
+    the body with it, as one block of escaped text. Its opener is escaped
+    and the rest rendered as markdown, as markdown-it did (a few times at
+    most: past that the rest stays text, which is still safe).
+    """
+    html_out = _comrak(text, call)
+    for _ in range(_MAX_REOPENED):
+        opener = _unended_opener(text, html_out)
+        if opener is None:
+            break
+        text = f"{text[:opener]}\\{text[opener:]}"
+        html_out = _comrak(text, call)
+    return html_out
+
+
+def _unended_opener(text: str, html_out: str) -> int | None:
+    """Where in `text` a raw-HTML block that runs to the end of the document opens, if one does.
+
+    comrak writes neighbouring raw-HTML blocks as one run of escaped text, so
+    each line of the last run that opens a block (first, or after a blank
+    line) is a candidate; the text must end with the run from there on.
+    """
+    blocks = markup.raw_html_blocks(html_out)
+    lines = html_out.split("\n")
+    if not blocks or blocks[-1][1] < len(lines) - (lines[-1] == ""):
         return None
-    normalized = answer if _PLAIN_URL_RE.fullmatch(answer) else _PARSER.normalizeLink(answer)
-    return normalized if is_safe_url(normalized) else None
+    first, end = blocks[-1]
+    run = html.unescape("\n".join(lines[first:end])).split("\n")
+    tail = text.rstrip("\n")
+    for number, line in enumerate(run):
+        opener = _OPENER_RE.match(line.lstrip(" "))
+        if opener is None:
+            continue
+        rest = "\n".join(run[number:])
+        start = len(tail) - len(rest)
+        opens = start == 0 or (number == 0 and tail[start - 1] == "\n") or _BLANK_END_RE.search(tail, 0, start)
+        if tail.endswith(rest) and opens and not _ends(opener, rest):
+            return text.index("<", start)
+    return None
 
 
-def _retarget_link(token: Token, resolve: LinkResolver | None) -> None:
-    """Rewrite one link's href: in-page anchors, then relative targets."""
-    href = str(token.attrGet("href") or "")
-    if href.startswith("#"):
-        token.attrSet("href", _in_page_href(href))
-    elif resolve is not None and _is_relative_target(href):
-        resolved = _resolved_href(href, resolve)
-        if resolved is not None:
-            token.attrSet("href", resolved)
+def _ends(opener: re.Match[str], block: str) -> bool:
+    """Whether the raw-HTML block that `opener` starts holds its end marker after the opener."""
+    rest = block.lstrip(" ")[opener.end():]
+    tag = opener.group(5)
+    if tag is not None:
+        return f"</{tag.lower()}>" in rest.lower()
+    marker = next(_END_MARKERS[i] for i in range(4) if opener.group(i + 1) is not None)
+    return marker in rest
 
 
-def _rewrite_link_targets(state: StateCore) -> None:
-    """Retarget every link (never images) for the published site."""
-    resolve: LinkResolver | None = state.env.get("resolve_link")
-    for token in _inline_children(state.tokens):
-        if token.type == "link_open":
-            _retarget_link(token, resolve)
+# --------------------------------------------------------------------------- public entry point
+
+_NUL = "\x00"
 
 
-def _mark_external_links(state: StateCore) -> None:
-    """Add ``rel="noopener noreferrer"`` to http(s) links (and ``//host``)."""
-    for token in _inline_children(state.tokens):
-        if token.type == "link_open" and _is_external(str(token.attrGet("href") or "")):
-            token.attrSet("rel", EXTERNAL_LINK_REL)
+def _normalized(markdown: str) -> str:
+    """Line ends as `\\n` and NUL as U+FFFD, as CommonMark reads them."""
+    if "\r" in markdown:
+        markdown = markdown.replace("\r\n", "\n").replace("\r", "\n")
+    return markdown.replace(_NUL, "\ufffd") if _NUL in markdown else markdown
 
 
-_PROSE_TOKENS = frozenset({"inline", "fence", "code_block"})
-
-
-def _record_word_count(state: StateCore) -> None:
-    """Count the words of text and code (headings included), for reading time."""
-    texts = [
-        _plain_text(token) if token.type == "inline" else token.content
-        for token in state.tokens
-        if token.type in _PROSE_TOKENS
-    ]
-    state.env["words"] = len(" ".join(texts).split())
-
-
-# --------------------------------------------------------------------------
-# Render rules
-# --------------------------------------------------------------------------
-
-_FENCE_LANGUAGE_RE = re.compile(r"[A-Za-z0-9_+-]+")
-
-
-def _fence_language(info: str) -> str:
-    """The info string's first word if it is all ``[A-Za-z0-9_+-]``, else ''.
-
-    A word with anything else in it ('c#', '"><script>') gives no class at all:
-    no injection, and no misleading half of a name.
-    """
-    words = unescapeAll(info).split(maxsplit=1)
-    return words[0] if words and _FENCE_LANGUAGE_RE.fullmatch(words[0]) else ""
-
-
-def _render_fence(
-    self: RendererHTML,
-    tokens: Sequence[Token],
-    idx: int,
-    options: OptionsDict,
-    env: EnvType,
-) -> str:
-    """``<pre><code class="language-x">``, no highlighting."""
-    token = tokens[idx]
-    language = _fence_language(token.info)
-    class_attr = f' class="language-{language}"' if language else ""
-    return f"<pre><code{class_attr}>{escapeHtml(token.content)}</code></pre>\n"
-
-
-# --------------------------------------------------------------------------
-# The parser
-# --------------------------------------------------------------------------
-
-
-class _SafeMarkdownIt(MarkdownIt):
-    """MarkdownIt whose link, image and autolink targets must be safe URLs."""
-
-    def validateLink(self, url: str) -> bool:
-        return is_safe_url(url)
-
-
-def _coursebase_plugin(md: MarkdownIt) -> None:
-    """Heading ids, link targets, word count, and the fence renderer."""
-    md.core.ruler.push("heading_ids", _assign_heading_ids)
-    md.core.ruler.push("link_targets", _rewrite_link_targets)
-    md.core.ruler.push("external_links", _mark_external_links)
-    md.core.ruler.push("word_count", _record_word_count)
-    md.add_render_rule("fence", _render_fence)
-
-
-def _build_parser() -> MarkdownIt:
-    options = {"html": False, "xhtmlOut": False, "linkify": False, "typographer": False}
-    md = _SafeMarkdownIt("commonmark", options)
-    return md.enable(["table", "strikethrough"]).use(_coursebase_plugin)
-
-
-_PARSER = _build_parser()
-
-
-# --------------------------------------------------------------------------
-# Public entry point
-# --------------------------------------------------------------------------
-
-
-def _render_markup(markdown: str, env: EnvType) -> str:
-    """Wall 1 alone: markdown-it's HTML, before the sanitizer."""
-    tokens = _PARSER.parse(markdown, env)
-    return _PARSER.renderer.render(tokens, _PARSER.options, env)
+def _render_markup(markdown: str, env: dict[str, Any]) -> str:
+    """Wall 1 alone: comrak and the rewrites, before the sanitizer; sets `env['toc']`, `['words']`, `['text']`."""
+    call = _Call(env.get("resolve_link"))
+    html_out = _rendered_markup(_normalized(markdown), call)
+    if call.error is not None:
+        raise call.error
+    html_out, env["toc"] = markup.rewrite(html_out)
+    env["text"] = plain_text(html_out)
+    env["words"] = len(env["text"].split())
+    return html_out
 
 
 def render(markdown: str, resolve_link: LinkResolver | None = None) -> Rendered:
-    """Render a markdown body to safe HTML, its table of contents and word count."""
-    env: EnvType = {"resolve_link": resolve_link}
-    markup = _render_markup(markdown, env)
-    return Rendered(html=sanitize(markup), toc=env["toc"], words=env["words"])
+    """Render a markdown body to safe HTML, its table of contents, word count and plain text."""
+    env: dict[str, Any] = {"resolve_link": resolve_link}
+    html_out = _render_markup(markdown, env)
+    return Rendered(html=sanitize(html_out), toc=env["toc"], words=env["words"], text=env["text"])

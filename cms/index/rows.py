@@ -7,8 +7,6 @@ in afterwards by `cms.index.derived`.
 
 from __future__ import annotations
 
-import html
-import re
 from typing import Any
 
 import msgspec
@@ -21,9 +19,6 @@ from cms.index.rendering import Rendered, reading_time_minutes, render
 from cms.timestamps import utc
 
 Rows = dict[str, list[dict[str, Any]]]
-
-_TAG = re.compile(r"<[^>]+>")
-_SPACE = re.compile(r"\s+")
 
 
 class Stamp(msgspec.Struct, frozen=True):
@@ -71,16 +66,11 @@ def _body_columns(document: Document, rendered: Rendered | None) -> dict[str, An
     return {"markdown": document.body, "html": rendered.html, "toc": to_json(rendered.toc)}
 
 
-def search_text(rendered: Rendered) -> str:
-    """The words of a rendered body, without markup, for full-text search."""
-    return _SPACE.sub(" ", html.unescape(_TAG.sub(" ", rendered.html))).strip()
-
-
 def _search_row(kind: str, source: Source, title: str, rendered: Rendered | None, extra: str = "",
                 listed: bool | None = None) -> dict[str, Any]:
     """A search document; `listed` (published all the way up) is known here for projects only,
     and filled in for courses and lessons by `cms.index.derived`."""
-    text = search_text(rendered) if rendered else ""
+    text = rendered.text if rendered else ""
     return {"kind": kind, "course": source.course or (source.slug if kind == "course" else None),
             "slug": source.slug, "path": source.path, "title": title, "body": f"{extra} {text}".strip(),
             "listed": None if listed is None else int(listed)}

@@ -5,9 +5,9 @@ Fixture pairs live in tests/fixtures/rendering/: NAME.md renders (with
 the expected table of contents.
 
 The XSS corpus (xss.txt, payloads separated by a line ``%%%``) is audited
-three ways: the full renderer, wall 1 alone (markdown-it, before the
-sanitizer) and wall 2 alone (the sanitizer behind a deliberately unsafe
-parser). Each wall must hold by itself.
+three ways: the full renderer, wall 1 alone (comrak and our rewrites,
+before the sanitizer) and wall 2 alone (the sanitizer behind comrak set to
+pass raw HTML and every URL through). Each wall must hold by itself.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote
 
+import comrak
 import msgspec
 import pytest
-from markdown_it import MarkdownIt
 
 from cms.index import rendering, sanitizer
 from cms.index.rendering import Rendered, TocEntry, is_safe_url, reading_time_minutes, render
@@ -116,12 +116,38 @@ def test_only_absolute_web_links_get_rel() -> None:
     assert html_out.count('rel="noopener noreferrer"') == 2
 
 
-def test_the_parser_is_built_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_options_are_built_once(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("render() must not construct a MarkdownIt")
+        raise AssertionError("render() must not build comrak options")
 
-    monkeypatch.setattr(MarkdownIt, "__init__", refuse)
+    for options in ("ExtensionOptions", "ParseOptions", "RenderOptions"):
+        monkeypatch.setattr(comrak, options, refuse)
     assert render("# ok").html == '<h1 id="h-ok">ok</h1>\n'
+
+
+def test_an_error_in_the_resolver_is_raised_not_swallowed() -> None:
+    def broken(target: str) -> str | None:
+        raise LookupError(target)
+
+    with pytest.raises(LookupError):
+        render("[a](x.md)", broken)
+
+
+def test_an_unclosed_raw_html_opener_does_not_take_the_rest_of_the_body() -> None:
+    for opener in ("<!--", "<script>", "<pre>", "<?php", "<![CDATA[", "<!DOCTYPE"):
+        rendered = render(f"{opener} never closed\n\n## After\n\n*Text*\n")
+        assert rendered.toc == [TocEntry(level=2, id="h-after", title="After")], opener
+        assert "<em>Text</em>" in rendered.html
+
+
+def test_a_closed_raw_html_block_at_the_end_stays_whole() -> None:
+    assert render("<pre>\n*x*\n</pre>\n").html == "<p>&lt;pre&gt;\n*x*\n&lt;/pre&gt;</p>\n"
+
+
+def test_plain_text_is_the_words_without_markup() -> None:
+    rendered = render("# Title\n\nSome **bold**, `code` and ![an image](i.png) &amp; more.\n\n- a\n- b\n")
+    assert rendered.text == "Title Some bold, code and an image & more. a b"
+    assert rendered.words == len(rendered.text.split())
 
 
 # --------------------------------------------------------------------------
@@ -224,8 +250,14 @@ def _payload_ids() -> Iterator[str]:
         yield f"{number:02d}-{payload.splitlines()[0][:40]}"
 
 
-_UNSAFE_PARSER = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
-_UNSAFE_PARSER.validateLink = lambda url: True  # type: ignore[method-assign]
+def _unsafe_render(markdown: str) -> str:
+    """comrak with raw HTML passed through and every URL kept: the sanitizer must hold on its own."""
+    extension = comrak.ExtensionOptions()
+    extension.table = True
+    extension.strikethrough = True
+    options = comrak.RenderOptions()
+    options.unsafe_ = True
+    return comrak.render_markdown(markdown, extension, None, options)
 
 
 def test_the_corpus_is_big_enough() -> None:
@@ -257,14 +289,14 @@ def test_xss_payload_is_neutralised(payload: str) -> None:
 
 
 @pytest.mark.parametrize("payload", XSS_PAYLOADS, ids=list(_payload_ids()))
-def test_xss_payload_wall_1_markdown_it_alone(payload: str) -> None:
+def test_xss_payload_wall_1_comrak_alone(payload: str) -> None:
     env = {"resolve_link": fixture_resolver}
     assert audit(rendering._render_markup(payload, env)) == []
 
 
 @pytest.mark.parametrize("payload", XSS_PAYLOADS, ids=list(_payload_ids()))
 def test_xss_payload_wall_2_sanitizer_alone(payload: str) -> None:
-    assert audit(sanitizer.sanitize(_UNSAFE_PARSER.render(payload))) == []
+    assert audit(sanitizer.sanitize(_unsafe_render(payload))) == []
 
 
 # --------------------------------------------------------------------------
