@@ -44,7 +44,6 @@ _HEADING_RE = re.compile(r"<h([1-6])>(.*?)</h\1>", re.DOTALL)
 _IMAGE_ALT_RE = re.compile(r'<img [^>]*?alt="([^"]*)"[^>]*>')
 _LINE_BREAK_RE = re.compile(r"<br />\n?|\n")
 _TAG_RE = re.compile(r"<[^>]*>")
-_SPACE_RE = re.compile(r"\s+")
 _NON_SLUG_RE = re.compile(r"[^a-z0-9]+")
 _EMPTY_SLUG = "section"
 _ALIGNMENTS = [(f'<t{cell} align="{side}">', f'<t{cell} style="text-align:{side}">')
@@ -81,18 +80,26 @@ def _tidy(markup: str) -> str:
     return markup
 
 
-def plain_text(markup: str) -> str:
-    """The words of some markup, as one line: tags dropped (an image gives its alt text), entities decoded.
+def words(markup: str) -> list[str]:
+    """The words of some markup: tags dropped (an image gives its alt text), entities decoded.
 
     Every block comrak writes ends in a newline, so dropping tags never joins
     the words of two blocks.
     """
     if "<img" in markup:
         markup = _IMAGE_ALT_RE.sub(r"\1", markup)
-    text = _TAG_RE.sub("", markup)
-    if "&" in text:
-        text = html.unescape(text)
-    return _SPACE_RE.sub(" ", text).strip()
+    pieces = markup.split("<")
+    text = pieces[0] + "".join([piece[piece.find(">") + 1:] for piece in pieces[1:]])
+    return _unescaped(text).split()
+
+
+def _unescaped(text: str) -> str:
+    """comrak's text with its entities decoded: it writes `&amp;`, `&lt;`, `&gt;` and `&quot;` only."""
+    if "&" not in text:
+        return text
+    if "&#" in text:
+        return html.unescape(text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&")
 
 
 # --------------------------------------------------------------------------- escaped raw HTML blocks
@@ -102,13 +109,12 @@ def plain_text(markup: str) -> str:
 _BLOCK_ENDS = ("</p>", "</pre>", "</li>", "</ul>", "</ol>", "<blockquote>", "</blockquote>", "</table>",
                "<hr />", *(f"</h{level}>" for level in range(1, 7)))
 _HTML_BLOCK_START_RE = re.compile(r" {0,3}&lt;")
-_HTML_BLOCK_LINE_RE = re.compile(r"(?:^|\n) {0,3}&lt;")
 _BLANK_LINES_RE = re.compile(r"\n(?:[ \t]*\n)+")
 
 
 def raw_html_blocks(markup: str) -> list[tuple[int, int]]:
     """(first, last + 1) line numbers of each escaped raw-HTML block in comrak's output."""
-    if not _HTML_BLOCK_LINE_RE.search(markup):
+    if not _escaped_at_line_start(markup):
         return []
     blocks: list[tuple[int, int]] = []
     start: int | None = None
@@ -127,6 +133,17 @@ def raw_html_blocks(markup: str) -> list[tuple[int, int]]:
     if start is not None:
         blocks.append((start, len(lines) - (lines[-1] == "")))
     return blocks
+
+
+def _escaped_at_line_start(markup: str) -> bool:
+    """Whether some line of `markup` starts with `&lt;` (after at most three spaces): a quick first look."""
+    at = markup.find("&lt;")
+    while at != -1:
+        line_start = markup.rfind("\n", 0, at) + 1
+        if at - line_start <= 3 and not markup[line_start:at].strip(" "):
+            return True
+        at = markup.find("&lt;", at + 4)
+    return False
 
 
 def raw_html_paragraphs(markup: str) -> str:

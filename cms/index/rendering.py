@@ -50,7 +50,7 @@ from mdurl import decode as url_decode
 from mdurl import encode as url_encode
 
 from cms.index import markup
-from cms.index.markup import REFUSED, TocEntry, plain_text
+from cms.index.markup import REFUSED, TocEntry
 from cms.index.sanitizer import HEADING_ID_PREFIX, has_scheme, is_safe_url, sanitize
 
 __all__ = ["LinkResolver", "Rendered", "TocEntry", "is_safe_url", "reading_time_minutes", "render"]
@@ -251,8 +251,8 @@ def _render_markup(markdown: str, env: dict[str, Any]) -> str:
     if call.error is not None:
         raise call.error
     html_out, env["toc"] = markup.rewrite(html_out)
-    env["text"] = plain_text(html_out)
-    env["words"] = len(env["text"].split())
+    words = markup.words(html_out)
+    env["text"], env["words"] = " ".join(words), len(words)
     return html_out
 
 
