@@ -22,11 +22,61 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 def link_targets(markdown: str) -> list[tuple[str, int]]:
     """Link targets written in `markdown` outside code, with their 0-based line in it."""
-    text = _FENCED.sub(_blank, markdown)
-    text = _CODE_SPAN.sub(_blank, text)
-    found = [(m.group(1), m.start(1)) for m in _INLINE_LINK.finditer(text)]
-    found += [(m.group(1), m.start(1)) for m in _REFERENCE.finditer(text)]
-    return [(target, text.count("\n", 0, offset)) for target, offset in sorted(found, key=lambda f: f[1])]
+    if "](" not in markdown and "]:" not in markdown:
+        return []
+    text = _blanked(_FENCED, markdown, _fence_lines(markdown))
+    text = _blanked(_CODE_SPAN, text, _occurrences(text, "`"))
+    found = [(m.start(1), m.group(1)) for m in _INLINE_LINK.finditer(text)]
+    if "]:" in text:
+        definitions = (_REFERENCE.match(text, start) for start in _line_starts(text, "]:"))
+        found += sorted((m.start(1), m.group(1)) for m in definitions if m is not None)
+        found.sort()
+    return list(zip([target for _, target in found], _lines(text, [offset for offset, _ in found]), strict=True))
+
+
+# Python's `re` tries a pattern that starts without a literal at every position of the text, which costs
+# about as much as the rest of parsing a file; these find the few places where one can match with `str.find`.
+
+
+def _occurrences(text: str, needle: str) -> list[int]:
+    found, at = [], text.find(needle)
+    while at != -1:
+        found.append(at)
+        at = text.find(needle, at + 1)
+    return found
+
+
+def _line_starts(text: str, needle: str) -> list[int]:
+    """The start of each line holding `needle`, in order."""
+    return sorted({text.rfind("\n", 0, at) + 1 for at in _occurrences(text, needle)})
+
+
+def _fence_lines(text: str) -> list[int]:
+    """The start of each line that may open a code fence: at most three spaces, then ``` or ~~~."""
+    starts = {start for needle in ("```", "~~~") for start in _line_starts(text, needle)}
+    return sorted(start for start in starts if text[start:start + 6].lstrip(" ")[:3] in ("```", "~~~"))
+
+
+def _blanked(pattern: re.Pattern[str], text: str, starts: list[int]) -> str:
+    """`pattern.sub(_blank, text)`, trying only `starts`: the only places where `pattern` can match."""
+    pieces: list[str] = []
+    done = 0
+    for start in starts:
+        match = pattern.match(text, start) if start >= done else None
+        if match is not None:
+            pieces += [text[done:start], _blank(match)]
+            done = match.end()
+    return "".join(pieces) + text[done:] if pieces else text
+
+
+def _lines(text: str, offsets: list[int]) -> list[int]:
+    """The 0-based line of each of the (ascending) `offsets` in `text`."""
+    lines, line, previous = [], 0, 0
+    for offset in offsets:
+        line += text.count("\n", previous, offset)
+        lines.append(line)
+        previous = offset
+    return lines
 
 
 def _blank(match: re.Match[str]) -> str:
