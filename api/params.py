@@ -18,6 +18,6 @@ ProjectSlug = Annotated[str, Parameter(description="The project's slug.")]
 PathSlug = Annotated[str, Parameter(description="The learning path's slug.")]
 AuthorSlug = Annotated[str, Parameter(description="The author's slug.")]
 MediaId = Annotated[str, Parameter(description="The media record's id (a slug, such as img-3f9c0a1b2c4d).")]
-VideoIndex = Annotated[int, Parameter(ge=0, le=9999, description="The video snippet's position in the lesson, "
-                                                                 "from 0.")]
+VideoIndex = Annotated[int, Parameter(description="The video snippet's position in the lesson, from 0 (any other "
+                                                 "number names no snippet: 404).")]
 UserId = Annotated[int, Parameter(ge=1, le=2**53, description="The user's id.")]

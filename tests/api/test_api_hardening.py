@@ -189,8 +189,8 @@ def test_deeply_nested_json_is_400_on_every_route(admin_site: AdminSite) -> None
 
 def json_body_routes(site: AdminSite) -> list[tuple[str, str]]:
     """Every (method, path) whose handler takes a JSON body, path parameters filled in."""
-    values = {"course": COURSE, "slug": "test-dashboard", "lesson": "first-test", "index": "0",
-              "media_id": "testing-cover", "user_id": "1"}
+    values = {"course": COURSE, "project": "test-dashboard", "path": "data-path", "section": "basics",
+              "lesson": "first-test", "index": "0", "media_id": "testing-cover", "user_id": "1"}
     found = []
     for route in site.client.app.routes:
         for handler in getattr(route, "route_handlers", []):

@@ -145,11 +145,11 @@ def test_parallel_lessons_without_an_order_all_go_last_in_turn(admin_site: Admin
 
     responses = race(count, create)
     assert [r.status_code for r in responses] == [201] * count, [r.text[:300] for r in responses]
-    orders = sorted(r.json()["entry"]["lesson_order"] for r in responses)
+    orders = sorted(r.json()["entry"]["order"] for r in responses)
     assert orders == list(range(3, 3 + count))
     assert len(commit_subjects(site.repo, head)) == count
-    lessons = site.read("/courses/intro-to-testing/lessons?section=basics").json()
-    assert [lesson["lesson_order"] for lesson in lessons] == list(range(1, 3 + count))
+    lessons = site.read("/courses/intro-to-testing/lessons?section=basics").json()["items"]
+    assert [lesson["order"] for lesson in lessons] == list(range(1, 3 + count))
 
 
 # --- two server processes ----------------------------------------------------------------------------------
