@@ -129,6 +129,16 @@ SETTINGS: tuple[Setting, ...] = (
             _megabytes),
     Setting("FIRST_SUPERUSER", None, "Username of an admin created at start-up if missing."),
     Setting("FIRST_SUPERUSER_PASSWORD", None, "That admin's password.", secret=True),
+    Setting("CMS_FORGE_URL", None, "The content repository's web address on GitHub, GitLab or Gitea/Forgejo "
+            "(`https://github.com/owner/repo`); with CMS_FORGE_TOKEN, each pushed AI draft opens a pull request "
+            "(merge request). Without them a draft waits on its branch."),
+    Setting("CMS_FORGE_TOKEN", None, "Token that opens pull requests there: GitHub `pull_requests: write`, "
+            "GitLab `api` scope (Developer role), Gitea `write:repository`.", secret=True),
+    Setting("CMS_FORGE_KIND", None, "`github`, `gitlab` or `gitea` (Forgejo too); needed only when the host of "
+            "CMS_FORGE_URL does not tell (github.com, gitlab.com, codeberg.org and `gitlab.<domain>`-like hosts do)."),
+    Setting("CMS_FORGE_API_URL", None, "The forge's REST API base, when it is not where CMS_FORGE_URL puts it "
+            "(GitHub Enterprise `/api/v3`, GitLab `/api/v4`, Gitea `/api/v1`): GitLab under a relative URL root, "
+            "a proxy."),
 )
 
 
@@ -157,6 +167,10 @@ class Settings:
     media_chunk_mb: float
     first_superuser: str | None
     first_superuser_password: str | None
+    forge_url: str | None
+    forge_token: str | None
+    forge_kind: str | None
+    forge_api_url: str | None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
