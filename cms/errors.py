@@ -10,6 +10,7 @@
     ├── PreconditionRequired      If-Match missing on a conditional write (428)
     ├── InvalidInput              a request or command value breaks a rule (422; field → message)
     ├── NotAuthenticated          missing, wrong, expired or revoked credentials (401)
+    ├── Forbidden                 the credentials are real but do not open this (403: an expired or tampered link)
     ├── RateLimited               too many failed logins from one address (429; retry_after)
     ├── TooLarge                  an upload is over its size limit (413)
     ├── UnsupportedType           an upload's bytes are not a kind of file we accept (415)
@@ -82,6 +83,11 @@ class InvalidInput(CmsError):
 class NotAuthenticated(CmsError):
     status = 401
     reason = "not-authenticated"
+
+
+class Forbidden(CmsError):
+    status = 403
+    reason = "forbidden"
 
 
 class RateLimited(CmsError):
