@@ -11,29 +11,31 @@ incremental run answers exactly like a full rebuild.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import msgspec
-import sqlite_utils
 
 from cms import localdir
 from cms.content.corpus import ContentTree, Corpus
+from cms.content.parse import Document
 from cms.content.sources import CONTENT_SUFFIXES, Kind, Source, classify, is_ignored
 from cms.content.validate import check
 from cms.index import derived, tables
-from cms.index.parsing import Parsed, ParseJob, parse_all, parse_one
+from cms.index.parsing import Parsed, ParseJob, parse_all, parse_one, worker_count
 from cms.index.rows import Rows, Stamp, to_json
-from cms.index.stored import FILE_COLUMNS, Memory, file_record, remembered, stored_problems
+from cms.index.stored import FILE_COLUMNS, Memory, remembered, stored_problems
 from cms.problems import Problem
 from cms.repo.repository import GitRepo
 from cms.timestamps import file_time, utc, utc_now
 
 Progress = Callable[[int, int], None]
 DATED_TABLES = ("courses", "sections", "lessons", "projects", "authors", "paths", "media")
+BATCH_FILES = 200
+"""Files whose rows are inserted together: one statement per table for each batch."""
 
 
 class IndexReport(msgspec.Struct, kw_only=True):
@@ -53,22 +55,18 @@ class IndexReport(msgspec.Struct, kw_only=True):
         return bool(self.read or self.deleted or self.full)
 
 
-
-
 def database_path(tree: ContentTree, url: str | None) -> Path:
     """Where the index lives: `CMS_DATABASE_URL` or `.cms/index.db` in the repository."""
     return localdir.sqlite_file(tree.repo_root, url, "CMS_DATABASE_URL", "index.db")
 
 
-def connect(path: Path) -> sqlite_utils.Database:
+def connect(path: Path) -> sqlite3.Connection:
     """The writer's connection: WAL so readers are never blocked or shown a partial state."""
     localdir.prepare(path.parent)
     conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
-    return sqlite_utils.Database(conn)
-
-
+    return conn
 
 
 def update(tree: ContentTree, db_path: Path, *, full: bool = False, workers: int | None = None,
@@ -76,42 +74,44 @@ def update(tree: ContentTree, db_path: Path, *, full: bool = False, workers: int
     """Bring the index at `db_path` up to date with the content of `tree`."""
     started = time.perf_counter()
     repo = GitRepo.open(tree.content_dir)
-    db = connect(db_path)
+    conn = connect(db_path)
     try:
-        db.conn.execute("BEGIN IMMEDIATE")
-        full = _prepare(db) or full
-        report = _Run(tree, repo, db, full, workers, progress, memory or Memory()).execute()
-        db.conn.execute("COMMIT")
+        conn.execute("BEGIN IMMEDIATE")
+        full = _prepare(conn) or full
+        report = _Run(tree, repo, conn, full, worker_count(workers), progress, memory or Memory()).execute()
+        conn.execute("COMMIT")
     except BaseException:
-        if db.conn.in_transaction:
-            db.conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     finally:
-        db.close()
+        conn.close()
     report.seconds = round(time.perf_counter() - started, 3)
     return report
 
 
-def _prepare(db: sqlite_utils.Database) -> bool:
+def _prepare(conn: sqlite3.Connection) -> bool:
     """Create the tables, rebuilding from scratch when the schema version differs; True if rebuilt."""
-    if "meta" in db.table_names():
-        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone():
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if row is not None and row[0] == str(tables.SCHEMA_VERSION):
             return False
-    tables.drop_all(db)
-    tables.create(db)
+    tables.drop_all(conn)
+    tables.create(conn)
     return True
 
 
 class _Run:
     """One indexing run inside the open transaction."""
 
-    def __init__(self, tree: ContentTree, repo: GitRepo, db: sqlite_utils.Database, full: bool,
-                 workers: int | None, progress: Progress | None, memory: Memory) -> None:
-        self.tree, self.repo, self.db, self.full = tree, repo, db, full
+    def __init__(self, tree: ContentTree, repo: GitRepo, conn: sqlite3.Connection, full: bool, workers: int,
+                 progress: Progress | None, memory: Memory) -> None:
+        self.tree, self.repo, self.conn, self.full = tree, repo, conn, full
         self.memory = memory
-        self.workers = workers or os.cpu_count() or 1
+        self.workers = workers
         self.progress = progress
+        self.current: dict[str, str] = {}
+        """Content path → blob id of every content file git lists now."""
         self.sources: dict[str, Source] = {}
         """Content path → Source of every file git lists, classified once per run."""
         self.held: set[str] = set()
@@ -119,34 +119,37 @@ class _Run:
 
     def execute(self) -> IndexReport:
         head = self.repo.head()
-        current, misplaced = self._current_files()
-        stored = {row[0]: (row[1], row[2]) for row in self.db.execute("SELECT path, blob, ok FROM files")}
-        changed = sorted(p for p, blob in current.items() if self.full or stored.get(p, (None,))[0] != blob)
-        deleted = sorted(set(stored) - set(current))
-        dates_moved = self.full or head != _meta(self.db, "commit")
+        misplaced = self._list_files()
+        stored = {row[0]: (row[1], row[2]) for row in self.conn.execute("SELECT path, blob, ok FROM files")}
+        changed = sorted(p for p, blob in self.current.items() if self.full or stored.get(p, (None,))[0] != blob)
+        deleted = sorted(set(stored) - set(self.current))
+        dates_moved = self.full or head != _meta(self.conn, "commit")
         if not (changed or deleted or dates_moved):
-            known = stored_problems(self.db.conn)
-            if self._same_misplaced(misplaced, known, current):
+            known = stored_problems(self.conn)
+            if self._same_misplaced(misplaced, known):
                 left_out = {path for path, (_, ok) in stored.items() if not ok}
-                return self._report(head, current, 0, 0, known, left_out)
-        parsed = self._parse([(path, current[path], self._raw(path, current[path])) for path in changed])
-        corpus = self._corpus(parsed, set(changed) | set(deleted), misplaced, stored)
+                return self._report(head, 0, 0, known, left_out)
+        stamps = self._stamps(changed, dates_moved)
+        tables.delete_rows(self.conn, {*changed, *deleted})
+        tables.delete_paths(self.conn, "files", set(deleted))
+        with_rows = self._parse_and_write([(path, stamps[path], self._raw(path)) for path in changed])
+        corpus = self._corpus(misplaced)
         problems = check(corpus)
         bad = _bad_files(corpus, problems)
-        stamps = self._stamps(current, changed, dates_moved)
-        rewritten = self._write(corpus, parsed, stored, deleted, bad, stamps)
+        rewritten = self._settle(corpus, stored, set(changed), with_rows, bad, stamps) | set(deleted)
+        self._remember(corpus, bad, stamps)
         courses = {course for path in rewritten if (course := _course_of(path))}
         self._finish(head, problems, None if self.full else courses)
-        return self._report(head, current, len(changed), len(deleted), problems, bad)
+        return self._report(head, len(changed), len(deleted), problems, bad)
 
-    def _same_misplaced(self, misplaced: list[Problem], known: list[Problem], current: dict[str, str]) -> bool:
+    def _same_misplaced(self, misplaced: list[Problem], known: list[Problem]) -> bool:
         """Whether the files in the wrong place are the ones the last run reported (they are not in `files`)."""
-        labels = {self.tree.label(path) for path in current}
+        labels = {self.tree.label(path) for path in self.current}
         return set(misplaced) == {problem for problem in known if problem.file not in labels}
 
-    def _current_files(self) -> tuple[dict[str, str], list[Problem]]:
+    def _list_files(self) -> list[Problem]:
+        """Fill in `current`, `sources` and `held` from git; the files that are not where content lives."""
         prefix = self.tree.prefix
-        files: dict[str, str] = {}
         misplaced: list[Problem] = []
         blobs = self.repo.blobs(prefix)
         self.held = {path.removeprefix(prefix) for path in blobs.held}
@@ -156,48 +159,24 @@ class _Run:
                 continue
             source = classify(path)
             if isinstance(source, Source):
-                files[path] = blob
+                self.current[path] = blob
                 self.sources[path] = source
             else:
                 misplaced.append(msgspec.structs.replace(source, file=self.tree.label(path)))
-        return files, misplaced
+        return misplaced
 
-    def _raw(self, path: str, blob: str) -> bytes | None:
+    def _raw(self, path: str) -> bytes | None:
         """A conflicted file's HEAD content, from git; None for a file read from disk."""
-        return self.repo.read_blob(blob) if path in self.held else None
+        return self.repo.read_blob(self.current[path]) if path in self.held else None
 
-    def _parse(self, files: list[ParseJob]) -> dict[str, Parsed]:
-        total = len(files)
-        results: dict[str, Parsed] = {}
-        for item in parse_all(self.tree, files, self.workers):
-            results[item.document.source.path] = item
-            if self.progress:
-                self.progress(len(results), total)
-        return results
-
-    def _corpus(self, parsed: dict[str, Parsed], reread: set[str], misplaced: list[Problem],
-                stored: dict[str, tuple[str, int]]) -> Corpus:
-        """Every document: the ones just parsed, and the rest as the `files` table (or memory) has them."""
-        corpus = Corpus(tree=self.tree, problems=misplaced)
-        missing = [path for path in stored if path not in reread and self.memory.recall(path, stored[path][0]) is None]
-        rows = self.db.execute(f"SELECT {FILE_COLUMNS} FROM files WHERE path IN (SELECT value FROM json_each(?))",
-                               [to_json(missing)])
-        for row in rows:
-            self.memory.keep(row[0], stored[row[0]][0], remembered(self.tree, *row, source=self.sources.get(row[0])))
-        for path, (blob, _) in stored.items():
-            if path not in reread:
-                corpus.add(self.memory.recall(path, blob))  # type: ignore[arg-type]
-        for item in parsed.values():
-            corpus.add(item.document)
-        return corpus
-
-    def _stamps(self, current: dict[str, str], changed: list[str], dates_moved: bool) -> dict[str, Stamp]:
+    def _stamps(self, changed: list[str], dates_moved: bool) -> dict[str, Stamp]:
         """Dates from git history; when HEAD has not moved, only the changed files are looked up again."""
-        known = {row[0]: (row[1], row[2]) for row in self.db.execute("SELECT path, created_at, updated_at FROM files")}
-        redated = set(current) if dates_moved else set(changed)
+        rows = self.conn.execute("SELECT path, created_at, updated_at FROM files")
+        known = {path: (created, updated) for path, created, updated in rows}
+        redated = set(self.current) if dates_moved else set(changed)
         history = self.repo.history(self.tree.prefix, None if dates_moved else [self.tree.label(p) for p in changed])
         stamps = {}
-        for path, blob in current.items():
+        for path, blob in self.current.items():
             if path not in redated and known.get(path, (None,))[0] is not None:
                 created, updated = known[path]
             else:
@@ -206,80 +185,109 @@ class _Run:
             stamps[path] = Stamp(version=blob, created_at=created, updated_at=updated)
         return stamps
 
-    def _write(self, corpus: Corpus, parsed: dict[str, Parsed], stored: dict[str, tuple[str, int]],
-               deleted: list[str], bad: set[str], stamps: dict[str, Stamp]) -> set[str]:
-        """Replace the rows of every file that changed or came in or out of the index; the paths rewritten."""
-        was_ok = {path for path, (_, ok) in stored.items() if ok}
-        now_ok = {path for path in corpus.documents if path not in bad}
-        rewrite = set(parsed) | set(deleted) | (was_ok ^ now_ok)
-        tables.delete_rows(self.db, rewrite)
-        batch: Rows = {}
-        for path in sorted(rewrite & now_ok):
-            blob = stamps[path].version
-            item = parsed.get(path) or parse_one(self.tree, path, blob, self._raw(path, blob))
-            for table, records in (item.rows or {}).items():
-                batch.setdefault(table, []).extend(records)
-        tables.insert(self.db, batch)
-        self._remember(corpus, parsed, deleted, bad, stamps)
-        return rewrite
+    def _parse_and_write(self, jobs: list[ParseJob]) -> set[str]:
+        """Parse the changed files and write their rows as they come; the paths that got rows.
 
-    def _remember(self, corpus: Corpus, parsed: dict[str, Parsed], deleted: list[str], bad: set[str],
-                  stamps: dict[str, Stamp]) -> None:
-        tables.delete_paths(self.db, "files", set(deleted))
-        records = [file_record(item.document, stamps[path], path not in bad) for path, item in parsed.items()]
-        self.db["files"].upsert_all(records, pk="path")  # type: ignore[union-attr]
-        self.db.conn.executemany("UPDATE files SET ok = :ok, created_at = :created, updated_at = :updated "
-                                 "WHERE path = :path AND (ok IS NOT :ok OR created_at IS NOT :created "
-                                 "OR updated_at IS NOT :updated)",
-                                 [{"ok": int(p not in bad), "created": s.created_at, "updated": s.updated_at,
-                                   "path": p} for p, s in stamps.items() if p in corpus.documents])
+        Rows are written for every file that parsed cleanly; the few that the
+        corpus-wide checks then leave out lose them again in `_settle`.
+        """
+        with_rows: set[str] = set()
+        batch: list[Parsed] = []
+        for done, item in enumerate(parse_all(self.tree, jobs, self.workers), start=1):
+            self.memory.keep(item.path, self.current[item.path],
+                             self._document(tuple(item.record[column] for column in FILE_COLUMNS)))
+            batch.append(item)
+            if len(batch) >= BATCH_FILES:
+                with_rows |= self._write(batch)
+                batch = []
+            if self.progress:
+                self.progress(done, len(jobs))
+        return with_rows | self._write(batch)
+
+    def _write(self, batch: list[Parsed]) -> set[str]:
+        if not batch:
+            return set()
+        tables.write(self.conn, "files", [item.record for item in batch], replace=True)
+        tables.insert(self.conn, _merged(item.rows for item in batch if item.rows is not None))
+        return {item.path for item in batch if item.rows is not None}
+
+    def _document(self, columns: tuple[Any, ...]) -> Document:
+        """A document from its `FILE_COLUMNS`."""
+        return remembered(self.tree, *columns, source=self.sources.get(columns[0]))
+
+    def _corpus(self, misplaced: list[Problem]) -> Corpus:
+        """Every document in path order: as memory has it, or else as the `files` table does."""
+        missing = [path for path, blob in self.current.items() if self.memory.recall(path, blob) is None]
+        if missing:
+            rows = self.conn.execute(f"SELECT {', '.join(FILE_COLUMNS)} FROM files "
+                                     "WHERE path IN (SELECT value FROM json_each(?))", [to_json(missing)])
+            for row in rows:
+                self.memory.keep(row[0], self.current[row[0]], self._document(row))
+        self.memory.forget_all_but(set(self.current))
+        corpus = Corpus(tree=self.tree, problems=misplaced)
+        for path in sorted(self.current):
+            corpus.add(self.memory.recall(path, self.current[path]))  # type: ignore[arg-type]
+        return corpus
+
+    def _settle(self, corpus: Corpus, stored: dict[str, tuple[str, int]], changed: set[str], with_rows: set[str],
+                bad: set[str], stamps: dict[str, Stamp]) -> set[str]:
+        """Rows out for files the corpus checks left out, in for unchanged files they let back in; paths touched."""
+        was_ok = {path for path, (_, ok) in stored.items() if ok}
+        unchanged = set(corpus.documents) - changed
+        dropped = (with_rows & bad) | {path for path in unchanged if path in was_ok and path in bad}
+        returned = sorted(path for path in unchanged if path not in was_ok and path not in bad)
+        tables.delete_rows(self.conn, dropped)
+        parsed = [parse_one(self.tree, path, stamps[path], self._raw(path)) for path in returned]
+        tables.insert(self.conn, _merged(item.rows for item in parsed if item.rows is not None))
+        return changed | dropped | set(returned)
+
+    def _remember(self, corpus: Corpus, bad: set[str], stamps: dict[str, Stamp]) -> None:
+        """Each file's standing and dates in `files`, and the dates of its rows, where they changed."""
+        self.conn.executemany("UPDATE files SET ok = :ok, created_at = :created, updated_at = :updated "
+                              "WHERE path = :path AND (ok IS NOT :ok OR created_at IS NOT :created "
+                              "OR updated_at IS NOT :updated)",
+                              [{"ok": int(p not in bad), "created": s.created_at, "updated": s.updated_at,
+                                "path": p} for p, s in stamps.items() if p in corpus.documents])
         for table in DATED_TABLES:
-            self.db.execute(f"UPDATE {table} SET created_at = f.created_at, updated_at = f.updated_at "
-                            f"FROM files f WHERE f.path = {table}.path AND "
-                            f"(f.created_at IS NOT {table}.created_at OR f.updated_at IS NOT {table}.updated_at)")
+            self.conn.execute(f"UPDATE {table} SET created_at = f.created_at, updated_at = f.updated_at "
+                              f"FROM files f WHERE f.path = {table}.path AND "
+                              f"(f.created_at IS NOT {table}.created_at OR f.updated_at IS NOT {table}.updated_at)")
 
     def _finish(self, head: str | None, problems: list[Problem], courses: set[str] | None) -> None:
-        derived.refresh(self.db.conn, courses)
-        self.db.execute("DELETE FROM problems")
-        self.db["problems"].insert_all(msgspec.structs.asdict(p) for p in problems)  # type: ignore[union-attr]
-        built = utc_now()
-        meta = {"schema_version": str(tables.SCHEMA_VERSION), "commit": head or "", "built_at": built,
+        derived.refresh(self.conn, courses)
+        self.conn.execute("DELETE FROM problems")
+        if problems:
+            tables.write(self.conn, "problems", [msgspec.structs.asdict(p) for p in problems])
+        meta = {"schema_version": str(tables.SCHEMA_VERSION), "commit": head or "", "built_at": utc_now(),
                 "content_prefix": self.tree.prefix}
-        self.db["meta"].upsert_all([{"key": k, "value": v} for k, v in meta.items()], pk="key")  # type: ignore[union-attr]
+        tables.write(self.conn, "meta", [{"key": k, "value": v} for k, v in meta.items()], replace=True)
 
-    def _report(self, head: str | None, current: dict[str, str], read: int, deleted: int,
-                problems: list[Problem], left_out: set[str]) -> IndexReport:
+    def _report(self, head: str | None, read: int, deleted: int, problems: list[Problem],
+                left_out: set[str]) -> IndexReport:
         """`skipped` counts every file left out: with errors of its own, or under a course or section that has them."""
         skipped = len({self.tree.label(path) for path in left_out} | {p.file for p in problems if p.is_error})
-        return IndexReport(commit=head, full=self.full, files=len(current), read=read, deleted=deleted,
+        return IndexReport(commit=head, full=self.full, files=len(self.current), read=read, deleted=deleted,
                            skipped=skipped, seconds=0.0, problems=problems)
 
 
-def _meta(db: sqlite_utils.Database, key: str) -> str | None:
-    row = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+def _merged(batches: Iterable[Rows]) -> Rows:
+    """Many files' rows as one batch: each table's rows together."""
+    merged: Rows = {}
+    for rows in batches:
+        for table, records in rows.items():
+            merged.setdefault(table, []).extend(records)
+    return merged
+
+
+def _meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
     return None if row is None or row[0] == "" else row[0]
-
-
-
-
-
-
 
 
 def _course_of(path: str) -> str | None:
     """The course a content path belongs to, if any."""
     parts = path.split("/")
     return parts[1] if parts[0] == "courses" and len(parts) > 2 else None
-
-
-
-
-
-
-
-
-
-
 
 
 def _bad_files(corpus: Corpus, problems: list[Problem]) -> set[str]:

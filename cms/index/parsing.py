@@ -1,49 +1,79 @@
-"""The per-file work of an index run: parse, render, turn into rows; in worker processes for large batches."""
+"""The per-file work of an index run: parse, render, turn into rows; in worker processes for large batches.
+
+A worker returns what the writer stores as it is: the file's `files` row
+(its entry, marks, links and problems already encoded) and the rows of its
+tables, dated. The writer inserts them as they come, so a cold build never
+holds the whole rendered corpus in memory.
+
+The workers come from a `forkserver`: the watcher runs threads (watchfiles),
+and forking a process that has threads can copy a held lock into the child.
+The fork server imports this module once; each worker is forked from it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
+import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
 
 import msgspec
 
 from cms.content.corpus import ContentTree
-from cms.content.parse import Document
 from cms.content.sources import Kind, Source, classify
 from cms.index.rows import Rows, Stamp, render_document, rows_for
+from cms.index.stored import file_record
 
 PARALLEL_THRESHOLD = 200
+"""Below this many files, starting worker processes costs more than it saves."""
+CHUNK = 50
+"""Files per task: small enough that results stream back evenly, big enough to amortise the round trip."""
+IN_FLIGHT_PER_WORKER = 3
+"""Tasks handed out ahead per worker, so the writer is never starved and results never pile up."""
 
 
-CHUNK = 100
-
-
-ParseJob = tuple[str, str, bytes | None]
-"""A file to parse: content path, blob id, and its content when it is not read from disk."""
+ParseJob = tuple[str, Stamp, bytes | None]
+"""A file to parse: content path, its blob id and dates, and its content when it is not read from disk."""
 
 
 class Parsed(msgspec.Struct):
-    """A file parsed by a worker and, if it parsed cleanly, rendered into its rows (dated later)."""
+    """A file parsed by a worker: its `files` row and, if it parsed cleanly, the rows of its tables."""
 
-    document: Document
+    path: str
+    record: dict[str, Any]
     rows: Rows | None
 
 
-def parse_all(tree: ContentTree, files: list[ParseJob], workers: int) -> Iterable[Parsed]:
+def parse_all(tree: ContentTree, files: list[ParseJob], workers: int) -> Iterator[Parsed]:
+    """Every file parsed, in the order given: in this process, or in `workers` processes for large batches."""
     if workers < 2 or len(files) < PARALLEL_THRESHOLD:
         yield from (parse_one(tree, *job) for job in files)
         return
-    chunks = [files[i:i + CHUNK] for i in range(0, len(files), CHUNK)]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for batch in pool.map(_parse_chunk, [tree] * len(chunks), chunks):
-            yield from batch
+    chunks = [files[start:start + CHUNK] for start in range(0, len(files), CHUNK)]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
+        pending: deque[Future[list[Parsed]]] = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(_parse_chunk, tree, chunk))
+            if len(pending) >= workers * IN_FLIGHT_PER_WORKER:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+
+
+def _context() -> Any:
+    import multiprocessing
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
 
 
 def _parse_chunk(tree: ContentTree, files: list[ParseJob]) -> list[Parsed]:
     return [parse_one(tree, *job) for job in files]
 
 
-def parse_one(tree: ContentTree, path: str, blob: str, raw: bytes | None = None) -> Parsed:
+def parse_one(tree: ContentTree, path: str, stamp: Stamp, raw: bytes | None = None) -> Parsed:
     """Parse, render and turn into rows: the per-file work, done in a worker process for big runs.
 
     `raw` is the content when it does not come from the file on disk (a conflicted file's HEAD version).
@@ -55,6 +85,12 @@ def parse_one(tree: ContentTree, path: str, blob: str, raw: bytes | None = None)
     if document.ok:
         has_body = source.kind not in (Kind.MEDIA, Kind.CATEGORIES)
         rendered = render_document(document) if has_body else None
-        rows = rows_for(document, rendered, Stamp(version=blob, created_at=None, updated_at=None))
-    document.body = ""
-    return Parsed(document=document, rows=rows)
+        rows = rows_for(document, rendered, stamp)
+    return Parsed(path=path, record=file_record(document, stamp, document.ok), rows=rows)
+
+
+def worker_count(requested: int | None) -> int:
+    """The workers a run may use: as asked, else one per usable CPU."""
+    if requested:
+        return requested
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

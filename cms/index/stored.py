@@ -25,7 +25,7 @@ from cms.index import tables
 from cms.index.rows import Stamp, to_json
 from cms.problems import Problem
 
-FILE_COLUMNS = "path, kind, entry, marks, links, body_line, problems"
+FILE_COLUMNS = ("path", "kind", "entry", "marks", "links", "body_line", "problems")
 """What `remembered` needs of a `files` row, in its order."""
 
 
@@ -44,6 +44,11 @@ class Memory:
 
     def keep(self, path: str, blob: str, document: Document) -> None:
         self.documents[path] = (blob, document)
+
+    def forget_all_but(self, paths: set[str]) -> None:
+        """Drop what is remembered of files that are gone."""
+        for path in set(self.documents) - paths:
+            del self.documents[path]
 
 
 class _StoredMarks(Mapping[PathKey, tuple[int, int]]):
@@ -132,7 +137,7 @@ def stored_corpus(tree: ContentTree, db_path: Path, leave_out: set[str]) -> tupl
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
         corpus = Corpus(tree=tree)
-        for row in conn.execute(f"SELECT {FILE_COLUMNS} FROM files"):
+        for row in conn.execute(f"SELECT {', '.join(FILE_COLUMNS)} FROM files"):
             if row[0] not in leave_out:
                 corpus.add(remembered(tree, *row))
         return corpus, stored_problems(conn)

@@ -14,7 +14,8 @@ in and out, one statement per table.
 
 from __future__ import annotations
 
-import sqlite_utils
+import sqlite3
+from typing import Any
 
 from cms.index.rows import Rows, to_json
 
@@ -98,52 +99,64 @@ CONTENT_TABLES = ("courses", "sections", "lessons", "video_snippets", "projects"
 """Tables whose rows come from one content file each, found by `path`."""
 
 
-def create(db: sqlite_utils.Database) -> None:
+_TYPES = {str: "TEXT", int: "INTEGER", float: "FLOAT"}
+
+
+def create(conn: sqlite3.Connection) -> None:
     """Create every table, index and the search table, on an empty database."""
     for name, columns in TABLES.items():
-        pk = KEYS.get(name)
-        db[name].create(columns, pk=pk, not_null=_not_null(pk), if_not_exists=True)  # type: ignore[union-attr]
+        conn.execute(_create_table(name, columns, KEYS.get(name)))
     for table, columns in INDEXES:
-        db[table].create_index(columns, if_not_exists=True)  # type: ignore[union-attr]
-    db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5("
-               "title, body, tokenize = 'porter unicode61 remove_diacritics 2')")
+        conn.execute(f"CREATE INDEX IF NOT EXISTS [idx_{table}_{'_'.join(columns)}] ON [{table}] "
+                     f"({', '.join(f'[{c}]' for c in columns)})")
+    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5("
+                 "title, body, tokenize = 'porter unicode61 remove_diacritics 2')")
 
 
-def drop_all(db: sqlite_utils.Database) -> None:
+def _create_table(name: str, columns: dict[str, type], key: str | tuple[str, ...] | None) -> str:
+    keys = (key,) if isinstance(key, str) else key or ()
+    definitions = [f"[{column}] {_TYPES[kind]}{' NOT NULL' if column in keys else ''}"
+                   for column, kind in columns.items()]
+    if keys:
+        definitions.append(f"PRIMARY KEY ({', '.join(f'[{column}]' for column in keys)})")
+    return f"CREATE TABLE IF NOT EXISTS [{name}] ({', '.join(definitions)})"
+
+
+def drop_all(conn: sqlite3.Connection) -> None:
     for name in [*TABLES, "search"]:
-        db.execute(f"DROP TABLE IF EXISTS [{name}]")
+        conn.execute(f"DROP TABLE IF EXISTS [{name}]")
 
 
-def _not_null(pk: str | tuple[str, ...] | None) -> set[str]:
-    if pk is None:
-        return set()
-    return {pk} if isinstance(pk, str) else set(pk)
-
-
-def delete_rows(db: sqlite_utils.Database, paths: set[str]) -> None:
+def delete_rows(conn: sqlite3.Connection, paths: set[str]) -> None:
     if paths:
-        db.execute("DELETE FROM search WHERE rowid IN (SELECT id FROM search_docs WHERE path IN "
+        conn.execute("DELETE FROM search WHERE rowid IN (SELECT id FROM search_docs WHERE path IN "
                    "(SELECT value FROM json_each(?)))", [to_json(sorted(paths))])
     for table in CONTENT_TABLES:
-        delete_paths(db, table, paths)
+        delete_paths(conn, table, paths)
 
 
-def delete_paths(db: sqlite_utils.Database, table: str, paths: set[str]) -> None:
+def delete_paths(conn: sqlite3.Connection, table: str, paths: set[str]) -> None:
     if paths:
-        db.execute(f"DELETE FROM {table} WHERE path IN (SELECT value FROM json_each(?))", [to_json(sorted(paths))])
+        conn.execute(f"DELETE FROM {table} WHERE path IN (SELECT value FROM json_each(?))", [to_json(sorted(paths))])
 
 
-def insert(db: sqlite_utils.Database, rows: Rows) -> None:
+def insert(conn: sqlite3.Connection, rows: Rows) -> None:
     """Insert a batch of rows, one statement per table; search rows go to `search_docs` and `search`."""
     searchable = rows.pop("search", [])
     if searchable:
-        first = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM search_docs").fetchone()[0]
+        first = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM search_docs").fetchone()[0]
         rows["search_docs"] = [{"id": first + i, "kind": r["kind"], "course": r["course"], "slug": r["slug"],
                                 "path": r["path"], "listed": r["listed"]} for i, r in enumerate(searchable)]
-        db.conn.executemany("INSERT INTO search (rowid, title, body) VALUES (?, ?, ?)",
-                            [(first + i, r["title"], r["body"]) for i, r in enumerate(searchable)])
+        conn.executemany("INSERT INTO search (rowid, title, body) VALUES (?, ?, ?)",
+                         [(first + i, r["title"], r["body"]) for i, r in enumerate(searchable)])
     for table, records in rows.items():
         if records:
-            columns = sorted(set().union(*records))
-            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
-            db.conn.executemany(sql, [[record.get(c) for c in columns] for record in records])
+            write(conn, table, records)
+
+
+def write(conn: sqlite3.Connection, table: str, records: list[dict[str, Any]], *, replace: bool = False) -> None:
+    """Insert `records` into `table` (replacing rows with the same key if `replace`), in one statement."""
+    columns = sorted(set().union(*records))
+    verb = "INSERT OR REPLACE" if replace else "INSERT"
+    sql = f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+    conn.executemany(sql, [[record.get(c) for c in columns] for record in records])

@@ -5,9 +5,8 @@ Coursebase calls git: with the same global options every time
 (`--no-optional-locks`, so a read such as `git status` never takes
 `.git/index.lock` and collides with a write's commit; `core.quotePath=false`),
 an environment and standard input when a command needs them, and one
-error, `GitError`. GitPython is used only to find the repository and read
-its refs and remotes. The indexer's questions are answered here with
-plumbing commands that answer for the whole tree in one call.
+error, `GitError`. The indexer's questions are answered here with plumbing
+commands that answer for the whole tree in one call.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-import git
 import msgspec
 
 from cms.errors import ConfigError
@@ -54,17 +52,23 @@ class GitError(Exception):
 class GitRepo:
     """A git working tree."""
 
-    def __init__(self, repo: git.Repo) -> None:
-        self._repo = repo
-        self.root = Path(repo.working_tree_dir or ".").resolve()
-        self.git_dir = Path(repo.git_dir)
+    def __init__(self, root: Path, git_dir: Path) -> None:
+        self.root = root
+        self.git_dir = git_dir
 
     @classmethod
     def open(cls, path: Path) -> GitRepo:
+        """The working tree `path` is in (or is), found the way git finds it."""
+        where = path if path.is_dir() else path.parent
         try:
-            return cls(git.Repo(path, search_parent_directories=True))
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-            raise ConfigError(f"{path} is not inside a git repository (run `git init` there first)") from None
+            found = subprocess.run(["git", "rev-parse", "--show-toplevel", "--absolute-git-dir"], cwd=where,
+                                   capture_output=True, check=False, env={**os.environ, **C_LOCALE})
+        except OSError:
+            found = None
+        lines = found.stdout.decode("utf-8", "surrogateescape").splitlines() if found and not found.returncode else []
+        if len(lines) != 2:
+            raise ConfigError(f"{path} is not inside a git repository (run `git init` there first)")
+        return cls(Path(lines[0]).resolve(), Path(lines[1]))
 
     def run(self, *args: str, env: Mapping[str, str] | None = None, input: bytes | None = None) -> str:
         """git's output as text (undecodable bytes kept as surrogates, so any file name round-trips)."""
@@ -85,29 +89,32 @@ class GitRepo:
 
     def head(self) -> str | None:
         """The commit HEAD points at, or None in a repository with no commits yet."""
-        try:
-            return self._repo.head.commit.hexsha
-        except ValueError:
-            return None
+        return self._answer("rev-parse", "--quiet", "--verify", "HEAD^{commit}")
 
     def branch(self) -> str | None:
         """The checked-out branch, or None when HEAD is detached."""
-        try:
-            return self._repo.active_branch.name
-        except TypeError:
-            return None
+        return self._answer("symbolic-ref", "--quiet", "--short", "HEAD")
 
     def remotes(self) -> list[str]:
         """The names of the configured remotes, in git's order."""
-        return [remote.name for remote in self._repo.remotes]
+        return self.run("remote").split()
 
     def tracking(self) -> tuple[str, str] | None:
         """(remote, branch) the checked-out branch tracks, if it tracks one."""
-        try:
-            tracked = self._repo.active_branch.tracking_branch()
-        except TypeError:
+        branch = self.branch()
+        if branch is None:
             return None
-        return None if tracked is None else (tracked.remote_name, tracked.remote_head)
+        upstream = self.run("for-each-ref", "--format=%(upstream:remotename)%00%(upstream:remoteref)",
+                            f"refs/heads/{branch}").strip()
+        remote, _, ref = upstream.partition("\0")
+        return (remote, ref.removeprefix("refs/heads/")) if remote and ref else None
+
+    def _answer(self, *args: str) -> str | None:
+        """git's one-line answer, or None when it has none (exits non-zero)."""
+        try:
+            return self.run(*args).strip() or None
+        except GitError:
+            return None
 
     def commits_between(self, old: str, new: str) -> int | None:
         """How many commits `new` has that `old` lacks; None if `old` is unknown here."""
