@@ -1,8 +1,9 @@
 """The `cms` command: a thin click layer over the library (`cms = "cms.cli:main"`, also `python -m cms`).
 
 Library errors (`CmsError`) become click errors with exit status 2 for
-"could not run" and 1 for "content has problems". Commands load what they
-need when they run, so `cms --help` stays quick.
+"could not run" and 1 for "content has problems". These modules import
+click and nothing else at the top: each command imports what it needs when
+it runs, so `cms --help` stays quick.
 
     options     what the commands share (errors, the content directory)
     content     validate, schema, new

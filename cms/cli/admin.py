@@ -6,12 +6,12 @@ import sys
 from pathlib import Path
 
 import click
-import msgspec
 
-from cms.accounts.state import StateDB, state_path
-from cms.accounts.users import NewUser, Role, UserStore
 from cms.cli.options import content_dir_option, reports_errors, settings_for, workspace
-from cms.content.corpus import ContentTree
+
+ROLES = ("ADMIN", "MODERATOR", "USER")
+"""The values of `cms.accounts.users.Role`, written out so that `cms --help` need not import the accounts
+(a test checks that they agree)."""
 
 
 @click.group()
@@ -22,8 +22,7 @@ def users() -> None:
 @users.command("create")
 @click.option("--username", required=True, help="3 to 50 of a-z, 0-9, '.', '_', '-'.")
 @click.option("--email", required=True)
-@click.option("--role", type=click.Choice([role.value for role in Role]), default=Role.USER.value,
-              show_default=True)
+@click.option("--role", type=click.Choice(ROLES), default="USER", show_default=True)
 @click.option("--full-name", default=None)
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input "
               "instead of prompting for it.")
@@ -32,6 +31,10 @@ def users() -> None:
 def users_create(username: str, email: str, role: str, full_name: str | None, password_stdin: bool,
                  content_dir: Path | None) -> None:
     """cms users create --username U --email E --role ADMIN (asks for the password)"""
+    from cms.accounts.state import StateDB, state_path
+    from cms.accounts.users import NewUser, Role, UserStore
+    from cms.content.corpus import ContentTree
+
     password = _read_password() if password_stdin else click.prompt(
         "Password", hide_input=True, confirmation_prompt=True)
     settings = settings_for(content_dir)
@@ -86,6 +89,8 @@ def ai_draft(course: str, section: str | None, title: str | None, brief: str | N
              as_json: bool, content_dir: Path | None) -> None:
     """cms ai draft --course C --section S --title T [--brief TEXT], or --course C --lesson L: commit Gemini's
     lesson as a draft on a new branch drafts/<course>/<lesson>, as your git user; your checkout is untouched."""
+    import msgspec
+
     from cms import ai
 
     request = ai.DraftRequest(course=course, section=section, title=title, brief=brief, lesson=lesson)

@@ -9,18 +9,22 @@ from pathlib import Path
 import click
 
 from cms.cli.options import content_dir_argument, content_dir_option, content_dir_or_setting, reports_errors
-from cms.content import scaffold, schema
-from cms.content.reporting import FORMATS
-from cms.content.validate import validate_dir
+
+REPORT_FORMATS = ("github", "json", "text")
+"""The names of `cms.content.reporting.FORMATS`, written out so that `cms --help` need not import it (a test
+checks that they agree)."""
 
 
 @click.command()
 @content_dir_argument
-@click.option("--format", "output", type=click.Choice(sorted(FORMATS)), default="text", show_default=True,
+@click.option("--format", "output", type=click.Choice(REPORT_FORMATS), default="text", show_default=True,
               help="text for people, json for scripts, github for workflow annotations.")
 @reports_errors
 def validate(content_dir: Path | None, output: str) -> None:
     """Check every content file and the links between them; exit 1 on problems."""
+    from cms.content.reporting import FORMATS
+    from cms.content.validate import validate_dir
+
     report = validate_dir(content_dir_or_setting(content_dir))
     click.echo(FORMATS[output](report.problems, report.files))
     sys.exit(1 if report.errors else 0)
@@ -31,6 +35,8 @@ def validate(content_dir: Path | None, output: str) -> None:
 @click.option("--output", type=click.Path(path_type=Path), default=Path("content.schema.json"), show_default=True)
 def schema_command(check: bool, output: Path) -> None:
     """Write content.schema.json from the content model (or --check it)."""
+    from cms.content import schema
+
     if check:
         if not schema.is_current(output):
             raise click.ClickException(f"{output} is stale: run `cms schema` and commit it")
@@ -62,24 +68,32 @@ def _created(path: Path) -> None:
 @_new_entry("course", "slug")
 def new_course(slug: str, title: str, content_dir: Path | None) -> None:
     """cms new course SLUG --title T"""
+    from cms.content import scaffold
+
     _created(scaffold.new_course(content_dir_or_setting(content_dir), slug, title))
 
 
 @_new_entry("section", "course", "slug")
 def new_section(course: str, slug: str, title: str, content_dir: Path | None) -> None:
     """cms new section COURSE SLUG --title T"""
+    from cms.content import scaffold
+
     _created(scaffold.new_section(content_dir_or_setting(content_dir), course, slug, title))
 
 
 @_new_entry("lesson", "course", "section", "slug")
 def new_lesson(course: str, section: str, slug: str, title: str, content_dir: Path | None) -> None:
     """cms new lesson COURSE SECTION SLUG --title T"""
+    from cms.content import scaffold
+
     _created(scaffold.new_lesson(content_dir_or_setting(content_dir), course, section, slug, title))
 
 
 @_new_entry("project", "slug")
 def new_project(slug: str, title: str, content_dir: Path | None) -> None:
     """cms new project SLUG --title T"""
+    from cms.content import scaffold
+
     _created(scaffold.new_project(content_dir_or_setting(content_dir), slug, title))
 
 

@@ -9,11 +9,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from cms.content.corpus import ContentTree
-from cms.errors import CmsError
-from cms.settings import Settings
-
 if TYPE_CHECKING:
+    from cms.content.corpus import ContentTree
+    from cms.settings import Settings
     from cms.write.operations import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -27,6 +25,8 @@ def reports_errors(command: F) -> F:
     """Turn library errors into a clean message and exit status 2."""
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from cms.errors import CmsError
+
         try:
             return command(*args, **kwargs)
         except CmsError as error:
@@ -44,18 +44,26 @@ def content_dir_option(command: F) -> F:
 
 
 def content_dir_or_setting(given: Path | None) -> Path:
+    from cms.settings import Settings
+
     return given if given is not None else Settings.from_env().content_dir
 
 
 def settings_for(content_dir: Path | None) -> Settings:
     """The settings, with CMS_CONTENT_DIR replaced by the command's own content directory if it names one."""
+    from cms.settings import Settings
+
     return Settings.from_env(**({} if content_dir is None else {"content_dir": content_dir}))
 
 
 def tree_and_index(content_dir: Path | None) -> tuple[ContentTree, Path]:
-    """The content tree and the path of its index."""
-    space = workspace(content_dir)
-    return space.tree, space.db_path
+    """The content tree and the path of its index (CMS_DATABASE_URL), without loading the write path."""
+    from cms.content.corpus import ContentTree
+    from cms.index.build import database_path
+
+    settings = settings_for(content_dir)
+    tree = ContentTree.locate(settings.content_dir)
+    return tree, database_path(tree, settings.database_url)
 
 
 def workspace(content_dir: Path | None) -> Workspace:

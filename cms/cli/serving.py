@@ -6,15 +6,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-import msgspec
 
-from cms.accounts.users import check_admin_settings
 from cms.cli.options import content_dir_argument, reports_errors, tree_and_index
-from cms.content.corpus import ContentTree
-from cms.content.reporting import as_text
-from cms.settings import Settings
 
 if TYPE_CHECKING:
+    from cms.content.corpus import ContentTree
     from cms.index.build import IndexReport
 
 def _index_summary(report: IndexReport) -> str:
@@ -24,6 +20,10 @@ def _index_summary(report: IndexReport) -> str:
 
 
 def _print_report(report: IndexReport, as_json: bool, quiet: bool) -> None:
+    import msgspec
+
+    from cms.content.reporting import as_text
+
     if as_json:
         click.echo(msgspec.json.encode(report).decode())
         return
@@ -58,6 +58,8 @@ def index(content_dir: Path | None, full: bool, quiet: bool, as_json: bool) -> N
 @reports_errors
 def stats(content_dir: Path | None, as_json: bool) -> None:
     """Bring the index up to date, then show what it holds: public and stored entries, totals."""
+    import msgspec
+
     from cms.read.health import current_stats
 
     figures = current_stats(*tree_and_index(content_dir))
@@ -112,6 +114,9 @@ def _recover(tree: ContentTree) -> None:
 @reports_errors
 def serve(content_dir: Path | None, host: str, port: int, workers: int, keep_current: bool) -> None:
     """Index the content, then serve the read API (docs at /api/v1/docs)."""
+    from cms.accounts.users import check_admin_settings
+    from cms.settings import Settings
+
     check_admin_settings(Settings.from_env())
     tree, db_path = tree_and_index(content_dir)
     from cms.cli.server import serve as serve_api

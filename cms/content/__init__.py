@@ -13,13 +13,27 @@
     scaffold      `cms new`: new files that validate
 """
 
-from cms.content.corpus import ContentTree, Corpus, load
-from cms.content.frontmatter import dump_markdown, dump_yaml, load_data_file, load_markdown
-from cms.content.parse import Document, parse_bytes
-from cms.content.reporting import FORMATS
-from cms.content.sources import CONTENT_SUFFIXES, Kind, Source, classify, is_debris, is_ignored, slug_problem, walk
-from cms.content.validate import Report, check, validate_dir
+from __future__ import annotations
 
-__all__ = ["CONTENT_SUFFIXES", "FORMATS", "ContentTree", "Corpus", "Document", "Kind", "Report", "Source", "check",
-           "classify", "dump_markdown", "dump_yaml", "is_debris", "is_ignored", "load", "load_data_file",
-           "load_markdown", "parse_bytes", "slug_problem", "validate_dir", "walk"]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "cms.content.corpus": ("ContentTree", "Corpus", "load"),
+    "cms.content.frontmatter": ("dump_markdown", "dump_yaml", "load_data_file", "load_markdown"),
+    "cms.content.parse": ("Document", "parse_bytes"),
+    "cms.content.reporting": ("FORMATS",),
+    "cms.content.sources": ("CONTENT_SUFFIXES", "Kind", "Source", "classify", "is_debris", "is_ignored",
+                            "slug_problem", "walk"),
+    "cms.content.validate": ("Report", "check", "validate_dir"),
+}
+_HOMES = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    """The public names, each imported from its module when first asked for, so `cms --help` imports none."""
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)

@@ -12,7 +12,19 @@
     watch       `cms watch`: re-index while files change
 """
 
-from cms.index.build import IndexReport, Progress, database_path, update
-from cms.index.stored import Memory, stored_corpus
+from __future__ import annotations
 
-__all__ = ["IndexReport", "Memory", "Progress", "database_path", "stored_corpus", "update"]
+import importlib
+from typing import Any
+
+_HOMES = {"IndexReport": "cms.index.build", "Progress": "cms.index.build", "database_path": "cms.index.build",
+          "update": "cms.index.build", "Memory": "cms.index.stored", "stored_corpus": "cms.index.stored"}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    """The public names, each imported from its module when first asked for."""
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)
