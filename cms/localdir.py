@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cms.database.urls import SqliteFile, locate
 from cms.errors import ConfigError
 
 
@@ -22,8 +23,8 @@ def prepare(folder: Path) -> None:
 
 def sqlite_file(repo_root: Path, url: str | None, setting: str, default: str) -> Path:
     """The SQLite file a `sqlite:///path` setting names, or `.cms/<default>` under the repository root."""
-    if url is None:
-        return repo_root / ".cms" / default
-    if not url.startswith("sqlite:///"):
-        raise ConfigError(f"{setting}={url!r} is not supported here: use sqlite:///path/to/{default}")
-    return Path(url.removeprefix("sqlite:///"))
+    location = locate(setting, url, repo_root, default)
+    if not isinstance(location, SqliteFile):
+        raise ConfigError(f"{setting}={location}: Postgres is not supported here yet (only CMS_STATE_URL may name "
+                          f"a Postgres database): use sqlite:///path/to/{default}")
+    return location.path

@@ -3,6 +3,9 @@
 A day is a UTC calendar day. A use is counted when it is taken, before the
 work it pays for: a Gemini call costs the same whether or not its answer
 turns out usable. Counts of earlier days are dropped as new ones are taken.
+Taking is one statement that counts only while the count is below the
+limit, so however many requests race, on however many servers, exactly
+`limit` uses are granted.
 """
 
 from __future__ import annotations
@@ -12,13 +15,11 @@ from datetime import UTC, datetime, timedelta
 from cms.accounts.state import StateDB
 from cms.errors import RateLimited
 
-SCHEMA = """CREATE TABLE IF NOT EXISTS daily_usage (
-    user_id INTEGER NOT NULL,
-    action TEXT NOT NULL,
-    day TEXT NOT NULL,
-    count INTEGER NOT NULL,
-    PRIMARY KEY (user_id, action, day)
-)"""
+TAKE = """INSERT INTO daily_usage (user_id, action, day, count) VALUES (:user, :action, :day, 1)
+    ON CONFLICT (user_id, action, day) DO UPDATE SET count = daily_usage.count + 1
+    WHERE daily_usage.count < :limit
+    RETURNING count"""
+"""A row back: the use is taken. No row: the day's allowance is spent (the conflicting row was not updated)."""
 
 
 class DailyQuota:
@@ -34,16 +35,12 @@ class DailyQuota:
         now = now or datetime.now(UTC)
         day = now.strftime("%Y-%m-%d")
         with self.db.write() as conn:
-            conn.execute(SCHEMA)
-            row = conn.execute("SELECT count FROM daily_usage WHERE user_id = ? AND action = ? AND day = ?",
-                               (user_id, self.action, day)).fetchone()
-            if (row[0] if row else 0) >= self.limit:
+            taken = self.limit > 0 and conn.execute(TAKE, {"user": user_id, "action": self.action, "day": day,
+                                                           "limit": self.limit}).fetchone() is not None
+            if not taken:
                 raise RateLimited(f"you have used today's {self.limit} {self.action}s; more are allowed from "
                                   "00:00 UTC", retry_after=_seconds_to_midnight(now))
-            conn.execute("INSERT INTO daily_usage (user_id, action, day, count) VALUES (?, ?, ?, 1) "
-                         "ON CONFLICT (user_id, action, day) DO UPDATE SET count = count + 1",
-                         (user_id, self.action, day))
-            conn.execute("DELETE FROM daily_usage WHERE day < ?", (day,))
+            conn.execute("DELETE FROM daily_usage WHERE day < :day", {"day": day})
 
 
 def _seconds_to_midnight(now: datetime) -> int:

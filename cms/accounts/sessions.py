@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
-import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ import msgspec
 from cms.accounts.state import StateDB
 from cms.accounts.tokens import AccessToken, Claims, TokenSigner
 from cms.accounts.users import User, UserStore, read_user
+from cms.database import Connection
 from cms.errors import NotAuthenticated, NotFound, RateLimited
 
 LOGIN_FAILURES_ALLOWED = 10
@@ -84,14 +84,14 @@ class Sessions:
         now = int(time.time())
         with self.db.write() as conn:
             if refresh_token:
-                row = conn.execute("SELECT family FROM refresh_tokens WHERE token_hash = ?",
-                                   (_digest(refresh_token),)).fetchone()
+                row = conn.execute("SELECT family FROM refresh_tokens WHERE token_hash = :hash",
+                                   {"hash": _digest(refresh_token)}).fetchone()
                 if row is not None:
                     _revoke_family(conn, row["family"], now)
             if claims is not None:
-                conn.execute("DELETE FROM revoked_access_tokens WHERE expires_at < ?", (now,))
-                conn.execute("INSERT OR IGNORE INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?)",
-                             (claims.jti, claims.exp))
+                conn.execute("DELETE FROM revoked_access_tokens WHERE expires_at < :now", {"now": now})
+                conn.execute("INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (:jti, :exp) "
+                             "ON CONFLICT DO NOTHING", {"jti": claims.jti, "exp": claims.exp})
 
     def authenticate(self, token: str) -> tuple[User, Claims]:
         """The active user a bearer token belongs to, if the token is still theirs to use."""
@@ -104,33 +104,33 @@ class Sessions:
             raise NotAuthenticated("the access token has been revoked", reason="token-revoked")
         return user, claims
 
-    def _issue(self, conn: sqlite3.Connection, user: User, family: str) -> Session:
+    def _issue(self, conn: Connection, user: User, family: str) -> Session:
         """A new access token and refresh token of `family`, both recorded in `conn`."""
         token, access, now = secrets.token_urlsafe(32), self.signer.issue(user), int(time.time())
         _insert_refresh(conn, _digest(token), user.id, family, now, now + self.refresh_lifetime)
-        conn.execute("DELETE FROM issued_access_tokens WHERE expires_at < ?", (now,))
-        conn.execute("INSERT INTO issued_access_tokens (jti, family, expires_at) VALUES (?, ?, ?)",
-                     (access.claims.jti, family, access.claims.exp))
+        conn.execute("DELETE FROM issued_access_tokens WHERE expires_at < :now", {"now": now})
+        conn.execute("INSERT INTO issued_access_tokens (jti, family, expires_at) VALUES (:jti, :family, :exp)",
+                     {"jti": access.claims.jti, "family": family, "exp": access.claims.exp})
         return Session(user=user, access=access, refresh_token=token, refresh_max_age=self.refresh_lifetime)
 
-    def _rotate(self, conn: sqlite3.Connection, old_hash: str) -> Session | str:
+    def _rotate(self, conn: Connection, old_hash: str) -> Session | str:
         """The next session for a good token (rotated in `conn`), or why it was refused."""
         now = int(time.time())
         row = conn.execute("SELECT id, user_id, family, expires_at, revoked_at FROM refresh_tokens "
-                           "WHERE token_hash = ?", (old_hash,)).fetchone()
+                           "WHERE token_hash = :hash", {"hash": old_hash}).fetchone()
         if row is None:
             return "the refresh token is not valid"
         if row["revoked_at"] is not None:
             _revoke_family(conn, row["family"], now)
             return "the refresh token was already used or revoked; every session of that login has ended"
-        user = conn.execute("SELECT id FROM users WHERE id = ? AND is_active = 1", (row["user_id"],)).fetchone()
+        user = conn.execute("SELECT id FROM users WHERE id = :id AND is_active = 1", {"id": row["user_id"]}).fetchone()
         if row["expires_at"] <= now or user is None:
             return "the refresh token has expired; log in again"
-        conn.execute("UPDATE refresh_tokens SET revoked_at = ? WHERE id = ?", (now, row["id"]))
+        conn.execute("UPDATE refresh_tokens SET revoked_at = :now WHERE id = :id", {"now": now, "id": row["id"]})
         return self._issue(conn, read_user(conn, row["user_id"]), row["family"])
 
     def _revoked(self, jti: str) -> bool:
-        return bool(self.db.rows("SELECT 1 FROM revoked_access_tokens WHERE jti = ?", (jti,)))
+        return bool(self.db.rows("SELECT 1 AS revoked FROM revoked_access_tokens WHERE jti = :jti", {"jti": jti}))
 
     @contextmanager
     def _counted(self, key: str, what: str) -> Iterator[None]:
@@ -148,31 +148,36 @@ class Sessions:
 
     def _admit(self, key: str, what: str) -> int:
         """Record an attempt for `key` unless the window holds the limit already: one write transaction, so
-        racing requests and processes are counted one after the other. The attempt's rowid."""
+        racing requests and servers are counted one after the other. The attempt's id."""
         now = time.time()
         with self.db.write() as conn:
-            conn.execute("DELETE FROM login_attempts WHERE attempted_at <= ?", (now - LOGIN_WINDOW_SECONDS,))
-            times = [row[0] for row in conn.execute(
-                "SELECT attempted_at FROM login_attempts WHERE address = ? ORDER BY attempted_at", (key,))]
+            conn.execute("DELETE FROM login_attempts WHERE attempted_at <= :since",
+                         {"since": now - LOGIN_WINDOW_SECONDS})
+            times = [row["attempted_at"] for row in conn.execute(
+                "SELECT attempted_at FROM login_attempts WHERE address = :key ORDER BY attempted_at",
+                {"key": key}).fetchall()]
             if len(times) >= LOGIN_FAILURES_ALLOWED:
                 retry_after = max(1, math.ceil(times[-LOGIN_FAILURES_ALLOWED] + LOGIN_WINDOW_SECONDS - now))
                 raise RateLimited(f"too many {what}; try again in {retry_after} seconds", retry_after)
-            return conn.execute("INSERT INTO login_attempts (address, attempted_at) VALUES (?, ?)",
-                                (key, now)).lastrowid or 0
+            return conn.execute("INSERT INTO login_attempts (address, attempted_at) VALUES (:key, :now) RETURNING id",
+                                {"key": key, "now": now}).fetchone()["id"]
 
     def _forget(self, attempt: int) -> None:
         with self.db.write() as conn:
-            conn.execute("DELETE FROM login_attempts WHERE rowid = ?", (attempt,))
+            conn.execute("DELETE FROM login_attempts WHERE id = :id", {"id": attempt})
 
 
-def _insert_refresh(conn: sqlite3.Connection, token_hash: str, user_id: int, family: str, now: int,
+def _insert_refresh(conn: Connection, token_hash: str, user_id: int, family: str, now: int,
                     expires_at: int) -> None:
     conn.execute("INSERT INTO refresh_tokens (token_hash, user_id, family, issued_at, expires_at) "
-                 "VALUES (?, ?, ?, ?, ?)", (token_hash, user_id, family, now, expires_at))
+                 "VALUES (:hash, :user, :family, :now, :expires)",
+                 {"hash": token_hash, "user": user_id, "family": family, "now": now, "expires": expires_at})
 
 
-def _revoke_family(conn: sqlite3.Connection, family: str, now: int) -> None:
+def _revoke_family(conn: Connection, family: str, now: int) -> None:
     """End a login: its refresh tokens and every access token issued to it."""
-    conn.execute("UPDATE refresh_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL", (now, family))
-    conn.execute("INSERT OR IGNORE INTO revoked_access_tokens (jti, expires_at) "
-                 "SELECT jti, expires_at FROM issued_access_tokens WHERE family = ?", (family,))
+    conn.execute("UPDATE refresh_tokens SET revoked_at = :now WHERE family = :family AND revoked_at IS NULL",
+                 {"now": now, "family": family})
+    conn.execute("INSERT INTO revoked_access_tokens (jti, expires_at) "
+                 "SELECT jti, expires_at FROM issued_access_tokens WHERE family = :family ON CONFLICT DO NOTHING",
+                 {"family": family})

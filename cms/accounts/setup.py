@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from cms.accounts.sessions import Sessions
-from cms.accounts.state import StateDB, state_path
+from cms.accounts.state import StateDB
 from cms.accounts.tokens import TokenSigner
 from cms.accounts.users import UserStore
 from cms.content.corpus import ContentTree
@@ -30,7 +30,7 @@ class Accounts:
             log.warning("CMS_SECRET_KEY is not set: the admin API (/api/v1/auth, /api/v1/users) is disabled and "
                         "answers 503; the public read API is served as usual")
             return None
-        db = StateDB(state_path(tree, settings.state_url))
+        db = StateDB.from_settings(settings, tree)
         users = UserStore(db)
         name, password = settings.first_superuser, settings.first_superuser_password
         if name and password and users.ensure_admin(name, password) is not None:

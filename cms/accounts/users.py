@@ -3,14 +3,14 @@
 Passwords are hashed with argon2id. Every user has a `token_version`:
 access tokens carry it, and changing a password, a role or deactivating a
 user bumps it and revokes every refresh token, so all of that user's
-sessions end at once. User ids are never reused (AUTOINCREMENT), so a token
-of a deleted user cannot become a token of a new one.
+sessions end at once. User ids are never reused (AUTOINCREMENT, or an
+identity on Postgres), so a token of a deleted user cannot become a token of
+a new one. Usernames and emails are unique and found whatever their case.
 """
 
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 from enum import StrEnum
 
@@ -19,6 +19,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from cms.accounts.state import StateDB
+from cms.database import Connection, Row
 from cms.errors import ConfigError, Conflict, InvalidInput, NotAuthenticated, NotFound
 from cms.settings import Settings
 from cms.timestamps import utc_now
@@ -78,12 +79,19 @@ class UserChanges(msgspec.Struct, frozen=True, kw_only=True):
     password: str | None = None
 
 
+def _user(row: Row) -> User:
+    return msgspec.convert(row, User, strict=False)
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+BY_NAME = "lower(username) = :name OR lower(email) = :name"
+"""A user by username or email, whatever its case (the value `folded`)."""
 
 
-def _user(row: sqlite3.Row) -> User:
-    return msgspec.convert(dict(row), User, strict=False)
+def folded(name: str) -> str:
+    """`name` with its ASCII letters in lower case, as `lower()` folds the stored names (ASCII) in both
+    databases; `str.lower` would also turn a Kelvin sign into a `k`, which neither database does."""
+    return name.translate(_ASCII_LOWER)
 
 
 def check_fields(username: str, email: str, full_name: str | None, password: str | None) -> None:
@@ -106,11 +114,11 @@ def _password_problem(password: str | None, field: str) -> dict[str, str]:
     return {field: f"must be {PASSWORD_MIN} to {PASSWORD_MAX} characters"}
 
 
-def end_sessions(conn: sqlite3.Connection, user_id: int) -> None:
+def end_sessions(conn: Connection, user_id: int) -> None:
     """Invalidate every access token (new token_version) and refresh token of a user."""
-    conn.execute("UPDATE users SET token_version = token_version + 1 WHERE id = ?", (user_id,))
-    conn.execute("UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
-                 (int(time.time()), user_id))
+    conn.execute("UPDATE users SET token_version = token_version + 1 WHERE id = :id", {"id": user_id})
+    conn.execute("UPDATE refresh_tokens SET revoked_at = :now WHERE user_id = :id AND revoked_at IS NULL",
+                 {"now": int(time.time()), "id": user_id})
 
 
 class UserStore:
@@ -126,21 +134,22 @@ class UserStore:
         password_hash = self.hasher.hash(new.password)
         with self.db.write() as conn:
             _check_unique(conn, new.username, new.email, None)
-            cursor = conn.execute(
+            row = conn.execute(
                 "INSERT INTO users (username, email, full_name, role, password_hash, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (new.username, new.email, new.full_name, new.role.value, password_hash, utc_now()))
-            return read_user(conn, cursor.lastrowid or 0)
+                "VALUES (:username, :email, :full_name, :role, :hash, :now) RETURNING id",
+                {"username": new.username, "email": new.email, "full_name": new.full_name, "role": new.role.value,
+                 "hash": password_hash, "now": utc_now()}).fetchone()
+            return read_user(conn, row["id"])
 
     def get(self, user_id: int) -> User:
-        rows = self.db.rows(f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,))
+        rows = self.db.rows(f"SELECT {USER_COLUMNS} FROM users WHERE id = :id", {"id": user_id})
         if not rows:
             raise NotFound(f"no user with id {user_id}")
         return _user(rows[0])
 
     def find(self, identifier: str) -> User | None:
         """A user by username or email (either way, case-insensitive)."""
-        rows = self.db.rows(f"SELECT {USER_COLUMNS} FROM users WHERE username = ?1 OR email = ?1", (identifier,))
+        rows = self.db.rows(f"SELECT {USER_COLUMNS} FROM users WHERE {BY_NAME}", {"name": folded(identifier)})
         return _user(rows[0]) if rows else None
 
     def list(self) -> list[User]:
@@ -154,11 +163,13 @@ class UserStore:
             current = read_user(conn, user_id)
             _check_unique(conn, changes.username, changes.email, user_id)
             _keep_an_admin(conn, current, changes.role, changes.is_active)
-            conn.execute("UPDATE users SET username = ?, email = ?, full_name = ?, role = ?, is_active = ? "
-                         "WHERE id = ?", (changes.username, changes.email, changes.full_name, changes.role.value,
-                                          int(changes.is_active), user_id))
+            conn.execute("UPDATE users SET username = :username, email = :email, full_name = :full_name, "
+                         "role = :role, is_active = :active WHERE id = :id",
+                         {"username": changes.username, "email": changes.email, "full_name": changes.full_name,
+                          "role": changes.role.value, "active": int(changes.is_active), "id": user_id})
             if password_hash is not None:
-                conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+                conn.execute("UPDATE users SET password_hash = :hash WHERE id = :id",
+                             {"hash": password_hash, "id": user_id})
             if password_hash is not None or changes.role != current.role or not changes.is_active:
                 end_sessions(conn, user_id)
             return read_user(conn, user_id)
@@ -167,7 +178,7 @@ class UserStore:
         with self.db.write() as conn:
             current = read_user(conn, user_id)
             _keep_an_admin(conn, current, None, False)
-            conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
+            conn.execute("DELETE FROM users WHERE id = :id", {"id": user_id})
 
     def verify(self, identifier: str, password: str) -> User | None:
         """The active user with these credentials, or None.
@@ -175,8 +186,8 @@ class UserStore:
         An unknown name costs the same hashing work as a wrong password, so
         response times do not tell which usernames exist.
         """
-        rows = self.db.rows(f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = ?1 OR email = ?1",
-                            (identifier,))
+        rows = self.db.rows(f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE {BY_NAME}",
+                            {"name": folded(identifier)})
         if not rows:
             self._check(self._dummy(), password)
             return None
@@ -191,12 +202,12 @@ class UserStore:
         """Change a password after checking the current one; every session of the user ends."""
         if problem := _password_problem(new, "new_password"):
             raise InvalidInput(problem)
-        rows = self.db.rows("SELECT password_hash FROM users WHERE id = ? AND is_active = 1", (user_id,))
+        rows = self.db.rows("SELECT password_hash FROM users WHERE id = :id AND is_active = 1", {"id": user_id})
         if not rows or not self._check(rows[0]["password_hash"], current):
             raise NotAuthenticated("the current password is not correct")
         new_hash = self.hasher.hash(new)
         with self.db.write() as conn:
-            conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (new_hash, user_id))
+            conn.execute("UPDATE users SET password_hash = :hash WHERE id = :id", {"hash": new_hash, "id": user_id})
             end_sessions(conn, user_id)
             return read_user(conn, user_id)
 
@@ -228,8 +239,8 @@ class UserStore:
 
     def _set_hash(self, user_id: int, old: str, new: str) -> None:
         with self.db.write() as conn:
-            conn.execute("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?",
-                         (new, user_id, old))
+            conn.execute("UPDATE users SET password_hash = :new WHERE id = :id AND password_hash = :old",
+                         {"new": new, "id": user_id, "old": old})
 
 
 def first_admin(identifier: str, password: str) -> NewUser:
@@ -251,25 +262,26 @@ def check_admin_settings(settings: Settings) -> None:
         first_admin(settings.first_superuser, settings.first_superuser_password)
 
 
-def read_user(conn: sqlite3.Connection, user_id: int) -> User:
-    row = conn.execute(f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,)).fetchone()
+def read_user(conn: Connection, user_id: int) -> User:
+    row = conn.execute(f"SELECT {USER_COLUMNS} FROM users WHERE id = :id", {"id": user_id}).fetchone()
     if row is None:
         raise NotFound(f"no user with id {user_id}")
     return _user(row)
 
 
-def _check_unique(conn: sqlite3.Connection, username: str, email: str, user_id: int | None) -> None:
+def _check_unique(conn: Connection, username: str, email: str, user_id: int | None) -> None:
     for column, value in (("username", username), ("email", email)):
-        row = conn.execute(f"SELECT id FROM users WHERE {column} = ? AND id IS NOT ?", (value, user_id)).fetchone()
+        row = conn.execute(f"SELECT id FROM users WHERE lower({column}) = :value AND id <> :id",
+                           {"value": folded(value), "id": user_id or 0}).fetchone()  # ids start at 1
         if row is not None:
             raise Conflict(f"{column} {value!r} is already taken", reason=f"{column}-taken")
 
 
-def _keep_an_admin(conn: sqlite3.Connection, current: User, role: Role | None, active: bool) -> None:
+def _keep_an_admin(conn: Connection, current: User, role: Role | None, active: bool) -> None:
     """Refuse to remove, demote or deactivate the last active ADMIN: nobody could manage users then."""
     if current.role != Role.ADMIN or not current.is_active or (role == Role.ADMIN and active):
         return
-    (admins,) = conn.execute("SELECT count(*) FROM users WHERE role = 'ADMIN' AND is_active = 1").fetchone()
-    if admins <= 1:
+    admins = conn.execute("SELECT count(*) AS n FROM users WHERE role = 'ADMIN' AND is_active = 1").fetchone()
+    if admins["n"] <= 1:
         raise Conflict(f"{current.username!r} is the last active ADMIN: make another user ADMIN first",
                        reason="last-admin")

@@ -8,7 +8,14 @@ moved, the files are put back as HEAD has them, so nothing uncommitted is
 served and nothing is committed in anyone's name.
 
 Recovery holds the write lock, so a server process starting up never
-"recovers" a write another process is in the middle of. A git command
+"recovers" a write another process is in the middle of.
+
+The write lock is an exclusive `flock` on `.cms/write.lock`, which every
+process working in this clone takes. When the state database is on
+Postgres, several servers with clones of their own share one remote, and a
+write also holds a Postgres advisory lock there: one writer across servers.
+That lock belongs to a connection of its own, so it goes when the write's
+process dies, however it dies. A git command
 killed together with the server leaves `.git/index.lock` behind, and every
 later git command would refuse to run; recovery removes that file when no
 live git process holds it (it waits a moment for one that still runs).
@@ -21,17 +28,20 @@ import glob
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 import msgspec
 
 from cms import localdir
+from cms.database import PostgresUrl, is_postgres
 from cms.errors import Conflict
 from cms.repo.commits import restore_paths
 from cms.repo.repository import GitRepo
 
 GIT_LOCK_WAIT_SECONDS = 5.0
+WRITE_LOCK = "content writes"
+"""The advisory lock every server's writes take in a Postgres state database."""
 
 
 class Pending(msgspec.Struct):
@@ -44,8 +54,23 @@ def journal_path(repo: GitRepo) -> Path:
 
 
 @contextmanager
-def exclusive(repo: GitRepo) -> Iterator[None]:
-    """The write lock: an exclusive `flock` on `.cms/write.lock`, which holds across processes."""
+def exclusive(repo: GitRepo, state_url: str | None = None) -> Iterator[None]:
+    """The write lock: this clone's file lock, then, with a Postgres `state_url`, the servers' advisory lock."""
+    with _clone_lock(repo), _servers_lock(state_url):
+        yield
+
+
+def _servers_lock(state_url: str | None) -> AbstractContextManager[None]:
+    if not is_postgres(state_url):
+        return nullcontext()
+    from cms.database.postgres import advisory_lock
+
+    return advisory_lock(PostgresUrl(str(state_url), "CMS_STATE_URL"), WRITE_LOCK)
+
+
+@contextmanager
+def _clone_lock(repo: GitRepo) -> Iterator[None]:
+    """An exclusive `flock` on `.cms/write.lock`: the processes working in this clone, one at a time."""
     path = repo.root / ".cms" / "write.lock"
     localdir.prepare(path.parent)
     with path.open("a") as handle:
@@ -72,7 +97,8 @@ def recover(repo: GitRepo, locked: bool = False) -> list[str]:
     """Undo an interrupted write; returns the paths put back (empty when there was nothing to do).
 
     Takes the write lock unless the caller holds it (`locked`): a note whose write is still running
-    belongs to that write, and by the time the lock is free the note is gone.
+    belongs to that write, and by the time the lock is free the note is gone. The note is this clone's,
+    so this clone's file lock is enough.
     """
     if not locked:
         if not (journal_path(repo).exists() or _git_lock(repo).exists()):

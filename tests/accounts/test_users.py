@@ -1,37 +1,28 @@
-"""The state database and `cms users create`: users, sessions and login limits below the HTTP layer."""
+"""The state database and `cms users create`: users, sessions and login limits below the HTTP layer.
+
+Every test that takes `db`, `store`, `sessions` or `state_url` runs on SQLite and on Postgres
+(tests/accounts/conftest.py), with the same answers.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
 from click.testing import CliRunner
 
-from cms.accounts import NewUser, Role, StateDB, TokenSigner, UserChanges, UserStore, state_path, users
+from cms.accounts import NewUser, Role, StateDB, TokenSigner, UserChanges, UserStore, state_location, users
 from cms.accounts.sessions import LOGIN_FAILURES_ALLOWED, Sessions
 from cms.cli import main
 from cms.content.corpus import ContentTree
+from cms.database import PostgresUrl, SqliteFile
 from cms.errors import ConfigError, Conflict, InvalidInput, NotAuthenticated, RateLimited
 
-CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 SECRET = "a-test-secret-key-that-is-long-enough-0123456789"
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(autouse=True)
-def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(users, "PASSWORD_HASHER", CHEAP)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[StateDB]:
-    state = StateDB(tmp_path / ".cms" / "state.db")
-    yield state
-    state.close()
 
 
 @pytest.fixture
@@ -50,29 +41,34 @@ def add(store: UserStore, username: str, role: Role = Role.USER) -> users.User:
 
 # --- cms users create ----------------------------------------------------------------------------------------
 
+@pytest.fixture
+def cli_state(state_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """`cms users create` (in-process) keeps its users in this test's state database."""
+    monkeypatch.setenv("CMS_STATE_URL", state_url)
+    return state_url
+
+
 def run(site: Path, *args: str, stdin: str) -> tuple[int, str]:
     result = CliRunner().invoke(main, ["users", "create", "--content-dir", str(site / "content"), *args],
                                 input=stdin, catch_exceptions=False)
     return result.exit_code, result.output
 
 
-def stored(site: Path) -> UserStore:
-    return UserStore(StateDB(site / ".cms" / "state.db"))
-
-
-def test_cli_creates_an_admin_with_the_password_from_stdin(site: Path) -> None:
+def test_cli_creates_an_admin_with_the_password_from_stdin(site: Path, cli_state: str) -> None:
     code, output = run(site, "--username", "ada", "--email", "ada@example.com", "--role", "ADMIN",
                        "--full-name", "Ada L", "--password-stdin", stdin=f"{PASSWORD}\n")
     assert code == 0, output
     assert "created ADMIN 'ada'" in output and PASSWORD not in output
-    user = stored(site).verify("ada", PASSWORD)
+    with StateDB(cli_state) as db:
+        user = UserStore(db).verify("ada", PASSWORD)
     assert user is not None and user.role == Role.ADMIN and user.full_name == "Ada L"
 
 
-def test_cli_prompts_twice_for_the_password_without_stdin(site: Path) -> None:
+def test_cli_prompts_twice_for_the_password_without_stdin(site: Path, cli_state: str) -> None:
     code, output = run(site, "--username", "bob", "--email", "bob@example.com", stdin=f"{PASSWORD}\n{PASSWORD}\n")
     assert code == 0, output
-    user = stored(site).verify("bob@example.com", PASSWORD)
+    with StateDB(cli_state) as db:
+        user = UserStore(db).verify("bob@example.com", PASSWORD)
     assert user is not None and user.role == Role.USER
 
 
@@ -81,30 +77,35 @@ def test_cli_prompts_twice_for_the_password_without_stdin(site: Path) -> None:
     (["--username", "Not Valid", "--email", "x@example.com"], "username: must be 3 to 50"),
     (["--username", "carol", "--email", "nope"], "email: must be a valid email address"),
 ], ids=["duplicate", "bad-username", "bad-email"])
-def test_cli_refusals_exit_2_with_the_reason(site: Path, args: list[str], message: str) -> None:
+def test_cli_refusals_exit_2_with_the_reason(site: Path, cli_state: str, args: list[str], message: str) -> None:
     run(site, "--username", "ada", "--email", "ada@example.com", "--password-stdin", stdin=f"{PASSWORD}\n")
     code, output = run(site, *args, "--password-stdin", stdin=f"{PASSWORD}\n")
     assert code == 2 and message in output
-    assert [user.username for user in stored(site).list()] == ["ada"]
+    with StateDB(cli_state) as db:
+        assert [user.username for user in UserStore(db).list()] == ["ada"]
 
 
-def test_cli_refuses_a_short_password(site: Path) -> None:
+def test_cli_refuses_a_short_password(site: Path, cli_state: str) -> None:
     code, output = run(site, "--username", "dan", "--email", "dan@example.com", "--password-stdin", stdin="short\n")
     assert code == 2 and "password: must be 8" in output
 
 
 # --- users ---------------------------------------------------------------------------------------------------
 
-def test_state_path_defaults_beside_the_index_and_follows_cms_state_url(site: Path, tmp_path: Path) -> None:
+def test_the_state_database_defaults_beside_the_index_and_follows_cms_state_url(site: Path, tmp_path: Path) -> None:
     tree = ContentTree.locate(site / "content")
-    assert state_path(tree, None) == site / ".cms" / "state.db"
-    assert state_path(tree, f"sqlite:///{tmp_path}/s.db") == tmp_path / "s.db"
-    with pytest.raises(ConfigError, match="CMS_STATE_URL"):
-        state_path(tree, "postgresql://db/state")
+    assert state_location(tree, None) == SqliteFile(site / ".cms" / "state.db", "CMS_STATE_URL")
+    assert state_location(tree, f"sqlite:///{tmp_path}/s.db") == SqliteFile(tmp_path / "s.db", "CMS_STATE_URL")
+    assert state_location(tree, "postgres://cms:pw@db/state") == PostgresUrl("postgres://cms:pw@db/state",
+                                                                             "CMS_STATE_URL")
+    with pytest.raises(ConfigError, match=r"^CMS_STATE_URL is not valid: 'mysql://cms:\*\*\*@db/state'"):
+        state_location(tree, "mysql://cms:pw@db/state")
 
 
-def test_the_state_folder_is_ignored_by_git(db: StateDB) -> None:
-    assert (db.path.parent / ".gitignore").read_text().strip().endswith("*")
+def test_the_state_folder_is_ignored_by_git(tmp_path: Path) -> None:
+    with StateDB(tmp_path / ".cms" / "state.db") as db:
+        assert isinstance(db.location, SqliteFile)
+        assert (db.location.path.parent / ".gitignore").read_text().strip().endswith("*")
 
 
 def test_every_broken_rule_is_reported_at_once(store: UserStore) -> None:
@@ -135,7 +136,7 @@ def test_hashes_made_with_old_parameters_are_upgraded_at_login(store: UserStore,
     ada = add(store, "ada")
     store.hasher = PasswordHasher(time_cost=2, memory_cost=16, parallelism=1)
     assert store.verify("ada", PASSWORD) == ada
-    (stored_hash,) = db.rows("SELECT password_hash FROM users")[0]
+    stored_hash = db.rows("SELECT password_hash FROM users")[0]["password_hash"]
     assert "m=16,t=2" in stored_hash and store.verify("ada", PASSWORD) == ada
 
 
@@ -155,15 +156,15 @@ def test_refresh_tokens_are_stored_only_as_sha256_hashes(sessions: Sessions, sto
     add(store, "ada")
     session = sessions.login("ada", PASSWORD, "10.0.0.1")
     rows = db.rows("SELECT token_hash FROM refresh_tokens")
-    assert [row[0] for row in rows] == [hashlib.sha256(session.refresh_token.encode()).hexdigest()]
-    assert session.refresh_token not in str([tuple(row) for row in db.rows("SELECT * FROM refresh_tokens")])
+    assert [row["token_hash"] for row in rows] == [hashlib.sha256(session.refresh_token.encode()).hexdigest()]
+    assert session.refresh_token not in str(db.rows("SELECT * FROM refresh_tokens"))
 
 
 def test_refresh_token_lifetime_follows_the_setting(sessions: Sessions, store: UserStore, db: StateDB) -> None:
     add(store, "ada")
     session = sessions.login("ada", PASSWORD, "10.0.0.1")
-    ((issued, expires),) = [tuple(row) for row in db.rows("SELECT issued_at, expires_at FROM refresh_tokens")]
-    assert expires - issued == 14 * 86400 == session.refresh_max_age
+    (row,) = db.rows("SELECT issued_at, expires_at FROM refresh_tokens")
+    assert row["expires_at"] - row["issued_at"] == 14 * 86400 == session.refresh_max_age
 
 
 def test_login_limit_counts_failures_per_address_in_a_window(sessions: Sessions, store: UserStore,
@@ -177,7 +178,7 @@ def test_login_limit_counts_failures_per_address_in_a_window(sessions: Sessions,
     assert 290 <= limited.value.retry_after <= 300
     assert sessions.login("ada", PASSWORD, "10.0.0.2").user.username == "ada"
     with db.write() as conn:
-        conn.execute("UPDATE login_attempts SET attempted_at = ?", (time.time() - 301,))
+        conn.execute("UPDATE login_attempts SET attempted_at = :then", {"then": time.time() - 301})
     assert sessions.login("ada", PASSWORD, "10.0.0.1").user.username == "ada"
 
 
