@@ -19,6 +19,9 @@ from cms.settings import Settings
 from cms.write import journal
 from cms.write.operations import Workspace
 
+pytest_plugins = ["tests.postgres_server"]
+"""A throwaway Postgres per xdist worker, started by the first test that asks for it."""
+
 FIXTURES = Path(__file__).parent / "fixtures"
 SITE = FIXTURES / "site"
 EXAMPLE_CONTENT = Path(__file__).parent.parent / "content"
