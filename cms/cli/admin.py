@@ -31,18 +31,17 @@ def users() -> None:
 def users_create(username: str, email: str, role: str, full_name: str | None, password_stdin: bool,
                  content_dir: Path | None) -> None:
     """cms users create --username U --email E --role ADMIN (asks for the password)"""
-    from cms.accounts.state import StateDB, state_path
+    from cms.accounts.state import StateDB
     from cms.accounts.users import NewUser, Role, UserStore
     from cms.content.corpus import ContentTree
 
     password = _read_password() if password_stdin else click.prompt(
         "Password", hide_input=True, confirmation_prompt=True)
     settings = settings_for(content_dir)
-    path = state_path(ContentTree.locate(settings.content_dir), settings.state_url)
-    with StateDB(path) as db:
+    with StateDB.from_settings(settings, ContentTree.locate(settings.content_dir)) as db:
         user = UserStore(db).create(NewUser(username=username, email=email, password=password, role=Role(role),
                                             full_name=full_name))
-    click.echo(f"created {user.role} {user.username!r} (id {user.id}) in {path}")
+    click.echo(f"created {user.role} {user.username!r} (id {user.id}) in {db.location}")
 
 
 def _read_password() -> str:
