@@ -61,15 +61,15 @@ matter) is what earlier writes left, not what was there when the request arrived
 
 
 @contextmanager
-def write_lock(repo: GitRepo) -> Iterator[None]:
-    """Writes are serialized, across processes too (see `journal.exclusive`)."""
-    with journal.exclusive(repo):
+def write_lock(repo: GitRepo, state_url: str | None = None) -> Iterator[None]:
+    """Writes are serialized, across processes too, and across servers with Postgres state (`journal.exclusive`)."""
+    with journal.exclusive(repo, state_url):
         yield
 
 
 def apply(tree: ContentTree, db_path: Path, changes: list[Change] | Plan,
           message: str | Callable[[list[Change]], str], author: Identity, push: bool = False,
-          before_write: Callable[[], None] | None = None) -> WriteResult:
+          before_write: Callable[[], None] | None = None, state_url: str | None = None) -> WriteResult:
     """Validate, write and commit `changes` in one commit; the index is current when this returns.
 
     `changes` may be a `Plan`, and `message` a function of the planned changes.
@@ -80,7 +80,7 @@ def apply(tree: ContentTree, db_path: Path, changes: list[Change] | Plan,
     if it raises, nothing is written.
     """
     repo = GitRepo.open(tree.content_dir)
-    with write_lock(repo):
+    with write_lock(repo, state_url):
         journal.recover(repo, locked=True)
         if callable(changes):
             _check_idle(repo)

@@ -39,13 +39,15 @@ class Written(msgspec.Struct):
 class Workspace(msgspec.Struct, frozen=True):
     """Where writes go: the content tree and the index that follows it.
 
-    `max_markdown_bytes` caps the markdown `body` of a create or replace (CMS_MAX_MARKDOWN_MB; None: no cap).
+    `max_markdown_bytes` caps the markdown `body` of a create or replace (CMS_MAX_MARKDOWN_MB; None: no cap);
+    a Postgres `state_url` (CMS_STATE_URL) makes the write lock hold across servers.
     """
 
     tree: ContentTree
     db_path: Path
     push: bool = False
     max_markdown_bytes: int | None = None
+    state_url: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, db_path: Path | None = None) -> Workspace:
@@ -53,14 +55,15 @@ class Workspace(msgspec.Struct, frozen=True):
         CMS_MAX_MARKDOWN_MB."""
         tree = ContentTree.locate(settings.content_dir)
         return cls(tree=tree, db_path=db_path or database_path(tree, settings.database_url), push=settings.git_push,
-                   max_markdown_bytes=settings.max_markdown_bytes)
+                   max_markdown_bytes=settings.max_markdown_bytes, state_url=settings.state_url)
 
 
 def commit(space: Workspace, changes: list[Change] | Plan, message: str | Callable[[list[Change]], str],
            author: Identity, before_write: Callable[[], None] | None = None) -> list[Written]:
     """Commit `changes` (planned under the write lock, so concurrent requests see each other's results):
     what was written, in the order of the changes. See `cms.write.commit.apply`."""
-    result = apply(space.tree, space.db_path, changes, message, author, push=space.push, before_write=before_write)
+    result = apply(space.tree, space.db_path, changes, message, author, push=space.push, before_write=before_write,
+                   state_url=space.state_url)
     return [Written(path=path, slug=_slug(path), version=version, commit=result.commit)
             for path, version in result.versions.items()]
 
@@ -166,7 +169,7 @@ def pull(space: Workspace) -> Pulled:
     An interrupted write is undone first, before HEAD moves: afterwards it could never be undone.
     """
     repo = GitRepo.open(space.tree.content_dir)
-    with write_lock(repo):
+    with write_lock(repo, space.state_url):
         journal.recover(repo, locked=True)
         commit = remote.pull(repo)
         report = update(space.tree, space.db_path)
