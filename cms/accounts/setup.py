@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from cms.accounts.sessions import Sessions
 from cms.accounts.state import StateDB
 from cms.accounts.tokens import TokenSigner
-from cms.accounts.users import UserStore
+from cms.accounts.users import UserStore, check_admin_settings
 from cms.content.corpus import ContentTree
 from cms.settings import Settings
 
@@ -40,3 +40,12 @@ class Accounts:
 
     def close(self) -> None:
         self.db.close()
+
+
+def check_server_settings(settings: Settings) -> None:
+    """What a server checks before any worker starts, so that a mistake stops it with a message naming the
+    variable: FIRST_SUPERUSER and its password, and, with the admin API on, the state database (reachable,
+    the password right, not newer than this code). An older state database is upgraded here, once."""
+    check_admin_settings(settings)
+    if settings.admin_enabled:
+        StateDB.from_settings(settings, ContentTree.locate(settings.content_dir)).close()
