@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cms.cli.options import content_dir_argument, reports_errors, tree_and_index
+from cms.cli.options import content_dir_argument, reports_errors, settings_for, tree_and_index
 
 if TYPE_CHECKING:
     from cms.content.corpus import ContentTree
@@ -114,10 +114,9 @@ def _recover(tree: ContentTree) -> None:
 @reports_errors
 def serve(content_dir: Path | None, host: str, port: int, workers: int, keep_current: bool) -> None:
     """Index the content, then serve the read API (docs at /api/v1/docs)."""
-    from cms.accounts.users import check_admin_settings
-    from cms.settings import Settings
+    from cms.accounts.setup import check_server_settings
 
-    check_admin_settings(Settings.from_env())
+    check_server_settings(settings_for(content_dir))
     tree, db_path = tree_and_index(content_dir)
     from cms.cli.server import serve as serve_api
 
