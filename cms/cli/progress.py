@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-from cms.index.build import Progress as ProgressCallback
+if TYPE_CHECKING:
+    from cms.index.build import Progress as ProgressCallback
 
 SHOW_FROM = 200
 """Runs that read fewer files than this finish before a bar is worth drawing."""
@@ -20,6 +20,8 @@ def index_progress(enabled: bool) -> Iterator[ProgressCallback | None]:
     if not enabled or not sys.stderr.isatty():
         yield None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), transient=True, console=None) as bar:
         task = bar.add_task("indexing", total=None)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from msgspec.structs import replace
 
@@ -21,8 +21,12 @@ from cms.content.sources import Kind, Source, classify, walk
 from cms.errors import ConfigError
 from cms.problems import Problem
 
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
 PARALLEL_THRESHOLD = 2000
 """Below this many files a process pool costs more than it saves."""
+CHUNK = 250
 
 
 @dataclass(frozen=True)
@@ -111,13 +115,36 @@ def load(tree: ContentTree, workers: int | None = None) -> Corpus:
 
 
 def _read_all(tree: ContentTree, paths: list[str], workers: int | None) -> Iterable[Document | Problem]:
-    workers = workers or os.cpu_count() or 1
+    workers = workers or usable_cpus()
     if workers < 2 or len(paths) < PARALLEL_THRESHOLD:
         return [tree.read(path) for path in paths]
-    chunks = [paths[start:start + 500] for start in range(0, len(paths), 500)]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    chunks = [paths[start:start + CHUNK] for start in range(0, len(paths), CHUNK)]
+    with worker_pool(workers, __name__) as pool:
         return [item for chunk in pool.map(_read_chunk, [tree] * len(chunks), chunks) for item in chunk]
 
 
 def _read_chunk(tree: ContentTree, paths: list[str]) -> list[Document | Problem]:
-    return [tree.read(path) for path in paths]
+    """Documents without their bodies: nothing after parsing needs them, and they are most of the bytes."""
+    items = [tree.read(path) for path in paths]
+    for item in items:
+        if isinstance(item, Document):
+            item.body = ""
+    return items
+
+
+def usable_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def worker_pool(workers: int, preload: str) -> ProcessPoolExecutor:
+    """Worker processes forked from a fork server that has imported `preload`.
+
+    Never plain `fork`: a process with threads (the watcher, a server) can
+    hand a child a lock some other thread held at the time of the fork.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([preload])
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)

@@ -125,12 +125,9 @@ def _classify_course_file(path: str, parts: tuple[str, ...]) -> Source | Problem
     if len(parts) != 3 or not parts[2].endswith(".md"):
         return _misplaced(path)
     course, folder, name = parts
-    section = _ordered(folder, path, "section")
+    section = _section_folder(course, folder)
     if isinstance(section, Problem):
-        return section
-    problem = slug_problem(course, path, "course")
-    if problem is not None:
-        return problem
+        return msgspec.structs.replace(section, file=path)
     section_order, section_slug = section
     if name == "section.md":
         return Source(kind=Kind.SECTION, path=path, slug=section_slug, course=course,
@@ -140,6 +137,17 @@ def _classify_course_file(path: str, parts: tuple[str, ...]) -> Source | Problem
         return lesson
     return Source(kind=Kind.LESSON, path=path, slug=lesson[1], course=course, section=section_slug,
                   section_order=section_order, order=lesson[0])
+
+
+@functools.lru_cache(maxsize=4096)
+def _section_folder(course: str, folder: str) -> tuple[int, str] | Problem:
+    """A section folder's order and slug, or the problem with it or its course (naming no file: the caller does).
+
+    Asked once per folder, not once per lesson in it."""
+    section = _ordered(folder, "", "section")
+    if isinstance(section, Problem):
+        return section
+    return slug_problem(course, "", "course") or section
 
 
 def _ordered(name: str, path: str, what: str) -> tuple[int, str] | Problem:

@@ -113,14 +113,14 @@ class _Run:
         self.current: dict[str, str] = {}
         """Content path → blob id of every content file git lists now."""
         self.sources: dict[str, Source] = {}
-        """Content path → Source of every file git lists, classified once per run."""
+        """Content path → Source of the files new to the index, classified once per run."""
         self.held: set[str] = set()
         """Content paths git has in conflict: their HEAD version is indexed, read from git, not from disk."""
 
     def execute(self) -> IndexReport:
         head = self.repo.head()
-        misplaced = self._list_files()
         stored = {row[0]: (row[1], row[2]) for row in self.conn.execute("SELECT path, blob, ok FROM files")}
+        misplaced = self._list_files(stored)
         changed = sorted(p for p, blob in self.current.items() if self.full or stored.get(p, (None,))[0] != blob)
         deleted = sorted(set(stored) - set(self.current))
         dates_moved = self.full or head != _meta(self.conn, "commit")
@@ -147,8 +147,12 @@ class _Run:
         labels = {self.tree.label(path) for path in self.current}
         return set(misplaced) == {problem for problem in known if problem.file not in labels}
 
-    def _list_files(self) -> list[Problem]:
-        """Fill in `current`, `sources` and `held` from git; the files that are not where content lives."""
+    def _list_files(self, stored: dict[str, tuple[str, int]]) -> list[Problem]:
+        """Fill in `current`, `sources` and `held` from git; the files that are not where content lives.
+
+        A file the index already has is content (it was classified when it came
+        in): it is classified again only when a run needs its `Source`.
+        """
         prefix = self.tree.prefix
         misplaced: list[Problem] = []
         blobs = self.repo.blobs(prefix)
@@ -156,6 +160,9 @@ class _Run:
         for repo_path, blob in blobs.ids.items():
             path = repo_path.removeprefix(prefix)
             if not repo_path.startswith(prefix) or is_ignored(path) or not path.endswith(CONTENT_SUFFIXES):
+                continue
+            if path in stored:
+                self.current[path] = blob
                 continue
             source = classify(path)
             if isinstance(source, Source):

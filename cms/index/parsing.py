@@ -5,25 +5,27 @@ A worker returns what the writer stores as it is: the file's `files` row
 tables, dated. The writer inserts them as they come, so a cold build never
 holds the whole rendered corpus in memory.
 
-The workers come from a `forkserver`: the watcher runs threads (watchfiles),
-and forking a process that has threads can copy a held lock into the child.
-The fork server imports this module once; each worker is forked from it.
+The workers come from a fork server (`cms.content.corpus.worker_pool`): the
+watcher runs threads (watchfiles), and forking a process that has threads
+can copy a held lock into the child. The fork server imports this module
+once; each worker is forked from it.
 """
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from cms.content.corpus import ContentTree
+from cms.content.corpus import ContentTree, usable_cpus, worker_pool
 from cms.content.sources import Kind, Source, classify
 from cms.index.rows import Rows, Stamp, render_document, rows_for
 from cms.index.stored import file_record
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 PARALLEL_THRESHOLD = 200
 """Below this many files, starting worker processes costs more than it saves."""
@@ -51,7 +53,7 @@ def parse_all(tree: ContentTree, files: list[ParseJob], workers: int) -> Iterato
         yield from (parse_one(tree, *job) for job in files)
         return
     chunks = [files[start:start + CHUNK] for start in range(0, len(files), CHUNK)]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
+    with worker_pool(workers, __name__) as pool:
         pending: deque[Future[list[Parsed]]] = deque()
         for chunk in chunks:
             pending.append(pool.submit(_parse_chunk, tree, chunk))
@@ -59,14 +61,6 @@ def parse_all(tree: ContentTree, files: list[ParseJob], workers: int) -> Iterato
                 yield from pending.popleft().result()
         while pending:
             yield from pending.popleft().result()
-
-
-def _context() -> Any:
-    import multiprocessing
-
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
-    return context
 
 
 def _parse_chunk(tree: ContentTree, files: list[ParseJob]) -> list[Parsed]:
@@ -91,6 +85,4 @@ def parse_one(tree: ContentTree, path: str, stamp: Stamp, raw: bytes | None = No
 
 def worker_count(requested: int | None) -> int:
     """The workers a run may use: as asked, else one per usable CPU."""
-    if requested:
-        return requested
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return requested or usable_cpus()
