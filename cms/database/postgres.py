@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import psycopg
 from psycopg.rows import dict_row
@@ -70,7 +70,7 @@ def _reason(error: psycopg.Error, location: PostgresUrl) -> str:
     text = re.sub(r"connection (failed|is bad): ", "", str(error))
     lines = [re.sub(r"connection to server (at|on) .*? failed: (FATAL: +)?", "", line).strip()
              for line in text.splitlines() if line.strip() and not line.startswith("\t")]
-    reason = "; ".join(dict.fromkeys(lines)) or type(error).__name__
+    reason = "; ".join(dict.fromkeys(lines)).replace(location.url, str(location)) or type(error).__name__
     for secret in _passwords(location.url):
         reason = reason.replace(secret, "***")
     advice = next((advice for clue, advice in ADVICE.items() if clue in reason), None)
@@ -78,12 +78,12 @@ def _reason(error: psycopg.Error, location: PostgresUrl) -> str:
 
 
 def _passwords(url: str) -> set[str]:
-    """The URL's password as written and decoded: libpq may quote either."""
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        return set()
-    return {password, unquote(password)} if password else set()
+    """The URL's passwords (`user:password@`, `?password=`) as written and decoded: libpq may quote either."""
+    found = set(re.findall(r"[?&]password=([^&]*)", url))
+    userinfo = url.partition("://")[2].partition("/")[0].rpartition("@")[0]
+    if ":" in userinfo:
+        found.add(userinfo.split(":", 1)[1])
+    return {text for password in found for text in (password, unquote(password)) if text}
 
 
 class _Translated:

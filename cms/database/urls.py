@@ -5,9 +5,9 @@ Every message quotes a URL through `redacted`, so a password never reaches a log
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from cms.errors import ConfigError
 
@@ -38,16 +38,22 @@ Location = SqliteFile | PostgresUrl
 
 
 def redacted(url: str) -> str:
-    """`url` with its password replaced by `***`, to quote in messages."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:  # a malformed port or netloc: keep nothing after the scheme's user
-        return url.split("@", 1)[-1] if "@" in url else url
-    if password is None:
-        return url
-    user, _, host = parts.netloc.rpartition("@")
-    return urlunsplit(parts._replace(netloc=f"{user.split(':', 1)[0]}:***@{host}"))
+    """`url` with its password (`user:password@`, `?password=`) replaced by `***`, to quote in messages.
+
+    Parsed by hand rather than by urllib, which gives up on a malformed port and reads `user:pw@host`
+    without a scheme as a scheme and a path."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    authority, slash, tail = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if at and ":" in userinfo:
+        authority = f"{userinfo.split(':', 1)[0]}:***@{host}"
+    tail = _PASSWORD_PARAMETER.sub(r"\1***", tail)
+    return f"{scheme}{separator}{authority}{slash}{tail}"
+
+
+_PASSWORD_PARAMETER = re.compile(r"((?:^|[?&])password=)[^&]*")
 
 
 def is_postgres(url: str | None) -> bool:
