@@ -41,6 +41,10 @@ _EXPECTED_GOT = re.compile(r"^Expected (?P<expected>.+?)(?:, got (?P<found>.+))?
 _PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
 
 
+Reference = tuple[str, str, PathKey]
+"""A name an entry uses for another entry: (`author`, `category`, `media` or `course`, the name, the field)."""
+
+
 class Document(msgspec.Struct, kw_only=True):
     """A parsed content file: where it is, what it says, and what is wrong with it."""
 
@@ -52,6 +56,8 @@ class Document(msgspec.Struct, kw_only=True):
     marks: Marks = {}
     links: list[tuple[str, int, str]] = []
     """Relative links to content files in the body: (as written, 0-based body line, content path it points at)."""
+    references: list[Reference] = []
+    """What the entry names in other files (see `references`), found once when the file is parsed."""
     problems: list[Problem] = []
 
     @property
@@ -84,7 +90,25 @@ def parse_bytes(source: Source, raw: bytes, file: str) -> Document:
         document.entry = _convert(loaded, document)
         if document.entry is not None:
             document.problems.extend(own_rules(document))
+            document.references = references(document.entry)
     return document
+
+
+_NAMED_FIELDS = (("instructor", "author"), ("category", "category"), ("image", "media"), ("avatar", "media"),
+                 ("thumbnail", "media"))
+
+
+def references(entry: Any) -> list[Reference]:
+    """Instructor, category, media, prerequisites and path courses that an entry names, with their fields."""
+    found: list[Reference] = [(kind, value, (name,)) for name, kind in _NAMED_FIELDS
+                              if isinstance(value := getattr(entry, name, None), str)]
+    if isinstance(entry, Course):
+        found += [("course", slug, ("prerequisites", i)) for i, slug in enumerate(entry.prerequisites)]
+    if isinstance(entry, LearningPath):
+        found += [("course", slug, ("courses", i)) for i, slug in enumerate(entry.courses)]
+    if isinstance(entry, Lesson):
+        found += [("media", video.media, ("videos", i, "media")) for i, video in enumerate(entry.videos) if video.media]
+    return found
 
 
 def _convert(loaded: Loaded, document: Document) -> Any:

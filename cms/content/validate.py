@@ -13,7 +13,7 @@ from pathlib import Path
 import msgspec
 
 from cms.content.corpus import ContentTree, Corpus, load
-from cms.content.models import Course, LearningPath, Lesson, Media
+from cms.content.models import Course, Media
 from cms.content.parse import Document
 from cms.content.sources import Kind
 from cms.problems import Problem, sort_key
@@ -97,7 +97,7 @@ def check_references(corpus: Corpus) -> Iterable[Problem]:
     """Instructor, category, media, prerequisites and path courses name things that exist."""
     known = _known(corpus)
     for doc in corpus.documents.values():
-        for kind, value, path in _references(doc):
+        for kind, value, path in doc.references:
             yield from _check_reference(doc, kind, value, path, known)
 
 
@@ -107,22 +107,6 @@ def _known(corpus: Corpus) -> dict[str, dict[str, Document | None]]:
         categories.update({category.slug: None for category in doc.entry or []})
     return {"author": dict(corpus.slugs(Kind.AUTHOR)), "category": categories,
             "media": dict(corpus.slugs(Kind.MEDIA)), "course": dict(corpus.slugs(Kind.COURSE))}
-
-
-def _references(doc: Document) -> Iterable[tuple[str, str, tuple[str | int, ...]]]:
-    entry = doc.entry
-    for name, kind in (("instructor", "author"), ("category", "category"), ("image", "media"),
-                       ("avatar", "media"), ("thumbnail", "media")):
-        value = getattr(entry, name, None)
-        if isinstance(value, str):
-            yield kind, value, (name,)
-    if isinstance(entry, Course):
-        yield from (("course", slug, ("prerequisites", i)) for i, slug in enumerate(entry.prerequisites))
-    if isinstance(entry, LearningPath):
-        yield from (("course", slug, ("courses", i)) for i, slug in enumerate(entry.courses))
-    if isinstance(entry, Lesson):
-        yield from (("media", video.media, ("videos", i, "media"))
-                    for i, video in enumerate(entry.videos) if video.media)
 
 
 def _check_reference(doc: Document, kind: str, value: str, path: tuple[str | int, ...],

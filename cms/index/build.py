@@ -27,7 +27,7 @@ from cms.content.validate import check
 from cms.index import derived, tables
 from cms.index.parsing import Parsed, ParseJob, parse_all, parse_one, worker_count
 from cms.index.rows import Rows, Stamp, to_json
-from cms.index.stored import FILE_COLUMNS, Memory, remembered, stored_problems
+from cms.index.stored import FILE_COLUMNS, REMEMBERED, Memory, remembered, stored_problems
 from cms.problems import Problem
 from cms.repo.repository import GitRepo
 from cms.timestamps import file_time, utc, utc_now
@@ -112,8 +112,6 @@ class _Run:
         self.progress = progress
         self.current: dict[str, str] = {}
         """Content path → blob id of every content file git lists now."""
-        self.sources: dict[str, Source] = {}
-        """Content path → Source of the files new to the index, classified once per run."""
         self.held: set[str] = set()
         """Content paths git has in conflict: their HEAD version is indexed, read from git, not from disk."""
 
@@ -148,10 +146,10 @@ class _Run:
         return set(misplaced) == {problem for problem in known if problem.file not in labels}
 
     def _list_files(self, stored: dict[str, tuple[str, int]]) -> list[Problem]:
-        """Fill in `current`, `sources` and `held` from git; the files that are not where content lives.
+        """Fill in `current` and `held` from git; the files that are not where content lives.
 
         A file the index already has is content (it was classified when it came
-        in): it is classified again only when a run needs its `Source`.
+        in and its `Source` is stored): only files new to the index are classified.
         """
         prefix = self.tree.prefix
         misplaced: list[Problem] = []
@@ -167,7 +165,6 @@ class _Run:
             source = classify(path)
             if isinstance(source, Source):
                 self.current[path] = blob
-                self.sources[path] = source
             else:
                 misplaced.append(msgspec.structs.replace(source, file=self.tree.label(path)))
         return misplaced
@@ -220,13 +217,13 @@ class _Run:
 
     def _document(self, columns: tuple[Any, ...]) -> Document:
         """A document from its `FILE_COLUMNS`."""
-        return remembered(self.tree, *columns, source=self.sources.get(columns[0]))
+        return remembered(self.tree, *columns)
 
     def _corpus(self, misplaced: list[Problem]) -> Corpus:
         """Every document in path order: as memory has it, or else as the `files` table does."""
         missing = [path for path, blob in self.current.items() if self.memory.recall(path, blob) is None]
         if missing:
-            rows = self.conn.execute(f"SELECT {', '.join(FILE_COLUMNS)} FROM files "
+            rows = self.conn.execute(f"SELECT {REMEMBERED} FROM files "
                                      "WHERE path IN (SELECT value FROM json_each(?))", [to_json(missing)])
             for row in rows:
                 self.memory.keep(row[0], self.current[row[0]], self._document(row))

@@ -19,14 +19,31 @@ import msgspec
 from cms.content.corpus import ContentTree, Corpus
 from cms.content.frontmatter import Marks, PathKey
 from cms.content.models import Categories
-from cms.content.parse import MODELS, Document
-from cms.content.sources import Kind, Source, classify
+from cms.content.parse import MODELS, Document, Reference
+from cms.content.sources import Kind, Source
 from cms.index import tables
 from cms.index.rows import Stamp, to_json
 from cms.problems import Problem
 
-FILE_COLUMNS = ("path", "kind", "entry", "marks", "links", "body_line", "problems")
+FILE_COLUMNS = ("path", "source", "entry", "marks", "links", "refs", "body_line", "problems")
 """What `remembered` needs of a `files` row, in its order."""
+ENTRY_KINDS = frozenset({Kind.COURSE, Kind.MEDIA, Kind.CATEGORIES})
+"""The kinds whose remembered entries are decoded: the corpus checks read their fields (prerequisites, a media
+record's `deleted` and `public_id`, the category slugs). Every other entry's references are kept apart."""
+REMEMBERED = ", ".join(FILE_COLUMNS).replace(
+    "entry", "CASE WHEN kind IN ('course', 'media', 'categories') OR entry IS NULL THEN entry ELSE '' END")
+"""`FILE_COLUMNS` as a select list that leaves out the entries nothing will decode."""
+
+
+class Unread:
+    """The entry of a remembered document whose fields no corpus check reads (a lesson, section, project,
+    author or path): it stays in the `files` table instead of being decoded on every run."""
+
+    def __repr__(self) -> str:
+        return "UNREAD"
+
+
+UNREAD: Any = Unread()
 
 
 class Memory:
@@ -73,28 +90,36 @@ class _StoredMarks(Mapping[PathKey, tuple[int, int]]):
         return len(self._decoded())
 
 
-def remembered(tree: ContentTree, path: str, kind: str, entry: str | None, marks: str, links: str,
-                body_line: int, problems: str, source: Source | None = None) -> Document:
-    """A document as the last run left it, without reading the file again."""
-    if source is None:
-        found = classify(path)
-        assert isinstance(found, Source)
-        source = found
-    model: Any = Categories if source.kind is Kind.CATEGORIES else MODELS[source.kind]
-    return Document(
-        source=source, file=tree.label(path), body_line=body_line,
-        entry=None if entry is None else msgspec.json.decode(entry, type=model),
-        marks=_StoredMarks(marks),  # type: ignore[arg-type]
-        links=msgspec.json.decode(links, type=list[tuple[str, int, str]]),
-        problems=msgspec.json.decode(problems, type=list[Problem]))
+def remembered(tree: ContentTree, path: str, source: str, entry: str | None, marks: str, links: str, refs: str,
+               body_line: int, problems: str) -> Document:
+    """A document as the last run left it, without reading the file again (its body is not kept).
+
+    Only the entries of `ENTRY_KINDS` are decoded; any other is `UNREAD`
+    (None still means the file had no valid entry).
+    """
+    found = msgspec.json.decode(source, type=Source)
+    if entry is None or found.kind in ENTRY_KINDS:
+        model: Any = Categories if found.kind is Kind.CATEGORIES else MODELS[found.kind]
+        decoded = None if entry is None else msgspec.json.decode(entry, type=model)
+    else:
+        decoded = UNREAD
+    return Document(source=found, file=tree.label(path), body_line=body_line, entry=decoded,
+                    marks=_StoredMarks(marks),  # type: ignore[arg-type]
+                    links=_decoded_list(links, list[tuple[str, int, str]]),
+                    references=_decoded_list(refs, list[Reference]),
+                    problems=_decoded_list(problems, list[Problem]))
+
+
+def _decoded_list(text: str, kind: Any) -> Any:
+    return [] if text == "[]" else msgspec.json.decode(text, type=kind)
 
 
 def file_record(document: Document, stamp: Stamp, ok: bool) -> dict[str, Any]:
     marks: Marks = document.marks
-    return {"path": document.source.path, "kind": document.source.kind.value, "blob": stamp.version,
-            "entry": None if document.entry is None else to_json(_canonical(document.entry)),
+    return {"path": document.source.path, "kind": document.source.kind.value, "source": to_json(document.source),
+            "blob": stamp.version, "entry": None if document.entry is None else to_json(_canonical(document.entry)),
             "marks": to_json([[list(key), line, column] for key, (line, column) in marks.items()]),
-            "links": to_json(document.links), "body_line": document.body_line,
+            "links": to_json(document.links), "refs": to_json(document.references), "body_line": document.body_line,
             "problems": to_json(document.problems), "ok": int(ok),
             "created_at": stamp.created_at, "updated_at": stamp.updated_at}
 
@@ -137,7 +162,7 @@ def stored_corpus(tree: ContentTree, db_path: Path, leave_out: set[str]) -> tupl
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
         corpus = Corpus(tree=tree)
-        for row in conn.execute(f"SELECT {', '.join(FILE_COLUMNS)} FROM files"):
+        for row in conn.execute(f"SELECT {REMEMBERED} FROM files"):
             if row[0] not in leave_out:
                 corpus.add(remembered(tree, *row))
         return corpus, stored_problems(conn)

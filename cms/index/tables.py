@@ -19,7 +19,7 @@ from typing import Any
 
 from cms.index.rows import Rows, to_json
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 TABLES: dict[str, dict[str, type]] = {
     "courses": {
@@ -68,8 +68,8 @@ TABLES: dict[str, dict[str, type]] = {
     },
     "categories": {"slug": str, "path": str, "version": str, "position": int, "name": str, "description": str},
     "files": {
-        "path": str, "kind": str, "blob": str, "entry": str, "marks": str, "links": str, "body_line": int,
-        "problems": str, "ok": int, "created_at": str, "updated_at": str,
+        "path": str, "kind": str, "source": str, "blob": str, "entry": str, "marks": str, "links": str, "refs": str,
+        "body_line": int, "problems": str, "ok": int, "created_at": str, "updated_at": str,
     },
     "problems": {
         "file": str, "line": int, "column": int, "field": str, "rule": str, "message": str, "expected": str,
