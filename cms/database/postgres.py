@@ -43,7 +43,8 @@ _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 @functools.lru_cache(maxsize=512)
 def to_psycopg(sql: str) -> str:
-    """`:name` parameters as psycopg's `%(name)s`, and a literal `%` doubled; `::type` casts stay."""
+    """`:name` parameters as psycopg's `%(name)s`, and a literal `%` doubled; `::type` casts stay. (A `:word`
+    inside a string literal would be read as a parameter too: pass such text as a parameter.)"""
     return _NAMED.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
