@@ -127,7 +127,7 @@ class _Run:
             if self._same_misplaced(misplaced, known):
                 left_out = {path for path, (_, ok) in stored.items() if not ok}
                 return self._report(head, 0, 0, known, left_out)
-        stamps = self._stamps(changed, dates_moved)
+        stamps = self._stamps(list(self.current) if dates_moved else changed, redate=True)
         tables.delete_rows(self.conn, {*changed, *deleted})
         tables.delete_paths(self.conn, "files", set(deleted))
         with_rows = self._parse_and_write([(path, stamps[path], self._raw(path)) for path in changed])
@@ -135,7 +135,7 @@ class _Run:
         problems = check(corpus)
         bad = _bad_files(corpus, problems)
         rewritten = self._settle(corpus, stored, set(changed), with_rows, bad, stamps) | set(deleted)
-        self._remember(corpus, bad, stamps)
+        self._remember(corpus, stored, bad, stamps)
         courses = {course for path in rewritten if (course := _course_of(path))}
         self._finish(head, problems, None if self.full else courses)
         return self._report(head, len(changed), len(deleted), problems, bad)
@@ -173,20 +173,24 @@ class _Run:
         """A conflicted file's HEAD content, from git; None for a file read from disk."""
         return self.repo.read_blob(self.current[path]) if path in self.held else None
 
-    def _stamps(self, changed: list[str], dates_moved: bool) -> dict[str, Stamp]:
-        """Dates from git history; when HEAD has not moved, only the changed files are looked up again."""
-        rows = self.conn.execute("SELECT path, created_at, updated_at FROM files")
-        known = {path: (created, updated) for path, created, updated in rows}
-        redated = set(self.current) if dates_moved else set(changed)
-        history = self.repo.history(self.tree.prefix, None if dates_moved else [self.tree.label(p) for p in changed])
+    def _stamps(self, paths: list[str], redate: bool) -> dict[str, Stamp]:
+        """Dates of `paths`: from git history (one pass over the log) if `redate`, else as the index has them."""
+        known: dict[str, tuple[str, str]] = {}
+        if not redate:
+            rows = self.conn.execute("SELECT path, created_at, updated_at FROM files "
+                                     "WHERE path IN (SELECT value FROM json_each(?))", [to_json(paths)])
+            known = {path: (created, updated) for path, created, updated in rows if created is not None}
+        looked_up = [self.tree.label(path) for path in paths if path not in known]
+        every = len(paths) == len(self.current)
+        history = self.repo.history(self.tree.prefix, None if every else looked_up) if looked_up else {}
         stamps = {}
-        for path, blob in self.current.items():
-            if path not in redated and known.get(path, (None,))[0] is not None:
+        for path in paths:
+            if path in known:
                 created, updated = known[path]
             else:
                 created, updated = history.get(self.tree.label(path)) or (file_time(self.tree.content_dir / path),) * 2
                 created, updated = utc(created), utc(updated)
-            stamps[path] = Stamp(version=blob, created_at=created, updated_at=updated)
+            stamps[path] = Stamp(version=self.current[path], created_at=created, updated_at=updated)
         return stamps
 
     def _parse_and_write(self, jobs: list[ParseJob]) -> set[str]:
@@ -241,18 +245,27 @@ class _Run:
         dropped = (with_rows & bad) | {path for path in unchanged if path in was_ok and path in bad}
         returned = sorted(path for path in unchanged if path not in was_ok and path not in bad)
         tables.delete_rows(self.conn, dropped)
+        stamps |= self._stamps([path for path in returned if path not in stamps], redate=False)
         parsed = [parse_one(self.tree, path, stamps[path], self._raw(path)) for path in returned]
         tables.insert(self.conn, _merged(item.rows for item in parsed if item.rows is not None))
         return changed | dropped | set(returned)
 
-    def _remember(self, corpus: Corpus, bad: set[str], stamps: dict[str, Stamp]) -> None:
-        """Each file's standing and dates in `files`, and the dates of its rows, where they changed."""
-        self.conn.executemany("UPDATE files SET ok = :ok, created_at = :created, updated_at = :updated "
-                              "WHERE path = :path AND (ok IS NOT :ok OR created_at IS NOT :created "
-                              "OR updated_at IS NOT :updated)",
-                              [{"ok": int(p not in bad), "created": s.created_at, "updated": s.updated_at,
-                                "path": p} for p, s in stamps.items() if p in corpus.documents])
-        for table in DATED_TABLES:
+    def _remember(self, corpus: Corpus, stored: dict[str, tuple[str, int]], bad: set[str],
+                  stamps: dict[str, Stamp]) -> None:
+        """Each file's standing and dates in `files`, and the dates of its rows, where they changed.
+
+        Only files that were dated again (`stamps`) or whose standing changed are visited.
+        """
+        standing = {path: int(path not in bad) for path in corpus.documents}
+        moved = set(stamps) | {path for path, ok in standing.items() if stored.get(path, (None, None))[1] != ok}
+        known = {path: (stamp.created_at, stamp.updated_at) for path, stamp in stamps.items()}
+        self.conn.executemany("UPDATE files SET ok = :ok, created_at = COALESCE(:created, created_at), "
+                              "updated_at = COALESCE(:updated, updated_at) WHERE path = :path AND (ok IS NOT :ok "
+                              "OR created_at IS NOT COALESCE(:created, created_at) "
+                              "OR updated_at IS NOT COALESCE(:updated, updated_at))",
+                              [{"ok": standing[p], "created": known.get(p, (None, None))[0],
+                                "updated": known.get(p, (None, None))[1], "path": p} for p in moved if p in standing])
+        for table in DATED_TABLES if stamps else ():
             self.conn.execute(f"UPDATE {table} SET created_at = f.created_at, updated_at = f.updated_at "
                               f"FROM files f WHERE f.path = {table}.path AND "
                               f"(f.created_at IS NOT {table}.created_at OR f.updated_at IS NOT {table}.updated_at)")
