@@ -11,7 +11,9 @@ generator and its parameters are unchanged. Figures are printed as one
 table per benchmark and written to `bench/out/results.json`.
 
     validate  `cms validate` on 1k and 10k lessons
-    index     `cms index` on 10k: cold build (lessons/s, process-tree memory), no-op and one-file re-index
+    index     `cms index` on 10k: cold build beside Hugo building the same files in the same run (the ratio),
+              process-tree memory, no-op and one-file re-index, `cms --help`; needs `hugo` (installed with
+              apt-get when missing and running as root)
     watch     `cms watch` on 10k: save-to-visible latency of a title change
     api       `cms serve` (1 worker) on 10k under wrk, next to bench/trivial_app.py on the same server;
               needs `wrk` (installed with apt-get when missing and running as root)
@@ -26,7 +28,11 @@ it with `@benchmark`. Use `ctx.repo("1k")` / `ctx.repo("10k")` for content
 timed runs; best, median, peak RSS). Each `Result` is one figure for one `case`
 (a row of the printed table); its `name` is the column. Give a `target`
 such as "< 10" (in the result's unit) where the spec promises a figure, and
-the runner reports whether it was met.
+the runner reports whether it was met. Each benchmark's table ends with the
+load average as it finished: on a shared machine, read figures beside it.
+
+Children run without PYTHONDONTWRITEBYTECODE, so `cms` starts from cached
+bytecode as an installed package does (the warm-up run writes the caches).
 """
 
 from __future__ import annotations
@@ -312,10 +318,10 @@ class Context:
         That first run doubles as the warm-up (page cache, imports), so a
         repository generated a moment ago is not timed cold.
         """
-        tree = run_child(cmd, cwd=cwd, sample_tree=True).tree_peak_mb if tree_memory else None
+        tree = run_child(cmd, cwd=cwd, env=_child_env(), sample_tree=True).tree_peak_mb if tree_memory else None
         runs = []
         for _ in range(self.runs):
-            run = run_child(cmd, cwd=cwd)
+            run = run_child(cmd, cwd=cwd, env=_child_env())
             if check and run.returncode != 0:
                 raise BenchmarkError(f"`{' '.join(map(str, cmd))}` exited {run.returncode}:\n"
                                      + _tail(run.stdout + run.stderr))
@@ -340,8 +346,8 @@ def benchmark(function: Benchmark) -> Benchmark:
 # --------------------------------------------------------------------------- benchmarks
 
 
-VALIDATE_TARGETS = {"10k": "< 10"}
-"""SPEC §2: `cms validate` "is fast: seconds for ten thousand files"."""
+VALIDATE_TARGETS = {"10k": "<= 2"}
+"""Issue 13: `cms validate` of the 10,000-lesson repository in 2 s at most."""
 
 
 @benchmark
@@ -385,8 +391,12 @@ def _require_clean(run: Run, cmd: Sequence[str]) -> None:
 
 
 def _child_env(**extra: str) -> dict[str, str]:
-    """This environment without Coursebase settings (a developer's CMS_* must not leak in), plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CMS_", "FIRST_SUPERUSER"))}
+    """This environment without Coursebase settings (a developer's CMS_* must not leak in), plus `extra`.
+
+    Without PYTHONDONTWRITEBYTECODE too: an installed `cms` starts from cached bytecode, not by compiling
+    every module it imports on every run."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CMS_", "FIRST_SUPERUSER")) and k != "PYTHONDONTWRITEBYTECODE"}
     return {**env, **extra}
 
 
@@ -500,18 +510,20 @@ def _first_lesson(content: Path, course: str = "course-001") -> Path:
 # --------------------------------------------------------------------------- index
 
 
-INDEX_TARGETS = {"cold": "<= 10", "lessons/s": ">= 1000", "rss": "<= 500", "incremental": "<= 0.5"}
-"""From the indexing issue: a cold build of 10,000 lessons at >= 1,000 lessons/s (<= 10 s) in <= 500 MB
-peak RSS; a no-op or one-file re-index in <= 0.5 s."""
-COLD_BUDGET_S = 120.0
-"""Timed cold builds stop early (after at least one) once they have taken this long in total."""
+INDEX_TARGETS = {"vs hugo": "<= 0.25", "rss": "<= 300", "no-op": "<= 0.3", "one file": "<= 0.5", "help": "<= 0.15"}
+"""Issue 13: a cold build in at most a quarter of Hugo's time on the same files in the same run, in at most
+300 MB (the process tree's peak RSS); a re-index with nothing changed in 0.3 s and with one file changed in
+0.5 s; `cms --help` in 0.15 s."""
+COLD_BUDGET_S = 240.0
+"""Timed cold builds (with Hugo's beside them) stop early, after at least one pair, once they have taken this long."""
 
 
 @benchmark
 def index(ctx: Context) -> list[Result]:
-    """`cms index` on 10,000 lessons: cold build, no-op and one-file re-index, peak memory."""
+    """`cms index` on 10,000 lessons: cold build beside Hugo, no-op and one-file re-index, memory, start-up."""
     repo = ctx.repo("10k")
     _pristine(repo)
+    hugo = _tool(ctx, "hugo", "hugo")
     work = _scratch(ctx, "index")
     cmd = [str(ctx.cms), "index", str(repo.content), "--json"]
 
@@ -520,10 +532,11 @@ def index(ctx: Context) -> list[Result]:
         return done, _index_report(done, cmd)
 
     try:
-        startup = min(run_child([str(ctx.cms), "--version"]).seconds for _ in range(ctx.runs))
+        help_runs = [run_child([str(ctx.cms), "--help"], env=_child_env()) for _ in range(ctx.runs + 1)][1:]
 
         # Cold builds, each into a fresh index. The first samples memory (and warms the page cache); the
-        # sampling thread costs CPU, so the timed builds after it run without.
+        # sampling thread costs CPU, so the timed builds after it run without. Each timed build is paired
+        # with a Hugo build of the same content, one right after the other, so that both meet the same load.
         ctx.log("index: cold build, sampling process-tree memory every 20 ms")
         sampled, report = run(work / "cold-0.db", sample=True)
         if not report["full"] or report["read"] != report["files"]:
@@ -533,15 +546,19 @@ def index(ctx: Context) -> list[Result]:
         if not base.exists():  # keep this build for `watch` and `api`, which need an index but not its build
             _copy_index(work / "cold-0.db", base.parent)
         _clear_db(work / "cold-0.db")
+        site = _hugo_site(work / "hugo-site")
+        _hugo_build(hugo, site, repo, work / "hugo-out")  # warm-up: the page cache and Hugo's own start
         cold: list[tuple[Run, dict[str, object]]] = []
+        hugo_runs: list[Run] = []
         for i in range(1, ctx.runs + 1):
-            if cold and sum(r.seconds for r, _ in cold) > COLD_BUDGET_S:
-                ctx.log(f"index: {len(cold)} timed cold build(s) took over {COLD_BUDGET_S:.0f} s; not repeating")
+            if cold and sum(r.seconds for r, _ in cold) + sum(r.seconds for r in hugo_runs) > COLD_BUDGET_S:
+                ctx.log(f"index: {len(cold)} timed pair(s) took over {COLD_BUDGET_S:.0f} s; not repeating")
                 break
-            ctx.log(f"index: timed cold build {i}")
+            ctx.log(f"index: timed cold build {i} and Hugo build {i}")
             if i > 1:
                 _clear_db(work / f"cold-{i - 1}.db")
             cold.append(run(work / f"cold-{i}.db"))
+            hugo_runs.append(_hugo_build(hugo, site, repo, work / "hugo-out"))
         db = work / f"cold-{len(cold)}.db"
 
         # No-op: nothing changed since the build.
@@ -590,32 +607,73 @@ def index(ctx: Context) -> list[Result]:
     def inside(runs: list[tuple[Run, dict[str, object]]]) -> float:
         return min(float(rep["seconds"]) for _, rep in runs)  # type: ignore[arg-type]
 
-    best_cold = min(seconds(cold))
+    best_cold, best_hugo = min(seconds(cold)), min(r.seconds for r in hugo_runs)
     results = [
         Result("runs", len(cold), "", case="cold build"),
-        Result("best", best_cold, "s", target=INDEX_TARGETS["cold"], case="cold build"),
+        Result("best", best_cold, "s", case="cold build"),
         Result("median", statistics.median(seconds(cold)), "s", case="cold build"),
         Result("in-process", inside(cold), "s", case="cold build"),
         Result("files read", files, "", case="cold build"),
-        Result("lessons/s", repo.lessons / best_cold, "lessons/s", target=INDEX_TARGETS["lessons/s"],
-               case="cold build"),
+        Result("lessons/s", repo.lessons / best_cold, "lessons/s", case="cold build"),
+        Result("vs hugo", best_cold / best_hugo, "x", target=INDEX_TARGETS["vs hugo"], case="cold build"),
         Result("sampled run", sampled.seconds, "s", case="cold build"),
         Result("peak tree RSS", sampled.tree_peak_rss_mb or 0.0, "MB", target=INDEX_TARGETS["rss"],
                case="cold build"),
         Result("peak tree PSS", sampled.tree_peak_mb or 0.0, "MB", case="cold build"),
         Result("peak RSS", sampled.max_rss_mb or 0.0, "MB", case="cold build"),
+        Result("runs", len(hugo_runs), "", case="hugo build (same files)"),
+        Result("best", best_hugo, "s", case="hugo build (same files)"),
+        Result("median", statistics.median(r.seconds for r in hugo_runs), "s", case="hugo build (same files)"),
+        Result("peak RSS", max(r.max_rss_mb or 0.0 for r in hugo_runs), "MB", case="hugo build (same files)"),
     ]
-    for case, runs in (("no-op", noop), ("one file (working tree)", one), ("one file (committed)", committed)):
+    for case, runs, target in (("no-op", noop, "no-op"), ("one file (working tree)", one, "one file"),
+                               ("one file (committed)", committed, None)):
         results += [
             Result("runs", len(runs), "", case=case),
-            Result("best", min(seconds(runs)), "s", target=INDEX_TARGETS["incremental"], case=case),
+            Result("best", min(seconds(runs)), "s", target=INDEX_TARGETS.get(target or ""), case=case),
             Result("median", statistics.median(seconds(runs)), "s", case=case),
             Result("in-process", inside(runs), "s", case=case),
             Result("files read", int(runs[0][1]["read"]), "", case=case),  # type: ignore[call-overload]
         ]
-    results += [Result("runs", ctx.runs, "", case="`cms --version` (start-up)"),
-                Result("best", startup, "s", case="`cms --version` (start-up)")]
+    results += [Result("runs", len(help_runs), "", case="`cms --help` (start-up)"),
+                Result("best", min(r.seconds for r in help_runs), "s", target=INDEX_TARGETS["help"],
+                       case="`cms --help` (start-up)"),
+                Result("median", statistics.median(r.seconds for r in help_runs), "s",
+                       case="`cms --help` (start-up)")]
     return results
+
+
+HUGO_CONFIG = """\
+baseURL = "http://example.invalid/"
+disableKinds = ["taxonomy", "term", "RSS", "sitemap", "robotsTXT", "404"]
+[markup.goldmark.renderer]
+unsafe = false
+"""
+HUGO_LAYOUTS = {"_default/single.html": "{{ .Content }}\n",
+                "_default/list.html": "{{ .Content }}{{ range .Pages }}{{ .Title }}{{ end }}\n",
+                "index.html": "{{ .Content }}{{ range .Pages }}{{ .Title }}{{ end }}\n"}
+"""The least a Hugo site needs to render every page: its HTML and, on list pages, the titles below it."""
+
+
+def _hugo_site(folder: Path) -> Path:
+    """A Hugo site without content of its own (each build points --contentDir at the repository's)."""
+    for name, text in {"hugo.toml": HUGO_CONFIG, **{f"layouts/{k}": v for k, v in HUGO_LAYOUTS.items()}}.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    return folder
+
+
+def _hugo_build(hugo: str, site: Path, repo: Repo, out: Path) -> Run:
+    """Hugo renders every markdown file of the repository's content into `out` (emptied first)."""
+    _clear(out)
+    cmd = [hugo, "--quiet", "--source", str(site), "--contentDir", str(repo.content), "--destination", str(out)]
+    done = run_child(cmd, cwd=site, env=_child_env(), timeout=3600)
+    if done.returncode != 0:
+        raise BenchmarkError(f"`{' '.join(cmd)}` exited {done.returncode}:\n" + _tail(done.stdout + done.stderr))
+    pages = sum(1 for _ in out.rglob("*.html"))
+    if pages < repo.lessons:
+        raise BenchmarkError(f"Hugo wrote {pages} pages for {repo.lessons} lessons; check its site in {site}")
+    return done
 
 
 def _clear_db(db: Path) -> None:
@@ -627,8 +685,8 @@ def _clear_db(db: Path) -> None:
 
 
 WATCH_EDITS = 5
-WATCH_TARGET_MS = "<= 1000"
-"""From the issue: a saved change is visible in the index (and so the API) within a second."""
+WATCH_TARGET_MS = "<= 500"
+"""Issue 13: the median time from saving a file to seeing it in the index (and so the API) is 0.5 s at most."""
 WATCH_POLL_S = 0.01
 WATCH_TIMEOUT_S = 30.0
 
@@ -728,7 +786,7 @@ def watch(ctx: Context) -> list[Result]:
     results = [Result("initial index", initial, "s", case="save -> visible"),
                Result("edits", len(latencies), "", case="save -> visible"),
                Result("median", statistics.median(latencies), "ms", target=WATCH_TARGET_MS, case="save -> visible"),
-               Result("max", max(latencies), "ms", target=WATCH_TARGET_MS, case="save -> visible"),
+               Result("max", max(latencies), "ms", case="save -> visible"),
                Result("min", min(latencies), "ms", case="save -> visible")]
     if updates:
         results.append(Result("index update (median)", statistics.median(updates) * 1000, "ms",
@@ -795,21 +853,26 @@ API_P99_TARGET = "<= 20"
 
 def _wrk(ctx: Context) -> str:
     """The wrk load generator, installed with apt-get when missing and running as root."""
-    found = shutil.which("wrk")
+    return _tool(ctx, "wrk", "wrk")
+
+
+def _tool(ctx: Context, name: str, package: str) -> str:
+    """A program from a Debian package, installed with apt-get when missing and running as root."""
+    found = shutil.which(name)
     if found:
         return found
     if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise BenchmarkError("the api benchmark needs the `wrk` load generator: install it "
-                             "(Debian/Ubuntu: `sudo apt-get install -y wrk`, macOS: `brew install wrk`)")
+        raise BenchmarkError(f"this benchmark needs `{name}`: install it (Debian/Ubuntu: "
+                             f"`sudo apt-get install -y {package}`, macOS: `brew install {package}`)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    ctx.log("api: installing wrk (apt-get install -y wrk)")
-    done = subprocess.run(["apt-get", "install", "-y", "wrk"], env=env, capture_output=True, text=True)
+    ctx.log(f"installing {name} (apt-get install -y {package})")
+    done = subprocess.run(["apt-get", "install", "-y", package], env=env, capture_output=True, text=True)
     if done.returncode != 0:
         subprocess.run(["apt-get", "update"], env=env, capture_output=True, text=True)
-        done = subprocess.run(["apt-get", "install", "-y", "wrk"], env=env, capture_output=True, text=True)
-    found = shutil.which("wrk")
+        done = subprocess.run(["apt-get", "install", "-y", package], env=env, capture_output=True, text=True)
+    found = shutil.which(name)
     if found is None:
-        raise BenchmarkError(f"could not install wrk with apt-get (exit {done.returncode}):\n"
+        raise BenchmarkError(f"could not install {package} with apt-get (exit {done.returncode}):\n"
                              + _tail(done.stdout + done.stderr))
     return found
 
@@ -1126,6 +1189,8 @@ def main(argv: list[str] | None = None) -> int:
             failures[function.__name__] = str(error)
             print(f"FAILED: {error}", file=sys.stderr)
             continue
+        results.append(Result("load average (1 min)", (load_average() or [0.0])[0], "", case="machine",
+                              benchmark=function.__name__))
         all_results += results
         print(f"({time.perf_counter() - started:.1f} s, best of {ctx.runs})\n{table(results)}")
 
