@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from msgspec.structs import replace
 
+from cms.content.frontmatter import LazyMarks
 from cms.content.parse import Document, parse_bytes
 from cms.content.sources import Kind, Source, classify, walk
 from cms.errors import ConfigError
@@ -124,11 +125,12 @@ def _read_all(tree: ContentTree, paths: list[str], workers: int | None) -> Itera
 
 
 def _read_chunk(tree: ContentTree, paths: list[str]) -> list[Document | Problem]:
-    """Documents without their bodies: nothing after parsing needs them, and they are most of the bytes."""
+    """Documents as cheap to send back as can be: no body (nothing after parsing needs it), marks as JSON."""
     items = [tree.read(path) for path in paths]
     for item in items:
         if isinstance(item, Document):
             item.body = ""
+            item.marks = LazyMarks(LazyMarks.encode(item.marks))  # type: ignore[assignment]
     return items
 
 

@@ -11,6 +11,7 @@ anything is constructed, so an alias bomb costs one linear scan.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import msgspec
@@ -25,10 +26,46 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _PLAIN_TAG = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {f"{_PLAIN_TAG}{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")}
+_STR_TAG = f"{_PLAIN_TAG}str"
 _SEQ_TAG = f"{_PLAIN_TAG}seq"
 _MAP_TAG = f"{_PLAIN_TAG}map"
 _SUSPICIOUS = re.compile(r"[&*!]")
 _FENCE = re.compile(r"^---[ \t]*\r?$", re.MULTILINE)
+
+
+class LazyMarks(Mapping[PathKey, tuple[int, int]]):
+    """Marks kept as JSON, decoded only when a problem first needs a line number (most documents have none).
+
+    What the index stores of a file's marks, and what a worker process sends
+    back: far cheaper to move between processes than thousands of tuples.
+    """
+
+    def __init__(self, raw: str) -> None:
+        self._raw = raw
+        self._marks: Marks | None = None
+
+    @staticmethod
+    def encode(marks: Mapping[PathKey, tuple[int, int]]) -> str:
+        if isinstance(marks, LazyMarks):
+            return marks._raw
+        return msgspec.json.encode([[list(key), line, column] for key, (line, column) in marks.items()]).decode()
+
+    def _decoded(self) -> Marks:
+        if self._marks is None:
+            self._marks = {tuple(key): (line, column) for key, line, column in msgspec.json.decode(self._raw)}
+        return self._marks
+
+    def __getitem__(self, key: PathKey) -> tuple[int, int]:
+        return self._decoded()[key]
+
+    def __iter__(self) -> Iterator[PathKey]:
+        return iter(self._decoded())
+
+    def __len__(self) -> int:
+        return len(self._decoded())
+
+    def __reduce__(self) -> tuple[type[LazyMarks], tuple[str]]:
+        return LazyMarks, (self._raw,)
 
 
 class Loaded(msgspec.Struct):
@@ -154,6 +191,8 @@ def _implicit(event: yaml.Event) -> bool:
 
 def _build(node: yaml.Node, path: PathKey, marks: Marks, offset: int) -> Any:
     if isinstance(node, yaml.ScalarNode):
+        if node.tag == _STR_TAG:  # most values: a string is its node's value, no constructor needed
+            return node.value
         if node.tag not in _SCALAR_TAGS:
             raise _YamlRefused("yaml-tag", f"YAML tag {node.tag} is not allowed", node.start_mark)
         return _CONSTRUCTOR.yaml_constructors[node.tag](_CONSTRUCTOR, node)
@@ -173,7 +212,7 @@ def _build_mapping(node: yaml.MappingNode, path: PathKey, marks: Marks, offset: 
     for key_node, value_node in node.value:
         if isinstance(key_node, yaml.ScalarNode) and key_node.value == "<<":
             raise _YamlRefused("yaml-merge", "YAML merge keys (<<) are not allowed", key_node.start_mark)
-        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != f"{_PLAIN_TAG}str":
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR_TAG:
             key_text = repr(key_node.value) if isinstance(key_node, yaml.ScalarNode) else _node_kind(key_node)
             raise _YamlRefused("yaml-key", f"keys must be plain strings, found {key_text} "
                                "(quote it if it is meant as text)", key_node.start_mark)

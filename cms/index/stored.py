@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from cms.content.corpus import ContentTree, Corpus
-from cms.content.frontmatter import Marks, PathKey
+from cms.content.frontmatter import LazyMarks
 from cms.content.models import Categories
 from cms.content.parse import MODELS, Document, Reference
 from cms.content.sources import Kind, Source
@@ -68,28 +67,6 @@ class Memory:
             del self.documents[path]
 
 
-class _StoredMarks(Mapping[PathKey, tuple[int, int]]):
-    """A remembered document's marks, decoded only when a problem needs a line number."""
-
-    def __init__(self, raw: str) -> None:
-        self._raw = raw
-        self._marks: dict[PathKey, tuple[int, int]] | None = None
-
-    def _decoded(self) -> dict[PathKey, tuple[int, int]]:
-        if self._marks is None:
-            self._marks = {tuple(key): (line, column) for key, line, column in msgspec.json.decode(self._raw)}
-        return self._marks
-
-    def __getitem__(self, key: PathKey) -> tuple[int, int]:
-        return self._decoded()[key]
-
-    def __iter__(self) -> Iterator[PathKey]:
-        return iter(self._decoded())
-
-    def __len__(self) -> int:
-        return len(self._decoded())
-
-
 def remembered(tree: ContentTree, path: str, source: str, entry: str | None, marks: str, links: str, refs: str,
                body_line: int, problems: str) -> Document:
     """A document as the last run left it, without reading the file again (its body is not kept).
@@ -104,7 +81,7 @@ def remembered(tree: ContentTree, path: str, source: str, entry: str | None, mar
     else:
         decoded = UNREAD
     return Document(source=found, file=tree.label(path), body_line=body_line, entry=decoded,
-                    marks=_StoredMarks(marks),  # type: ignore[arg-type]
+                    marks=LazyMarks(marks),  # type: ignore[arg-type]
                     links=_decoded_list(links, list[tuple[str, int, str]]),
                     references=_decoded_list(refs, list[Reference]),
                     problems=_decoded_list(problems, list[Problem]))
@@ -115,10 +92,9 @@ def _decoded_list(text: str, kind: Any) -> Any:
 
 
 def file_record(document: Document, stamp: Stamp, ok: bool) -> dict[str, Any]:
-    marks: Marks = document.marks
     return {"path": document.source.path, "kind": document.source.kind.value, "source": to_json(document.source),
             "blob": stamp.version, "entry": None if document.entry is None else to_json(_canonical(document.entry)),
-            "marks": to_json([[list(key), line, column] for key, (line, column) in marks.items()]),
+            "marks": LazyMarks.encode(document.marks),
             "links": to_json(document.links), "refs": to_json(document.references), "body_line": document.body_line,
             "problems": to_json(document.problems), "ok": int(ok),
             "created_at": stamp.created_at, "updated_at": stamp.updated_at}
