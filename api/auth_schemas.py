@@ -12,11 +12,20 @@ from typing import Annotated, Literal
 import msgspec
 
 from api.schemas import Wire
-from cms.accounts import Role, User
+from cms.accounts import Role, User, users
 
+END = r"(?![\s\S])"
+"""The very end of the text (a pattern's `$` would also match before a final newline)."""
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=254)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
-FullName = Annotated[str, msgspec.Meta(max_length=1000)]
+FullName = Annotated[str, msgspec.Meta(extra_json_schema={"maxLength": users.FULL_NAME_MAX})]
+# What the account rules accept (checked by cms.accounts with 422), for the OpenAPI document.
+Username = Annotated[str, msgspec.Meta(min_length=1, max_length=254, extra_json_schema={
+    "pattern": f"^{users.USERNAME.pattern}{END}", "description": "3 to 50 of a-z, 0-9, `.`, `_` and `-`."})]
+Email = Annotated[str, msgspec.Meta(min_length=1, max_length=254, extra_json_schema={
+    "pattern": f"^{users.EMAIL.pattern}{END}", "description": "A valid email address (as `<input type=email>`)."})]
+NewPassword = Annotated[str, msgspec.Meta(extra_json_schema={"minLength": users.PASSWORD_MIN,
+                                                             "maxLength": users.PASSWORD_MAX})]
 
 
 class Body(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -32,13 +41,13 @@ class LoginIn(Body, kw_only=True):
 
 class PasswordChangeIn(Body, kw_only=True):
     current_password: Password
-    new_password: Password
+    new_password: NewPassword
 
 
 class UserIn(Body, kw_only=True):
-    username: Name
-    email: Name
-    password: Password
+    username: Username
+    email: Email
+    password: NewPassword
     full_name: FullName | None = None
     role: Role = Role.USER
 
@@ -46,12 +55,12 @@ class UserIn(Body, kw_only=True):
 class UserReplaceIn(Body, kw_only=True):
     """A whole user; leave `password` out to keep it. A new role or password ends the user's sessions."""
 
-    username: Name
-    email: Name
+    username: Username
+    email: Email
     role: Role
     full_name: FullName | None = None
     is_active: bool = True
-    password: Password | None = None
+    password: NewPassword | None = None
 
 
 class TokenOut(Wire, kw_only=True):

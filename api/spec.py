@@ -37,9 +37,52 @@ from litestar.routes import HTTPRoute
 CONTRACT = "contract"
 """The handler `opt` key `documented()` fills in."""
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+REF = "#/components/schemas/{name}"
+PROBLEM_REF = {"$ref": REF.format(name="Problem")}
 BEARER = "bearer"
 REFRESH_COOKIE = "refreshCookie"
+
+
+@dataclass(frozen=True)
+class EntryBody:
+    """A content write's JSON body (taken as a dict, so it is validated like a file), documented from the
+    content model it becomes: the model's fields plus `extra` ones (`slug`, `body`, placement)."""
+
+    name: str
+    model: type[msgspec.Struct]
+    description: str
+    extra: dict[str, dict[str, Any]]
+    required: tuple[str, ...] = ()
+    open: bool = False
+    """Other keys are allowed too (a PUT of what a read answered)."""
+    many: bool = False
+    """A list of such objects (bulk)."""
+    references: dict[str, str] | None = None
+    """Fields naming another entry that may also be sent as the object a read shows, with the key naming it."""
+
+    def components(self) -> dict[str, dict[str, Any]]:
+        _, found = msgspec.json.schema_components([self.model], ref_template=REF)
+        base = found.pop(self.model.__name__)
+        properties = {name: self._as_read(name, schema) for name, schema in base["properties"].items()}
+        found[self.name] = {**base, "title": self.name, "description": self.description,
+                            "properties": {**properties, **self.extra},
+                            "required": sorted({*base.get("required", []), *self.required}),
+                            "additionalProperties": self.open}
+        return found
+
+    def _as_read(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
+        key = (self.references or {}).get(name)
+        if key is None:
+            return schema
+        read = {"type": "object", "required": [key], "properties": {key: {"type": "string"}},
+                "description": f"the object a read shows (its `{key}` counts)"}
+        if schema.get("type") == "array":
+            return {**schema, "items": {"anyOf": [schema["items"], read]}}
+        return {"anyOf": [*schema.get("anyOf", [schema]), read]}
+
+    def schema(self) -> dict[str, Any]:
+        ref = {"$ref": REF.format(name=self.name)}
+        return {"type": "array", "items": ref, "minItems": 1, "maxItems": 100} if self.many else ref
 
 
 @dataclass(frozen=True)
@@ -50,15 +93,18 @@ class Contract:
     paged: bool = False
     if_match: bool = False
     cookie: bool = False
+    anonymous: bool = False
     creates: bool = False
+    body: EntryBody | None = None
 
 
 def documented(*errors: int, paged: bool = False, if_match: bool = False, cookie: bool = False,
-               creates: bool = False) -> dict[str, Contract]:
+               anonymous: bool = False, creates: bool = False, body: EntryBody | None = None) -> dict[str, Contract]:
     """A handler's `opt`: the error statuses it answers besides the ones every handler of its kind does,
-    whether it is a paged listing (`Link`), needs `If-Match` (412, 428), reads the refresh cookie, or
-    creates an entry (`Location`)."""
-    return {CONTRACT: Contract(errors=errors, paged=paged, if_match=if_match, cookie=cookie, creates=creates)}
+    whether it is a paged listing (`Link`), needs `If-Match` (412, 428), reads the refresh cookie (and
+    works without it: `anonymous`), creates an entry (`Location`), or takes a content entry as its body."""
+    return {CONTRACT: Contract(errors=errors, paged=paged, if_match=if_match, cookie=cookie, anonymous=anonymous,
+                               creates=creates, body=body)}
 
 
 ERRORS = {
@@ -107,12 +153,15 @@ ETAG = _header("The representation's entity tag (for `If-None-Match`); on a writ
 CACHE_CONTROL = _header("`public, max-age=…` for anonymous reads; `private, no-store` with a token.")
 LINK = _header('`<…>; rel="next"` and `<…>; rel="prev"` where those pages exist.')
 LOCATION = _header("Where the new entry is read.")
+ENTITY_TAGS = {"type": "string", "minLength": 1, "pattern": r"\S",
+               "description": '`*`, or entity tags: `"<tag>"`, `W/"<tag>"`, separated by commas (RFC 9110 §8.8.3).'}
+"""What `If-Match` and `If-None-Match` hold. Read leniently: a tag that names no current version is just stale."""
 IF_NONE_MATCH = {"name": "If-None-Match", "in": "header", "required": False,
                  "description": "Entity tags already held (weak comparison): the answer is 304 when one matches.",
                  "schema": {"type": "string"}}
 IF_MATCH = {"name": "If-Match", "in": "header", "required": True,
             "description": 'The version last read, as `"<version>"` (or `*`, or a list); a stale one gets 412.',
-            "schema": {"type": "string"}}
+            "schema": ENTITY_TAGS}
 PROBLEM_HEADERS = {401: {"WWW-Authenticate": _header("`Bearer`, with `error=\"invalid_token\"` for a bad one.")},
                    429: {"Retry-After": _header("Seconds to wait.", {"type": "integer"})}}
 
@@ -121,13 +170,34 @@ def complete(document: dict[str, Any], app: Litestar) -> dict[str, Any]:
     """`document` with every operation's errors, conditional headers and security filled in."""
     document = copy.deepcopy(document)
     components = document.setdefault("components", {})
-    components.setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    schemas = components.setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA
     components["securitySchemes"] = SECURITY_SCHEMES
-    for path, method, handler in _operations(app):
+    operations = list(_operations(app))
+    schemas.update(_request_structs([handler for _, _, handler in operations]))
+    for path, method, handler in operations:
         operation = document["paths"].get(path, {}).get(method.lower())
         if operation is not None:
             _complete_operation(operation, method, handler)
+            body = handler.opt.get(CONTRACT, Contract()).body
+            if body is not None:
+                schemas.update(body.components())
+                operation["requestBody"] = {"required": True, "content": {"application/json": {
+                    "schema": body.schema()}}}
+    components["schemas"] = dict(sorted(schemas.items()))
     return document
+
+
+def _request_structs(handlers: list[HTTPRouteHandler]) -> dict[str, dict[str, Any]]:
+    """Request bodies that are msgspec Structs, as msgspec describes them: Litestar's own description leaves out
+    `forbid_unknown_fields` (`additionalProperties: false`) and `extra_json_schema` (rules checked later)."""
+    structs = set()
+    for handler in handlers:
+        field = handler.parsed_data_field
+        if field is not None and isinstance(field.annotation, type) and issubclass(field.annotation, msgspec.Struct):
+            structs.add(field.annotation)
+    _, found = msgspec.json.schema_components(sorted(structs, key=lambda struct: struct.__name__), ref_template=REF)
+    return found
 
 
 def _operations(app: Litestar) -> Iterator[tuple[str, str, HTTPRouteHandler]]:
@@ -145,6 +215,8 @@ def _complete_operation(operation: dict[str, Any], method: str, handler: HTTPRou
     success = next((responses[code] for code in sorted(responses) if code.startswith("2")), None)
     for code in [code for code in responses if code[0] in "45"]:
         del responses[code]  # Litestar's own error documentation, replaced below
+    if "204" in responses:
+        responses["204"].pop("content", None)  # no content, so no media type
     for status in sorted(_error_statuses(operation, contract, roles, _admin(handler))):
         responses[str(status)] = _problem(status)
     parameters = operation.setdefault("parameters", [])
@@ -200,7 +272,7 @@ def _problem(status: int) -> dict[str, Any]:
 
 def _security(roles: bool, contract: Contract) -> list[dict[str, list[str]]]:
     if contract.cookie:
-        return [{REFRESH_COOKIE: []}]
+        return [{REFRESH_COOKIE: []}, *([{BEARER: []}, {}] if contract.anonymous else [])]
     if roles:
         return [{BEARER: []}]
     return [{}, {BEARER: []}]

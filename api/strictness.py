@@ -1,7 +1,8 @@
 """Requests are taken strictly, so mistakes never pass silently, before any handler runs.
 
 - Unknown query parameters are refused (400).
-- A route that takes a JSON body takes nothing else (415).
+- A route that takes a JSON body takes nothing else (415), and a body decoded to a Struct has its types
+  exactly (400: `0` is not `false`, `"5"` is not `5`).
 - A JSON body, on any route, may nest at most `MAX_JSON_DEPTH` levels (400; deeper ones would
   exhaust the parsers' recursion) and may not repeat a key in one object (422; the last would
   silently win).
@@ -15,6 +16,7 @@ from collections import Counter
 from functools import cache
 from typing import Any
 
+import msgspec
 from litestar import Request
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import ClientException, ValidationException
@@ -71,7 +73,30 @@ async def check_json_body(request: Request[Any, Any, Any]) -> None:
     if takes_json(handler) and not is_json:
         raise ClientException(f"send the body as JSON with `Content-Type: {JSON_MEDIA_TYPE}`", status_code=415)
     if is_json:
-        check_json(await request.body())
+        body = await request.body()
+        check_json(body)
+        _check_types(body, struct_body(handler))
+
+
+@cache
+def struct_body(handler: HTTPRouteHandler) -> type[msgspec.Struct] | None:
+    """The Struct a handler's JSON body decodes to, if it is one."""
+    data = handler.parsed_fn_signature.parameters.get("data")
+    annotation = data.annotation if data is not None else None
+    return annotation if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct) else None
+
+
+def _check_types(body: bytes, shape: type[msgspec.Struct] | None) -> None:
+    """A body of the wrong types is refused (400), never converted: `0` is not `false`, `"5"` is not `5`."""
+    if shape is None:
+        return
+    try:
+        msgspec.json.decode(body, type=shape, strict=True)
+    except msgspec.ValidationError as error:
+        raise ValidationException(detail="the JSON body does not fit the schema",
+                                  extra=[{"message": str(error), "source": "body"}]) from None
+    except msgspec.DecodeError:
+        return  # not JSON at all: the route says what it expected
 
 
 @cache

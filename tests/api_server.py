@@ -124,12 +124,12 @@ def server_env(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def running_server(site: Site, workdir: Path) -> Iterator[Site]:
-    """`cms serve CONTENT --port P` as a subprocess, until the block ends."""
+def running_server(site: Site, workdir: Path, **settings: str) -> Iterator[Site]:
+    """`cms serve CONTENT --port P` as a subprocess (with `settings` in its environment), until the block ends."""
     port = free_port()
     log = (workdir / f"server-{port}.log").open("wb")
     process = subprocess.Popen([str(CMS), "serve", str(site.content), "--port", str(port)], cwd=workdir,
-                               env=server_env(), stdout=log, stderr=subprocess.STDOUT)
+                               env=server_env(**settings), stdout=log, stderr=subprocess.STDOUT)
     site.process, site.base_url = process, f"http://127.0.0.1:{port}"
     try:
         _wait_until_healthy(site, workdir / f"server-{port}.log")

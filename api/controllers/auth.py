@@ -37,13 +37,13 @@ class LoginOperation(Operation):
     """The login body for the OpenAPI document: JSON or the OAuth2 password form (the handler reads it itself)."""
 
     def __post_init__(self) -> None:
-        text = Schema(type=OpenAPIType.STRING, min_length=1, max_length=254)
         fields = {"username": Schema(type=OpenAPIType.STRING, min_length=1, max_length=254,
                                      description="The username or the email."),
                   "password": Schema(type=OpenAPIType.STRING, min_length=1, max_length=1000)}
         json_body = Schema(type=OpenAPIType.OBJECT, properties=fields, required=["username", "password"],
                            additional_properties=False)
-        form = Schema(type=OpenAPIType.OBJECT, properties={**fields, "grant_type": text},
+        grant = Schema(type=OpenAPIType.STRING, enum=["password"], description="The OAuth2 grant: `password`.")
+        form = Schema(type=OpenAPIType.OBJECT, properties={**fields, "grant_type": grant},
                       required=["username", "password"])
         self.request_body = RequestBody(required=True, content={
             "application/json": OpenAPIMediaType(schema=json_body),
@@ -81,7 +81,8 @@ class LoginController(Controller):
             raise NotAuthenticated("no refresh token: log in first", reason="invalid-refresh-token")
         return _session_response(auth.sessions.refresh(token), services.settings)
 
-    @post("/logout", status_code=204, opt={**BEARER_OPTIONAL, **documented(cookie=True)}, sync_to_thread=False)
+    @post("/logout", status_code=204, opt={**BEARER_OPTIONAL, **documented(cookie=True, anonymous=True)},
+          sync_to_thread=False)
     def logout(self, request: Request[Any, Any, Any], auth: NamedDependency[Accounts],
                services: Opened) -> Response[None]:
         """Revoke the refresh cookie's login and the access token sent along, and clear the cookie."""

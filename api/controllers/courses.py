@@ -20,7 +20,8 @@ CourseSort = Annotated[Literal["title", "-updated_at", "price", "-price"],
 Difficulty = Annotated[Literal["beginner", "intermediate", "advanced"] | None,
                        Parameter(description="Only courses of this difficulty.")]
 # The constraint must sit on the optional type: Litestar ignores it on `Annotated[...] | None`.
-Price = Annotated[float | None, Parameter(ge=0, le=1_000_000, description="A price bound, in the course's currency.")]
+Price = Annotated[float | None, Parameter(ge=0, le=1_000_000, description="A price bound, in the course's currency.",
+                                          schema_extra={"minimum": 0})]  # Litestar drops a bound of 0
 Category = Annotated[str | None, Parameter(min_length=1, max_length=200, description="Only courses in this "
                                                                                      "category (its slug).")]
 Tag = Annotated[str | None, Parameter(min_length=1, max_length=200, description="Only courses with this tag.")]

@@ -25,11 +25,13 @@ from api.auth import AUTH_DEPENDENCIES, admin_api_enabled, requires
 from api.deps import API_PREFIX, EDITORS, Opened, Services, identity, if_match
 from api.params import CourseSlug, LessonSlug, PathSlug, ProjectSlug, SectionSlug, VideoIndex
 from api.schemas import CourseDetail, LessonDetail, PathDetail, ProjectDetail, SectionDetail, to_wire
-from api.spec import documented
+from api.spec import EntryBody, documented
 from cms.accounts import User
 from cms.content import Kind
+from cms.content.models import SLUG_MAX, SLUG_PATTERN, VideoSnippet
 from cms.read import reading, views
 from cms.write import operations
+from cms.write.changes import MODELS, REFERENCES
 from cms.write.operations import Written
 
 Ids = NamedDependency[tuple[str, ...]]
@@ -101,6 +103,30 @@ PLACES = [
     Place(Kind.PATH, "/paths", "/{path:str}", _path, _no_parents, views.path_detail, PathDetail),
 ]
 BY_KIND = {place.kind: place for place in PLACES}
+SLUG = {"type": "string", "pattern": SLUG_PATTERN, "maxLength": SLUG_MAX,
+        "description": "lowercase letters and digits in words joined by single hyphens, at most 80 characters"}
+MARKDOWN = {"type": "string", "description": "The markdown body (CMS_MAX_MARKDOWN_MB at most; 413 past it)."}
+ORDER = {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 9999}, {"type": "null"}],
+         "description": "The `<NN>` of the entry's name, its place among its siblings; without it the entry goes last."}
+PLACING = {Kind.SECTION: {"order": ORDER}, Kind.LESSON: {"section": {**SLUG, "description": "The section's slug."},
+                                                         "order": ORDER}}
+
+
+def entry_body(kind: Kind, replace: bool = False, many: bool = False) -> EntryBody:
+    """The documented body of a create (`slug`, the fields, `body`, placement) or a replace (PUT)."""
+    name = kind.value.title() + ("Replace" if replace else "In")
+    if replace:
+        return EntryBody(name, MODELS[kind], open=True, extra={"body": MARKDOWN}, references=REFERENCES, description=(
+            f"A {kind.value}'s fields and `body` (every field is replaced). What its read answers may be sent back "
+            "as it is: what the read adds (`slug`, `version`, `html`, totals, …) is ignored when unchanged and "
+            "refused (422) when it differs, and a reference may be the object the read shows."))
+    extra = {"slug": SLUG, "body": MARKDOWN, **PLACING.get(kind, {})}
+    required = ("slug", "section") if kind is Kind.LESSON else ("slug",)
+    return EntryBody(name, MODELS[kind], extra=extra, required=required, many=many, description=(
+        f"A new {kind.value}: its slug, fields and markdown `body`, validated like a file in the repository."))
+
+
+VIDEO_BODY = EntryBody("VideoSnippetIn", VideoSnippet, extra={}, description="A lesson's video snippet.")
 
 
 def entry_view(conn: sqlite3.Connection, kind: Kind, ids: tuple[str, ...]) -> dict[str, Any]:
@@ -147,14 +173,15 @@ def write_controller(place: Place) -> type[Controller]:
                         "parents": Provide(place.parents, sync_to_thread=False)}
 
         @post("/", status_code=HTTP_201_CREATED, sync_to_thread=True,
-              opt=documented(404, 409, 413, 502, creates=True))
+              opt=documented(404, 409, 413, 502, creates=True, body=entry_body(kind)))
         def create(self, services: Opened, caller: NamedDependency[User], parents: Ids,
                    data: JSONBody[dict[str, Any]]) -> Response[WriteOut]:
             """Create an entry from its fields, `body` and `slug`."""
             written = operations.create(services.workspace, kind, parents, data, identity(caller))
             return answer(services, kind, parents, written, HTTP_201_CREATED)
 
-        @post("/bulk", status_code=HTTP_201_CREATED, sync_to_thread=True, opt=documented(404, 409, 413, 502))
+        @post("/bulk", status_code=HTTP_201_CREATED, sync_to_thread=True,
+              opt=documented(404, 409, 413, 502, body=entry_body(kind, many=True)))
         def create_many(self, services: Opened, caller: NamedDependency[User], parents: Ids,
                         data: JSONBody[list[dict[str, Any]]]) -> Response[list[WriteOut]]:
             """Create several entries in one commit."""
@@ -162,7 +189,8 @@ def write_controller(place: Place) -> type[Controller]:
             return Response([answer(services, kind, parents, w).content for w in done], status_code=HTTP_201_CREATED,
                             headers=NO_STORE)
 
-        @put(item, sync_to_thread=True, opt=documented(404, 409, 413, 502, if_match=True))
+        @put(item, sync_to_thread=True,
+             opt=documented(404, 409, 413, 502, if_match=True, body=entry_body(kind, replace=True)))
         def replace(self, request: Request[Any, Any, Any], services: Opened, caller: NamedDependency[User], ids: Ids,
                     data: JSONBody[dict[str, Any]]) -> Response[WriteOut]:
             """Replace an entry's fields and body (needs If-Match). The entry as read may be sent back with
@@ -172,7 +200,7 @@ def write_controller(place: Place) -> type[Controller]:
                                          served(services, kind, ids))
             return answer(services, kind, ids[:-1], written)
 
-        @patch(f"{item}/publish", sync_to_thread=True, opt=documented(404, 409, 502, if_match=True))
+        @patch(f"{item}/publish", sync_to_thread=True, opt=documented(404, 409, 422, 502, if_match=True))
         def publish(self, request: Request[Any, Any, Any], services: Opened, caller: NamedDependency[User], ids: Ids,
                     data: JSONBody[PublishIn]) -> Response[WriteOut]:
             """Publish or unpublish: `{"published": true|false}` (needs If-Match)."""
@@ -180,7 +208,8 @@ def write_controller(place: Place) -> type[Controller]:
                                          identity(caller))
             return answer(services, kind, ids[:-1], written)
 
-        @delete(item, status_code=HTTP_200_OK, sync_to_thread=True, opt=documented(404, 409, 502, if_match=True))
+        @delete(item, status_code=HTTP_200_OK, sync_to_thread=True,
+                opt=documented(404, 409, 422, 502, if_match=True))
         def remove(self, request: Request[Any, Any, Any], services: Opened, caller: NamedDependency[User],
                    ids: Ids) -> Response[WriteOut]:
             """Delete an entry (a course or section with everything in it; needs If-Match)."""
@@ -202,14 +231,15 @@ class VideoWrites(Controller):
     guards = [admin_api_enabled, requires(*EDITORS)]
     dependencies = AUTH_DEPENDENCIES
 
-    @post("/", status_code=HTTP_201_CREATED, sync_to_thread=True, opt=documented(404, 409, 502, if_match=True))
+    @post("/", status_code=HTTP_201_CREATED, sync_to_thread=True,
+          opt=documented(404, 409, 502, if_match=True, body=VIDEO_BODY))
     def add(self, request: Request[Any, Any, Any], services: Opened, caller: NamedDependency[User],
             course: CourseSlug, lesson: LessonSlug, data: JSONBody[dict[str, Any]]) -> Response[WriteOut]:
         """Append a video snippet to the lesson (needs the lesson's If-Match)."""
         written = operations.add_video(services.workspace, course, lesson, data, if_match(request), identity(caller))
         return answer(services, Kind.LESSON, (course,), written, HTTP_201_CREATED)
 
-    @put("/{index:int}", sync_to_thread=True, opt=documented(404, 409, 502, if_match=True))
+    @put("/{index:int}", sync_to_thread=True, opt=documented(404, 409, 502, if_match=True, body=VIDEO_BODY))
     def replace(self, request: Request[Any, Any, Any], services: Opened, caller: NamedDependency[User],
                 course: CourseSlug, lesson: LessonSlug, index: VideoIndex,
                 data: JSONBody[dict[str, Any]]) -> Response[WriteOut]:
@@ -218,7 +248,8 @@ class VideoWrites(Controller):
                                           identity(caller))
         return answer(services, Kind.LESSON, (course,), written)
 
-    @delete("/{index:int}", status_code=HTTP_200_OK, sync_to_thread=True, opt=documented(404, 409, 502, if_match=True))
+    @delete("/{index:int}", status_code=HTTP_200_OK, sync_to_thread=True,
+            opt=documented(404, 409, 422, 502, if_match=True))
     def remove(self, request: Request[Any, Any, Any], services: Opened, caller: NamedDependency[User],
                course: CourseSlug, lesson: LessonSlug, index: VideoIndex) -> Response[WriteOut]:
         """Remove the snippet at `index` (needs the lesson's If-Match)."""
