@@ -194,9 +194,13 @@ def replace(tree: ContentTree, kind: Kind, ids: tuple[str, ...], payload: dict[s
     _, body = _split({"body": payload.get("body", "")})
     if isinstance(fields.get("videos"), list):
         fields["videos"] = [_video_in(video, _at(current.get("videos"), i)) for i, video in enumerate(fields["videos"])]
+    stored, stored_body = _file_entry(tree, path)
     if isinstance(fields.get("questions"), list):
-        fields["questions"] = _with_answers(fields["questions"], _file_fields(tree, path).get("questions"))
-    return Change(path=path, text=dump_markdown(_without_defaults(model, fields), _body_text(body)), expected=expected)
+        fields["questions"] = _with_answers(fields["questions"], stored.get("questions"))
+    fields = _without_defaults(model, fields)
+    if fields == _without_defaults(model, stored) and _body_text(body) == stored_body:
+        return Change(path=path, text=read_target(tree, path).decode(), expected=expected)  # as it is: no commit
+    return Change(path=path, text=dump_markdown(fields, _body_text(body)), expected=expected)
 
 
 Served = Callable[[], dict[str, Any]]
@@ -261,14 +265,18 @@ def _with_answers(questions: list[Any], stored: Any) -> list[Any]:
     return kept
 
 
-def _file_fields(tree: ContentTree, path: str) -> dict[str, Any]:
+def _file_entry(tree: ContentTree, path: str) -> tuple[dict[str, Any], str]:
+    """The front matter and body of the file at `path`, as JSON would carry them (dates as text)."""
     loaded = load_markdown(read_target(tree, path), tree.label(path))
-    return dict(loaded.data) if isinstance(loaded.data, dict) else {}
+    fields = dict(loaded.data) if isinstance(loaded.data, dict) else {}
+    return msgspec.json.decode(msgspec.json.encode(fields)), loaded.body
 
 
 def _without_defaults(model: type[msgspec.Struct], fields: dict[str, Any]) -> dict[str, Any]:
     """Fields whose value is the model's default are left out of the file, as a hand-written file would."""
-    defaults = {f.name: f.default for f in msgspec.structs.fields(model) if f.default is not msgspec.NODEFAULT}
+    defaults = {f.name: f.default if f.default is not msgspec.NODEFAULT else f.default_factory()
+                for f in msgspec.structs.fields(model)
+                if f.default is not msgspec.NODEFAULT or f.default_factory is not msgspec.NODEFAULT}
     return {key: value for key, value in fields.items() if key not in defaults or defaults[key] != value
             or isinstance(value, bool) != isinstance(defaults[key], bool)}
 
