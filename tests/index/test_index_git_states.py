@@ -237,9 +237,9 @@ def published(repo: Path) -> dict[str, Any]:
         for course in courses:
             slug = course["slug"]
             answer = client.get(f"{BASE}/courses/{slug}")
-            lessons = client.get(f"{BASE}/courses/{slug}/lessons")
+            lessons = client.get(f"{BASE}/courses/{slug}/lessons", params={"page_size": 100})
             assert (answer.status_code, lessons.status_code) == (200, 200), answer.text
-            answers[slug] = {"course": answer.json(), "lessons": {x["slug"]: x for x in lessons.json()}}
+            answers[slug] = {"course": answer.json(), "lessons": {x["slug"]: x for x in lessons.json()["items"]}}
         return answers
 
 
