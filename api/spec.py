@@ -94,17 +94,20 @@ class Contract:
     if_match: bool = False
     cookie: bool = False
     anonymous: bool = False
+    tokenless: bool = False
     creates: bool = False
     body: EntryBody | None = None
 
 
 def documented(*errors: int, paged: bool = False, if_match: bool = False, cookie: bool = False,
-               anonymous: bool = False, creates: bool = False, body: EntryBody | None = None) -> dict[str, Contract]:
+               anonymous: bool = False, tokenless: bool = False, creates: bool = False,
+               body: EntryBody | None = None) -> dict[str, Contract]:
     """A handler's `opt`: the error statuses it answers besides the ones every handler of its kind does,
     whether it is a paged listing (`Link`), needs `If-Match` (412, 428), reads the refresh cookie (and
-    works without it: `anonymous`), creates an entry (`Location`), or takes a content entry as its body."""
+    works without it: `anonymous`), takes no token at all (`tokenless`: logging in, the signed webhook),
+    creates an entry (`Location`), or takes a content entry as its body."""
     return {CONTRACT: Contract(errors=errors, paged=paged, if_match=if_match, cookie=cookie, anonymous=anonymous,
-                               creates=creates, body=body)}
+                               tokenless=tokenless, creates=creates, body=body)}
 
 
 ERRORS = {
@@ -239,13 +242,19 @@ def _complete_operation(operation: dict[str, Any], method: str, handler: HTTPRou
         del operation["parameters"]
 
 
+def _guards(handler: HTTPRouteHandler) -> list[Any]:
+    """The guards of the handler and the layers above it, as declared (`resolve_guards` wraps them)."""
+    return [guard for layer in handler.ownership_layers for guard in (layer.guards or [])]
+
+
 def _guarded(handler: HTTPRouteHandler) -> bool:
     """Whether a role guard protects the handler (`api.auth.requires` marks its guards)."""
-    return any(getattr(guard, "roles", None) for guard in handler.resolve_guards())
+    return any(getattr(guard, "roles", None) for guard in _guards(handler))
 
 
 def _admin(handler: HTTPRouteHandler) -> bool:
-    return any(getattr(guard, "admin_api", False) for guard in handler.resolve_guards())
+    """Whether the handler needs the admin API (503 without CMS_SECRET_KEY)."""
+    return any(getattr(guard, "admin_api", False) for guard in _guards(handler))
 
 
 def _error_statuses(operation: dict[str, Any], contract: Contract, roles: bool, admin: bool) -> set[int]:
@@ -273,6 +282,8 @@ def _problem(status: int) -> dict[str, Any]:
 def _security(roles: bool, contract: Contract) -> list[dict[str, list[str]]]:
     if contract.cookie:
         return [{REFRESH_COOKIE: []}, *([{BEARER: []}, {}] if contract.anonymous else [])]
+    if contract.tokenless:
+        return []
     if roles:
         return [{BEARER: []}]
     return [{}, {BEARER: []}]

@@ -59,7 +59,7 @@ class LoginController(Controller):
     dependencies = AUTH_DEPENDENCIES
     cache_control = CacheControlHeader(no_store=True)
 
-    @post("/login", status_code=200, opt={**BEARER_OPTIONAL, **documented(415, 422, 429)},
+    @post("/login", status_code=200, opt={**BEARER_OPTIONAL, **documented(415, 422, 429, tokenless=True)},
           operation_class=LoginOperation)
     async def login(self, request: Request[Any, Any, Any], auth: NamedDependency[Accounts],
                     services: Opened) -> Response[TokenOut]:

@@ -25,7 +25,7 @@ Signature = Annotated[str | None, Parameter(header="X-Hub-Signature-256", descri
                                            "HMAC-SHA256 of the body with CMS_WEBHOOK_SECRET, as GitHub sends it.")]
 
 
-@post("/hooks/git", status_code=HTTP_200_OK, sync_to_thread=True, tags=["hooks"], opt=documented(409, 502, 503))
+@post("/hooks/git", status_code=HTTP_200_OK, sync_to_thread=True, tags=["hooks"], opt=documented(409, 502, 503, tokenless=True))
 def receive_push(services: Opened, body: RawBody, signature: Signature = None) -> PullOut:
     """Pull the content repository and re-index it; needs `X-Hub-Signature-256` (HMAC-SHA256, CMS_WEBHOOK_SECRET)."""
     secret = services.settings.webhook_secret
