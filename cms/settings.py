@@ -98,6 +98,41 @@ def _is_positive_number(text: str) -> bool:
         return False
 
 
+WEBHOOK_SECRET_MIN_LENGTH = 16
+
+
+def _webhook_targets(text: str) -> tuple[tuple[str, str], ...]:
+    """`URL|SECRET` pairs separated by commas (a `|` or `,` inside a URL is percent-encoded, so they separate
+    unambiguously): the outgoing webhooks' targets as (url, secret)."""
+    targets = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        url, bar, secret = item.partition("|")
+        parts = urlsplit(url.strip())
+        if not bar or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("expected `https://host/path|SECRET` pairs separated by commas")
+        if len(secret.strip()) < WEBHOOK_SECRET_MIN_LENGTH:
+            raise ValueError(f"the secret of {url.strip()} must be at least {WEBHOOK_SECRET_MIN_LENGTH} characters")
+        targets.append((url.strip(), secret.strip()))
+    return tuple(targets)
+
+
+def _delays(text: str) -> tuple[float, ...]:
+    """Seconds, separated by commas, each more than 0 and at most a day."""
+    delays = tuple(float(part) for part in text.split(",") if part.strip())
+    if not delays or not all(0 < delay <= 86400 for delay in delays):
+        raise ValueError("expected seconds separated by commas, each more than 0 and at most 86400")
+    return delays
+
+
+def _hours(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 24 * 30:
+        raise ValueError("expected a number of hours, more than 0 and at most 720")
+    return value
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("CMS_CONTENT_DIR", "./content", "The content directory (inside a git repository).", Path),
     Setting("CMS_DATABASE_URL", None, "The index: `sqlite:///path.db` (default `.cms/index.db` under the "
@@ -115,6 +150,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CMS_RESPONSE_HOLD_SECONDS", "1", "How long the server reuses an anonymous answer while the index is "
             "unchanged (0 turns it off).", _seconds),
     Setting("CMS_WEBHOOK_SECRET", None, "HMAC secret of `POST /hooks/git`."),
+    Setting("CMS_WEBHOOK_TARGETS", "", "Outgoing webhooks: `URL|SECRET` pairs separated by commas (percent-"
+            "encode a `|` or `,` in a URL; secrets at least 16 characters). Each gets one signed POST per change of "
+            "public content; more can be added through `POST /webhooks`.", _webhook_targets, secret=True),
+    Setting("CMS_WEBHOOK_ALLOW_PRIVATE", "false", "Let webhook targets resolve to loopback, private, link-local or "
+            "other non-global addresses (refused otherwise, so a webhook cannot reach the server's own network).",
+            _flag),
+    Setting("CMS_WEBHOOK_RETRY_SECONDS", "10,30,60,300,900,1800,3600", "Waits before each retry of a failed "
+            "webhook delivery, separated by commas; the last repeats.", _delays),
+    Setting("CMS_WEBHOOK_RETRY_HOURS", "24", "How long after its first attempt a failing delivery is still retried "
+            "(then it is `dead`).", _hours),
     Setting("CMS_GIT_PUSH", "false", "Push each admin commit to the remote.", _flag),
     Setting("CMS_MAX_MARKDOWN_MB", "1", "Largest markdown body a write may carry, in megabytes; a larger one "
             "gets 413.", _megabytes),
@@ -173,6 +218,10 @@ class Settings:
     forge_token: str | None
     forge_kind: str | None
     forge_api_url: str | None
+    webhook_targets: tuple[tuple[str, str], ...]
+    webhook_allow_private: bool
+    webhook_retry_seconds: tuple[float, ...]
+    webhook_retry_hours: float
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
