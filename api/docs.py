@@ -15,6 +15,7 @@ from typing import Any
 
 from litestar import Request, Router, get
 from litestar.openapi.plugins import OpenAPIRenderPlugin
+from litestar.params import FromPath
 from litestar.response import File
 
 from cms.errors import NotFound
@@ -71,7 +72,7 @@ def assets_router(docs_path: str) -> Router:
     folder = swagger_ui_files()
 
     @get("/{name:str}", include_in_schema=False, sync_to_thread=False)
-    def asset(name: str) -> File:
+    def asset(name: FromPath[str]) -> File:
         if name not in ASSETS:
             raise NotFound(f"no docs asset {name[:80]!r}")
         return File(path=folder / name, content_disposition_type="inline")

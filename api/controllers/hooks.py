@@ -7,7 +7,7 @@ from typing import Annotated
 import msgspec
 from litestar import post
 from litestar.exceptions import NotAuthorizedException, ServiceUnavailableException
-from litestar.params import Parameter, RawBody
+from litestar.params import HeaderParameter, RawBody
 from litestar.status_codes import HTTP_200_OK
 
 from api.deps import Opened
@@ -21,11 +21,13 @@ class PullOut(msgspec.Struct):
     files_read: int
 
 
-Signature = Annotated[str | None, Parameter(header="X-Hub-Signature-256", description="`sha256=<hex>`: the "
-                                           "HMAC-SHA256 of the body with CMS_WEBHOOK_SECRET, as GitHub sends it.")]
+Signature = Annotated[str | None, HeaderParameter(
+    name="X-Hub-Signature-256",
+    description="`sha256=<hex>`: the HMAC-SHA256 of the body with CMS_WEBHOOK_SECRET, as GitHub sends it.")]
 
 
-@post("/hooks/git", status_code=HTTP_200_OK, sync_to_thread=True, tags=["hooks"], opt=documented(409, 502, 503, tokenless=True))
+@post("/hooks/git", status_code=HTTP_200_OK, sync_to_thread=True, tags=["hooks"],
+      opt=documented(409, 502, 503, tokenless=True))
 def receive_push(services: Opened, body: RawBody, signature: Signature = None) -> PullOut:
     """Pull the content repository and re-index it; needs `X-Hub-Signature-256` (HMAC-SHA256, CMS_WEBHOOK_SECRET)."""
     secret = services.settings.webhook_secret
