@@ -267,47 +267,27 @@ class SearchHit(Wire, kw_only=True):
 
 
 class Page(Wire, kw_only=True):
-    """One page of a listing: `items`, how many there are in all, and which page of what size this is."""
-
-    total: int
-    page: int
-    page_size: int
+    """One page of a listing: `items`, how many there are in all (`total`), and which `page` of what `page_size`
+    this is. Every list the API answers is one, with `Link` to the next and previous pages."""
 
 
-class CoursePage(Page, kw_only=True):
-    items: list[CourseSummary]
+def _page(name: str, item: type[Wire]) -> type[Page]:
+    """The page of `item`s: a concrete class, so the OpenAPI document names it (`CoursePage`)."""
+    fields = [("items", list[item]), ("total", int), ("page", int), ("page_size", int)]  # type: ignore[valid-type]
+    page = msgspec.defstruct(name, fields, bases=(Page,), kw_only=True, module=__name__)
+    page.__doc__ = f"One page of {item.__name__} items, with how many there are in all."
+    return page
 
 
-class SectionPage(Page, kw_only=True):
-    items: list[SectionSummary]
-
-
-class LessonPage(Page, kw_only=True):
-    items: list[LessonSummary]
-
-
-class ProjectPage(Page, kw_only=True):
-    items: list[ProjectSummary]
-
-
-class AuthorPage(Page, kw_only=True):
-    items: list[AuthorSummary]
-
-
-class CategoryPage(Page, kw_only=True):
-    items: list[CategoryOut]
-
-
-class PathPage(Page, kw_only=True):
-    items: list[PathSummary]
-
-
-class SearchPage(Page, kw_only=True):
-    items: list[SearchHit]
-
-
-class MediaPage(Page, kw_only=True):
-    items: list[MediaAdminOut]
+CoursePage = _page("CoursePage", CourseSummary)
+SectionPage = _page("SectionPage", SectionSummary)
+LessonPage = _page("LessonPage", LessonSummary)
+ProjectPage = _page("ProjectPage", ProjectSummary)
+AuthorPage = _page("AuthorPage", AuthorSummary)
+CategoryPage = _page("CategoryPage", CategoryOut)
+PathPage = _page("PathPage", PathSummary)
+SearchPage = _page("SearchPage", SearchHit)
+MediaPage = _page("MediaPage", MediaAdminOut)
 
 
 class Meta(Wire, kw_only=True):
