@@ -6,6 +6,7 @@
     ├── NotFound                  no such entry (or not visible to the caller)
     ├── Conflict                  repository state forbids the write (409, with a reason)
     │   └── InUse                 content still references what is to be deleted (409; the problems name the files)
+    ├── Gone                      what was named is no longer known here (410: a sync token to start over from)
     ├── PreconditionFailed        If-Match does not match the current version (412)
     ├── PreconditionRequired      If-Match missing on a conditional write (428)
     ├── InvalidInput              a request or command value breaks a rule (422; field → message)
@@ -59,6 +60,11 @@ class Conflict(CmsError):
 
 class InUse(Conflict):
     reason = "in-use"
+
+
+class Gone(CmsError):
+    status = 410
+    reason = "gone"
 
 
 class PreconditionFailed(CmsError):
