@@ -21,7 +21,7 @@ from cms.errors import CmsError, InvalidInput, NotAuthenticated, RateLimited
 
 PROBLEM_TYPE = "application/problem+json"
 TITLES = {400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found",
-          405: "Method not allowed", 409: "Conflict", 412: "Precondition failed", 413: "Payload too large",
+          405: "Method not allowed", 409: "Conflict", 410: "Gone", 412: "Precondition failed", 413: "Payload too large",
           415: "Unsupported media type", 422: "Unprocessable content", 428: "Precondition required",
           429: "Too many requests", 500: "Internal server error", 502: "Bad gateway", 503: "Service unavailable"}
 log = logging.getLogger("coursebase.api")

@@ -116,6 +116,7 @@ ERRORS = {
     403: "The access token's role may not do this.",
     404: "Nothing by that name, or nothing the caller may see (both answer alike).",
     409: "The repository or the data forbids it now; the problem's `type` names the reason.",
+    410: "What the request names is no longer known here (a sync token: sync from scratch, without `since`).",
     412: "`If-Match` names a version that is no longer current: read the entry again.",
     413: "The request is over a size limit.",
     415: "The body is not of a type this route takes.",
