@@ -19,11 +19,12 @@ from litestar.utils import normalize_path
 
 from api.auth import AuthMiddleware
 from api.caching import CachingMiddleware
-from api.controllers import auth, catalog, drafts, hooks, status
+from api.controllers import auth, catalog, drafts, hooks, status, sync
 from api.controllers.courses import CourseController
 from api.controllers.media import MediaController
 from api.controllers.projects import ProjectController
 from api.controllers.users import UserController
+from api.controllers.webhooks import WebhookController
 from api.controllers.writes import WRITE_CONTROLLERS
 from api.deps import API_PREFIX, DEPENDENCIES, SERVICES, Services
 from api.docs import DocsPage, assets_router
@@ -31,6 +32,7 @@ from api.errors import EXCEPTION_HANDLERS
 from api.spec import ServedDocument
 from api.strictness import strict_request
 from cms.accounts import Accounts, check_admin_settings
+from cms.delivery import Delivery
 from cms.lifetime import follow_parent
 from cms.media import MediaSetup
 from cms.read import LiveIndex
@@ -58,18 +60,23 @@ def create_app(settings: Settings | None = None, index_path: Path | None = None)
         """Open what a worker reads; the index is built before the workers start (`cms serve`, `cms index`)."""
         services = Services(
             settings=settings, repo=GitRepo.open(space.tree.content_dir), index=LiveIndex(space.db_path),
-            workspace=space, media=MediaSetup.from_settings(settings), accounts=Accounts.open(settings, space.tree))
+            workspace=space, media=MediaSetup.from_settings(settings), accounts=Accounts.open(settings, space.tree),
+            delivery=Delivery.open(settings, space.tree.repo_root, space.db_path))
         app.state[SERVICES] = services
+        if services.delivery is not None:
+            services.delivery.start()  # a thread of this worker: never in the `cms serve` process
         try:
             yield
         finally:
+            if services.delivery is not None:
+                services.delivery.close()
             if services.accounts is not None:
                 services.accounts.close()
 
     api = Router(path=API_PREFIX, route_handlers=[CourseController, ProjectController, *catalog.HANDLERS,
                                                   *status.HANDLERS, *auth.HANDLERS, UserController,
                                                   *WRITE_CONTROLLERS, hooks.receive_push, MediaController,
-                                                  drafts.create_draft])
+                                                  drafts.create_draft, WebhookController, sync.sync_changes])
     docs = f"{API_PREFIX}/docs"
     return CoursebaseApp(
         route_handlers=[api, assets_router(docs)],

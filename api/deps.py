@@ -16,6 +16,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 
 from cms.accounts import STAFF, Accounts, User
+from cms.delivery import Delivery
 from cms.errors import PreconditionRequired
 from cms.media import MediaSetup
 from cms.read import LiveIndex
@@ -42,6 +43,8 @@ class Services:
     media: MediaSetup
     accounts: Accounts | None
     """The admin API's state; None without CMS_SECRET_KEY (the admin routes answer 503)."""
+    delivery: Delivery | None = None
+    """The change log, sync and webhooks; None when the state database is not in use (their routes answer 503)."""
 
 
 Opened = NamedDependency[Services]
