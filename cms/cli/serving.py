@@ -115,8 +115,11 @@ def _recover(tree: ContentTree) -> None:
 def serve(content_dir: Path | None, host: str, port: int, workers: int, keep_current: bool) -> None:
     """Index the content, then serve the read API (docs at /api/v1/docs)."""
     from cms.accounts.setup import check_server_settings
+    from cms.delivery import check_delivery_settings
 
-    check_server_settings(settings_for(content_dir))
+    settings = settings_for(content_dir)
+    check_server_settings(settings)
+    check_delivery_settings(settings)
     tree, db_path = tree_and_index(content_dir)
     from cms.cli.server import serve as serve_api
 
