@@ -66,7 +66,8 @@ def _resolve(conn: sqlite3.Connection, rows: Iterable[Row], references: dict[str
     """Replace each reference key's slug by the entry it names (None when that is missing or not visible)."""
     rows = list(rows)
     for key, lookup in references.items():
-        found = lookup(conn, [row[key] for row in rows if row.get(key)], hidden)
+        names = [row[key] for row in rows if row.get(key)]
+        found = lookup(conn, names, hidden) if names else {}
         for row in rows:
             row[key] = found.get(row[key]) if row.get(key) else None
 
@@ -89,7 +90,7 @@ def course_summaries(conn: sqlite3.Connection, rows: list[Row], hidden: bool = F
 
 def course_detail(conn: sqlite3.Connection, slug: str, hidden: bool = False) -> Row:
     row = _found(queries.course(conn, slug, hidden), "course", slug)
-    refs = queries.course_refs(conn, row["prerequisites"], hidden)
+    refs = queries.course_refs(conn, row["prerequisites"], hidden) if row["prerequisites"] else {}
     return {**course_summaries(conn, [row], hidden)[0], "body": row["markdown"], "html": row["html"],
             "toc": row["toc"], "prerequisites": [refs[s] for s in row["prerequisites"] if s in refs],
             "sections": _outline(conn, slug, hidden)}
