@@ -2,7 +2,9 @@
 
 One run is one write transaction (WAL mode): readers keep seeing the last
 committed index until the new one is complete, and a killed run leaves
-nothing behind. Git says which files changed since the last run (blob ids
+nothing behind. The very first index is built in a file of its own and
+renamed into place, which is as atomic and writes every page only once.
+Git says which files changed since the last run (blob ids
 of tracked, modified and untracked files); only those are parsed and
 rendered, in parallel for large batches. The corpus-wide checks still see
 every file: unchanged files come back from the `files` table, so an
@@ -11,9 +13,13 @@ incremental run answers exactly like a full rebuild.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import functools
+import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,11 +80,23 @@ def update(tree: ContentTree, db_path: Path, *, full: bool = False, workers: int
     """Bring the index at `db_path` up to date with the content of `tree`."""
     started = time.perf_counter()
     repo = GitRepo.open(tree.content_dir)
+    run = functools.partial(_Run, tree, repo, workers=worker_count(workers), progress=progress,
+                            memory=memory or Memory())
+    localdir.prepare(db_path.parent)
+    report = None if db_path.exists() else _first_build(db_path, run)
+    if report is None:
+        report = _update_in_place(db_path, run, full)
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def _update_in_place(db_path: Path, run: Callable[..., _Run], full: bool) -> IndexReport:
+    """One write transaction on the index that readers may have open: they see it all or nothing of it."""
     conn = connect(db_path)
     try:
         conn.execute("BEGIN IMMEDIATE")
         full = _prepare(conn) or full
-        report = _Run(tree, repo, conn, full, worker_count(workers), progress, memory or Memory()).execute()
+        report = run(conn, full).execute()
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -86,8 +104,60 @@ def update(tree: ContentTree, db_path: Path, *, full: bool = False, workers: int
         raise
     finally:
         conn.close()
-    report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def _first_build(db_path: Path, run: Callable[..., _Run]) -> IndexReport | None:
+    """The first index, built in a file of its own and renamed into place once complete.
+
+    Nothing can be reading an index that does not exist yet, so this build
+    needs no journal: each page is written once, not once to the WAL and
+    again when the WAL is checkpointed. The rename keeps it atomic: a killed
+    build leaves only its `.building` file, which the next one starts over.
+    None when another process made the index first (then update it in place).
+    """
+    building = db_path.with_name(f"{db_path.name}.building")
+    with _exclusive(db_path.with_name(f"{db_path.name}.lock")):
+        if db_path.exists():
+            return None
+        building.unlink(missing_ok=True)
+        conn = sqlite3.connect(building, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA journal_mode = OFF")
+            conn.execute("PRAGMA synchronous = OFF")
+            conn.execute("BEGIN")
+            tables.create(conn)
+            report = run(conn, True).execute()
+            conn.execute("COMMIT")
+            conn.execute("PRAGMA journal_mode = WAL")
+        finally:
+            conn.close()
+        _durable(building)
+        for leftover in ("-wal", "-shm"):  # of an index deleted without them: they must not meet the new one
+            db_path.with_name(db_path.name + leftover).unlink(missing_ok=True)
+        os.replace(building, db_path)
+        _durable(db_path.parent)
+    return report
+
+
+@contextlib.contextmanager
+def _exclusive(lock: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file `lock` (created if missing) for the length of the block."""
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _durable(path: Path) -> None:
+    """Flush a file, or a folder's entries, to disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _prepare(conn: sqlite3.Connection) -> bool:
@@ -104,7 +174,7 @@ def _prepare(conn: sqlite3.Connection) -> bool:
 class _Run:
     """One indexing run inside the open transaction."""
 
-    def __init__(self, tree: ContentTree, repo: GitRepo, conn: sqlite3.Connection, full: bool, workers: int,
+    def __init__(self, tree: ContentTree, repo: GitRepo, conn: sqlite3.Connection, full: bool, *, workers: int,
                  progress: Progress | None, memory: Memory) -> None:
         self.tree, self.repo, self.conn, self.full = tree, repo, conn, full
         self.memory = memory
@@ -135,7 +205,7 @@ class _Run:
         problems = check(corpus)
         bad = _bad_files(corpus, problems)
         rewritten = self._settle(corpus, stored, set(changed), with_rows, bad, stamps) | set(deleted)
-        self._remember(corpus, stored, bad, stamps)
+        self._remember(corpus, stored, set(changed), bad, stamps)
         courses = {course for path in rewritten if (course := _course_of(path))}
         self._finish(head, problems, None if self.full else courses)
         return self._report(head, len(changed), len(deleted), problems, bad)
@@ -183,13 +253,13 @@ class _Run:
         looked_up = [self.tree.label(path) for path in paths if path not in known]
         every = len(paths) == len(self.current)
         history = self.repo.history(self.tree.prefix, None if every else looked_up) if looked_up else {}
-        stamps = {}
+        stamps, as_utc = {}, functools.cache(utc)  # most files share a few commit dates
         for path in paths:
             if path in known:
                 created, updated = known[path]
             else:
                 created, updated = history.get(self.tree.label(path)) or (file_time(self.tree.content_dir / path),) * 2
-                created, updated = utc(created), utc(updated)
+                created, updated = as_utc(created), as_utc(updated)
             stamps[path] = Stamp(version=self.current[path], created_at=created, updated_at=updated)
         return stamps
 
@@ -250,22 +320,30 @@ class _Run:
         tables.insert(self.conn, _merged(item.rows for item in parsed if item.rows is not None))
         return changed | dropped | set(returned)
 
-    def _remember(self, corpus: Corpus, stored: dict[str, tuple[str, int]], bad: set[str],
+    def _remember(self, corpus: Corpus, stored: dict[str, tuple[str, int]], changed: set[str], bad: set[str],
                   stamps: dict[str, Stamp]) -> None:
         """Each file's standing and dates in `files`, and the dates of its rows, where they changed.
 
-        Only files that were dated again (`stamps`) or whose standing changed are visited.
+        A file parsed in this run was written with its dates and its own
+        standing; the others are visited only if they were dated again or
+        their standing changed.
         """
-        standing = {path: int(path not in bad) for path in corpus.documents}
-        moved = set(stamps) | {path for path, ok in standing.items() if stored.get(path, (None, None))[1] != ok}
+        documents = corpus.documents
+        standing = {path: int(path not in bad) for path in documents}
+        written = {path: int(documents[path].ok) for path in changed if path in documents}
+        was = {path: ok for path, (_, ok) in stored.items() if path not in written} | written
+        redated = set(stamps) - changed
+        visit = redated | {path for path, ok in standing.items() if was.get(path) != ok}
         known = {path: (stamp.created_at, stamp.updated_at) for path, stamp in stamps.items()}
-        self.conn.executemany("UPDATE files SET ok = :ok, created_at = COALESCE(:created, created_at), "
-                              "updated_at = COALESCE(:updated, updated_at) WHERE path = :path AND (ok IS NOT :ok "
-                              "OR created_at IS NOT COALESCE(:created, created_at) "
-                              "OR updated_at IS NOT COALESCE(:updated, updated_at))",
-                              [{"ok": standing[p], "created": known.get(p, (None, None))[0],
-                                "updated": known.get(p, (None, None))[1], "path": p} for p in moved if p in standing])
-        for table in DATED_TABLES if stamps else ():
+        cursor = self.conn.executemany(
+            "UPDATE files SET ok = :ok, created_at = COALESCE(:created, created_at), "
+            "updated_at = COALESCE(:updated, updated_at) WHERE path = :path AND (ok IS NOT :ok "
+            "OR created_at IS NOT COALESCE(:created, created_at) OR updated_at IS NOT COALESCE(:updated, updated_at))",
+            [{"ok": standing[p], "created": known.get(p, (None, None))[0], "updated": known.get(p, (None, None))[1],
+              "path": p} for p in visit if p in standing])
+        if not redated or cursor.rowcount == 0:
+            return
+        for table in DATED_TABLES:
             self.conn.execute(f"UPDATE {table} SET created_at = f.created_at, updated_at = f.updated_at "
                               f"FROM files f WHERE f.path = {table}.path AND "
                               f"(f.created_at IS NOT {table}.created_at OR f.updated_at IS NOT {table}.updated_at)")

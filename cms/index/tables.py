@@ -14,6 +14,7 @@ in and out, one statement per table.
 
 from __future__ import annotations
 
+import operator
 import sqlite3
 from typing import Any
 
@@ -156,7 +157,12 @@ def insert(conn: sqlite3.Connection, rows: Rows) -> None:
 
 def write(conn: sqlite3.Connection, table: str, records: list[dict[str, Any]], *, replace: bool = False) -> None:
     """Insert `records` into `table` (replacing rows with the same key if `replace`), in one statement."""
-    columns = sorted(set().union(*records))
+    columns = sorted(records[0])
+    if any(len(record) != len(columns) for record in records):  # rows of different kinds: some leave columns out
+        columns = sorted(set().union(*records))
+        values: Any = [[record.get(column) for column in columns] for record in records]
+    else:
+        values = map(operator.itemgetter(*columns), records) if len(columns) > 1 else ([r[columns[0]]] for r in records)
     verb = "INSERT OR REPLACE" if replace else "INSERT"
     sql = f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
-    conn.executemany(sql, [[record.get(c) for c in columns] for record in records])
+    conn.executemany(sql, values)

@@ -682,7 +682,7 @@ def _assert_old_index_answers(bulk: Bulk, db: Path) -> None:
 
 
 KILL_MOMENTS = {"as parsing starts": (None, 0.0), "half-way through parsing": (None, 0.5),
-                "after parsing, while writing": (None, 1.0), "after 1 s": (1.0, None)}
+                "after parsing, while writing": (None, 1.0), "after 0.5 s": (0.5, None)}
 """When to kill the run: after a delay, or once it reports this fraction of files parsed (inside its transaction)."""
 
 
@@ -700,6 +700,8 @@ def test_a_killed_update_leaves_the_old_index_answering(bulk: Bulk, tmp_path: Pa
         assert process.poll() is None, "the update finished before it could be killed"
     finally:
         _kill(process)
+    assert process.stdout is not None
+    assert "done" not in process.stdout.read(), "the update finished before it could be killed"
     _assert_old_index_answers(bulk, db)
     report = update(ContentTree.locate(bulk.repo / "content"), db)
     assert report.read == BULK_LESSONS + 15 * 11 and not report.full
