@@ -106,7 +106,7 @@ CLAIMED = """SELECT d.id, d.uuid, d.lease, d.attempts, d.first_attempt_at, t.url
     WHERE d.lease = :lease ORDER BY d.id"""
 SETTLE = """UPDATE webhook_deliveries SET status = :status, next_attempt_at = :next, lease = NULL,
         lease_until = NULL, finished_at = :finished, last_status = :code, last_error = :error
-    WHERE id = :id AND lease = :lease"""
+    WHERE id = :id AND lease = :lease RETURNING id"""
 
 
 class Outbox:
@@ -128,20 +128,22 @@ class Outbox:
             rows = conn.execute(CLAIMED, {"lease": lease}).fetchall()
         return [Claimed(**row) for row in rows]
 
-    def settle(self, claimed: Claimed, outcome: Outcome, now: float | None = None) -> Status:
-        """Record an attempt and what it means for the delivery; its new status."""
+    def settle(self, claimed: Claimed, outcome: Outcome, now: float | None = None) -> Status | None:
+        """Record an attempt and what it means for the delivery; its new status (None when the lease ran out and
+        another worker holds the delivery now, or its target was deleted: the attempt alone is recorded)."""
         now = time.time() if now is None else now
         status, next_attempt = self._next(claimed, outcome, now)
         with self.db.write() as conn:
-            if conn.execute("SELECT id FROM webhook_deliveries WHERE id = :id", {"id": claimed.id}).fetchone():
-                conn.execute("INSERT INTO webhook_attempts (delivery_id, at, outcome, status, error, seconds) "
-                             "VALUES (:id, :at, :outcome, :status, :error, :seconds)",
-                             {"id": claimed.id, "at": now - outcome.seconds, "outcome": outcome.result,
-                              "status": outcome.status, "error": outcome.error, "seconds": outcome.seconds})
-                conn.execute(SETTLE, {"status": status, "next": next_attempt, "code": outcome.status,
-                                      "finished": None if status == "pending" else now, "error": outcome.error,
-                                      "id": claimed.id, "lease": claimed.lease})
-        return status
+            if not conn.execute("SELECT id FROM webhook_deliveries WHERE id = :id", {"id": claimed.id}).fetchone():
+                return None
+            conn.execute("INSERT INTO webhook_attempts (delivery_id, at, outcome, status, error, seconds) "
+                         "VALUES (:id, :at, :outcome, :status, :error, :seconds)",
+                         {"id": claimed.id, "at": now - outcome.seconds, "outcome": outcome.result,
+                          "status": outcome.status, "error": outcome.error, "seconds": outcome.seconds})
+            settled = conn.execute(SETTLE, {"status": status, "next": next_attempt, "code": outcome.status,
+                                            "finished": None if status == "pending" else now, "error": outcome.error,
+                                            "id": claimed.id, "lease": claimed.lease}).fetchone()
+        return status if settled else None
 
     def _next(self, claimed: Claimed, outcome: Outcome, now: float) -> tuple[Status, float]:
         if outcome.result != "retry":
