@@ -27,7 +27,6 @@ import msgspec
 
 from cms import localdir
 from cms.content.corpus import ContentTree, Corpus
-from cms.content.parse import Document
 from cms.content.sources import CONTENT_SUFFIXES, Kind, Source, classify, is_ignored
 from cms.content.validate import check
 from cms.index import derived, tables
@@ -272,8 +271,6 @@ class _Run:
         with_rows: set[str] = set()
         batch: list[Parsed] = []
         for done, item in enumerate(parse_all(self.tree, jobs, self.workers), start=1):
-            self.memory.keep(item.path, self.current[item.path],
-                             self._document(tuple(item.record[column] for column in FILE_COLUMNS)))
             batch.append(item)
             if len(batch) >= BATCH_FILES:
                 with_rows |= self._write(batch)
@@ -283,24 +280,26 @@ class _Run:
         return with_rows | self._write(batch)
 
     def _write(self, batch: list[Parsed]) -> set[str]:
+        """Insert a batch of parsed files, and remember them as documents."""
         if not batch:
             return set()
+        records = [tuple(item.record[column] for column in FILE_COLUMNS) for item in batch]
+        self._keep(records)
         tables.write(self.conn, "files", [item.record for item in batch], replace=True)
         tables.insert(self.conn, _merged(item.rows for item in batch if item.rows is not None))
         return {item.path for item in batch if item.rows is not None}
 
-    def _document(self, columns: tuple[Any, ...]) -> Document:
-        """A document from its `FILE_COLUMNS`."""
-        return remembered(self.tree, *columns)
+    def _keep(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Remember documents from rows of `FILE_COLUMNS`."""
+        for document in remembered(self.tree, rows):
+            self.memory.keep(document.source.path, self.current[document.source.path], document)
 
     def _corpus(self, misplaced: list[Problem]) -> Corpus:
         """Every document in path order: as memory has it, or else as the `files` table does."""
         missing = [path for path, blob in self.current.items() if self.memory.recall(path, blob) is None]
         if missing:
-            rows = self.conn.execute(f"SELECT {REMEMBERED} FROM files "
-                                     "WHERE path IN (SELECT value FROM json_each(?))", [to_json(missing)])
-            for row in rows:
-                self.memory.keep(row[0], self.current[row[0]], self._document(row))
+            self._keep(self.conn.execute(f"SELECT {REMEMBERED} FROM files "
+                                         "WHERE path IN (SELECT value FROM json_each(?))", [to_json(missing)]))
         self.memory.forget_all_but(set(self.current))
         corpus = Corpus(tree=self.tree, problems=misplaced)
         for path in sorted(self.current):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -67,28 +68,37 @@ class Memory:
             del self.documents[path]
 
 
-def remembered(tree: ContentTree, path: str, source: str, entry: str | None, marks: str, links: str, refs: str,
-               body_line: int, problems: str) -> Document:
-    """A document as the last run left it, without reading the file again (its body is not kept).
+def remembered(tree: ContentTree, rows: Iterable[tuple[Any, ...]]) -> list[Document]:
+    """Documents as the last run left them (rows of `FILE_COLUMNS`), without reading the files again.
 
-    Only the entries of `ENTRY_KINDS` are decoded; any other is `UNREAD`
-    (None still means the file had no valid entry).
+    Each JSON column is decoded for all rows in one call. Only the entries of
+    `ENTRY_KINDS` are decoded; any other is `UNREAD` (None still means the
+    file had no valid entry). Bodies are not kept.
     """
-    found = msgspec.json.decode(source, type=Source)
-    if entry is None or found.kind in ENTRY_KINDS:
-        model: Any = Categories if found.kind is Kind.CATEGORIES else MODELS[found.kind]
-        decoded = None if entry is None else msgspec.json.decode(entry, type=model)
-    else:
-        decoded = UNREAD
-    return Document(source=found, file=tree.label(path), body_line=body_line, entry=decoded,
-                    marks=LazyMarks(marks),  # type: ignore[arg-type]
-                    links=_decoded_list(links, list[tuple[str, int, str]]),
-                    references=_decoded_list(refs, list[Reference]),
-                    problems=_decoded_list(problems, list[Problem]))
+    rows = list(rows)
+    if not rows:
+        return []
+    paths, sources, entries, marks, links, refs, body_lines, problems = zip(*rows, strict=True)
+    found = _decoded_all(sources, Source)
+    return [Document(source=source, file=tree.label(path), body_line=body_line, entry=_entry(source, entry),
+                     marks=LazyMarks(mark), links=link, references=ref, problems=problem)  # type: ignore[arg-type]
+            for path, source, entry, mark, link, ref, body_line, problem in zip(
+                paths, found, entries, marks, _decoded_all(links, tuple[str, int, str], many=True),
+                _decoded_all(refs, Reference, many=True), body_lines, _decoded_all(problems, Problem, many=True),
+                strict=True)]
 
 
-def _decoded_list(text: str, kind: Any) -> Any:
-    return [] if text == "[]" else msgspec.json.decode(text, type=kind)
+def _decoded_all(texts: tuple[str, ...], kind: Any, many: bool = False) -> list[Any]:
+    """Each JSON text decoded as `kind` (as a list of `kind` if `many`), in one call to the decoder."""
+    return msgspec.json.decode(f"[{','.join(texts)}]", type=list[list[kind]] if many else list[kind])
+
+
+def _entry(source: Source, text: str | None) -> Any:
+    if text is None:
+        return None
+    if source.kind not in ENTRY_KINDS:
+        return UNREAD
+    return msgspec.json.decode(text, type=Categories if source.kind is Kind.CATEGORIES else MODELS[source.kind])
 
 
 def file_record(document: Document, stamp: Stamp, ok: bool) -> dict[str, Any]:
@@ -138,9 +148,9 @@ def stored_corpus(tree: ContentTree, db_path: Path, leave_out: set[str]) -> tupl
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
         corpus = Corpus(tree=tree)
-        for row in conn.execute(f"SELECT {REMEMBERED} FROM files"):
-            if row[0] not in leave_out:
-                corpus.add(remembered(tree, *row))
+        rows = conn.execute(f"SELECT {REMEMBERED} FROM files")
+        for document in remembered(tree, (row for row in rows if row[0] not in leave_out)):
+            corpus.add(document)
         return corpus, stored_problems(conn)
     finally:
         conn.close()
