@@ -1,6 +1,6 @@
 """The content repository as git sees it: the one seam every git command goes through.
 
-`GitRepo.run` (text) and `GitRepo.run_bytes` (bytes) are the only ways
+`GitRepo.run` (text), `GitRepo.run_bytes` (bytes) and `GitRepo.run_all` (several at once) are the only ways
 Coursebase calls git: with the same global options every time
 (`--no-optional-locks`, so a read such as `git status` never takes
 `.git/index.lock` and collides with a write's commit; `core.quotePath=false`),
@@ -27,6 +27,8 @@ C_LOCALE = {"LANGUAGE": "C", "LC_ALL": "C"}
 _SYMLINK = "120000"
 _CONFLICT = re.compile(rb"^<{7}(?: |$).*^>{7}(?: |$)", re.MULTILINE | re.DOTALL)
 """Conflict markers git leaves in a file: a `<<<<<<<` line, later a `>>>>>>>` line."""
+_LS_FILES = ("--literal-pathspecs", "ls-files", "--stage", "-z", "--")
+_STATUS = ("--literal-pathspecs", "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--")
 _PATHS_PER_CALL = 500
 """Paths per git call, well under any command-line length limit."""
 _BUSY_MARKERS = {"MERGE_HEAD": "merge-in-progress", "rebase-merge": "rebase-in-progress",
@@ -87,6 +89,20 @@ class GitRepo:
             raise GitError(command, result.returncode, result.stderr.decode("utf-8", "replace"))
         return result.stdout
 
+    def run_all(self, *commands: tuple[str, ...]) -> list[str]:
+        """Several git commands that only read, run side by side: each one's output as text, or `GitError`."""
+        environment = {**os.environ, **C_LOCALE}
+        started = [(command, subprocess.Popen(command, cwd=self.root, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                              stderr=subprocess.PIPE, env=environment))
+                   for command in (("git", *GLOBAL_OPTIONS, *args) for args in commands)]
+        outputs = []
+        for command, process in started:
+            out, err = process.communicate()
+            if process.returncode != 0:
+                raise GitError(command, process.returncode, err.decode("utf-8", "replace"))
+            outputs.append(out.decode("utf-8", "surrogateescape"))
+        return outputs
+
     def head(self) -> str | None:
         """The commit HEAD points at, or None in a repository with no commits yet."""
         return self._answer("rev-parse", "--quiet", "--verify", "HEAD^{commit}")
@@ -129,9 +145,7 @@ class GitRepo:
 
     def dirty(self, *pathspec: str) -> list[str]:
         """Paths under `pathspec` with uncommitted changes, staged or not, or untracked (`status --porcelain`)."""
-        output = self.run("--literal-pathspecs", "status", "--porcelain=v1", "-z", "--untracked-files=all",
-                          "--no-renames", "--", *pathspec)
-        return [record[3:] for record in output.split("\0") if len(record) > 3]
+        return _changed(self.run(*_STATUS, *pathspec))
 
     def blobs(self, prefix: str) -> Blobs:
         """Repository-relative path → git blob id of every file under `prefix` as it is on disk now.
@@ -142,8 +156,9 @@ class GitRepo:
         a conflicted file (unmerged in git's index, or holding conflict
         markers) answers with its HEAD version, or not at all if HEAD lacks it.
         """
-        blobs, unmerged = self._tracked(prefix)
-        dirty = self.dirty(prefix or ".")
+        listing, status = self.run_all((*_LS_FILES, prefix or "."), (*_STATUS, prefix or "."))
+        blobs, unmerged = _tracked(listing)
+        dirty = _changed(status)
         conflicted = unmerged | self._with_markers([path for path in dirty if path not in unmerged])
         for path in {*dirty, *conflicted}:
             blobs.pop(path, None)
@@ -178,18 +193,6 @@ class GitRepo:
 
     def _is_file(self, path: str) -> bool:
         return (self.root / path).is_file() and not (self.root / path).is_symlink()
-
-    def _tracked(self, prefix: str) -> tuple[dict[str, str], set[str]]:
-        """Git's index: stage-0 blob ids of regular files, and the paths it holds unmerged (stages 1-3)."""
-        blobs: dict[str, str] = {}
-        unmerged: set[str] = set()
-        for (mode, blob, stage), path in _records(self.run("--literal-pathspecs", "ls-files", "--stage", "-z", "--",
-                                                            prefix or ".")):
-            if stage != "0":
-                unmerged.add(path)
-            elif mode != _SYMLINK:
-                blobs[path] = blob
-        return blobs, unmerged
 
     def _with_markers(self, paths: list[str]) -> set[str]:
         """Those of `paths` holding conflict markers, looked for only while git is stopped mid-merge or rebase."""
@@ -230,6 +233,23 @@ class Blobs(msgspec.Struct, frozen=True):
     """Repository-relative path → blob id."""
     held: frozenset[str]
     """Conflicted paths answering with their HEAD blob: read them from git (`cat-file`), not from disk."""
+
+
+def _tracked(listing: str) -> tuple[dict[str, str], set[str]]:
+    """From `ls-files --stage -z`: stage-0 blob ids of regular files, and the paths held unmerged (stages 1-3)."""
+    blobs: dict[str, str] = {}
+    unmerged: set[str] = set()
+    for (mode, blob, stage), path in _records(listing):
+        if stage != "0":
+            unmerged.add(path)
+        elif mode != _SYMLINK:
+            blobs[path] = blob
+    return blobs, unmerged
+
+
+def _changed(status: str) -> list[str]:
+    """The paths in `status --porcelain=v1 -z`."""
+    return [record[3:] for record in status.split("\0") if len(record) > 3]
 
 
 def _records(output: str) -> Iterator[tuple[list[str], str]]:
