@@ -36,6 +36,7 @@ from tests.postgres_server import PostgresServer
 
 README = Path(__file__).parents[2] / "README.md"
 SECRET = "receiver-secret-0123456789"
+BASICS_LESSON = "courses/intro-to-testing/01-basics/01-why-test.md"
 
 
 def readme_verify() -> Callable[[str, dict[str, str], bytes], bool]:
