@@ -135,15 +135,13 @@ def raw_html_blocks(markup: str) -> list[tuple[int, int]]:
     return blocks
 
 
+_LINE_STARTS = tuple(f"\n{' ' * spaces}&lt;" for spaces in range(4))
+
+
 def _escaped_at_line_start(markup: str) -> bool:
     """Whether some line of `markup` starts with `&lt;` (after at most three spaces): a quick first look."""
-    at = markup.find("&lt;")
-    while at != -1:
-        line_start = markup.rfind("\n", 0, at) + 1
-        if at - line_start <= 3 and not markup[line_start:at].strip(" "):
-            return True
-        at = markup.find("&lt;", at + 4)
-    return False
+    return markup.startswith(tuple(start[1:] for start in _LINE_STARTS)) or any(
+        start in markup for start in _LINE_STARTS)
 
 
 def raw_html_paragraphs(markup: str) -> str:

@@ -204,8 +204,10 @@ def _unended_opener(text: str, html_out: str) -> int | None:
     line) is a candidate; the text must end with the run from there on.
     """
     blocks = markup.raw_html_blocks(html_out)
+    if not blocks:
+        return None
     lines = html_out.split("\n")
-    if not blocks or blocks[-1][1] < len(lines) - (lines[-1] == ""):
+    if blocks[-1][1] < len(lines) - (lines[-1] == ""):
         return None
     first, end = blocks[-1]
     run = html.unescape("\n".join(lines[first:end])).split("\n")
