@@ -199,7 +199,11 @@ class _Run:
         stamps = self._stamps(list(self.current) if dates_moved else changed, redate=True)
         tables.delete_rows(self.conn, {*changed, *deleted})
         tables.delete_paths(self.conn, "files", set(deleted))
+        if self.full:
+            tables.hold_search_merges(self.conn)
         with_rows = self._parse_and_write([(path, stamps[path], self._raw(path)) for path in changed])
+        if self.full:
+            tables.merge_search(self.conn)
         corpus = self._corpus(misplaced)
         problems = check(corpus)
         bad = _bad_files(corpus, problems)

@@ -123,6 +123,21 @@ def _create_table(name: str, columns: dict[str, type], key: str | tuple[str, ...
     return f"CREATE TABLE IF NOT EXISTS [{name}] ({', '.join(definitions)})"
 
 
+FTS_AUTOMERGE = 4
+"""FTS5's own default: merge search segments as they pile up, a little with every insert."""
+
+
+def hold_search_merges(conn: sqlite3.Connection) -> None:
+    """For a full build: no merging while every row goes in; `merge_search` does it once at the end."""
+    conn.execute("INSERT INTO search (search, rank) VALUES ('automerge', 0)")
+
+
+def merge_search(conn: sqlite3.Connection) -> None:
+    """Merge the search index into one segment (the fastest to query), then merge as usual again."""
+    conn.execute("INSERT INTO search (search) VALUES ('optimize')")
+    conn.execute("INSERT INTO search (search, rank) VALUES ('automerge', ?)", [FTS_AUTOMERGE])
+
+
 def drop_all(conn: sqlite3.Connection) -> None:
     for name in [*TABLES, "search"]:
         conn.execute(f"DROP TABLE IF EXISTS [{name}]")
