@@ -10,7 +10,7 @@ document has, and a failure prints Schemathesis' own report with a `curl` line t
 Two runs:
 
 - the public reads, anonymous, on the shared API site (`tests/api_server.py`);
-- every admin route (users, content and media writes, the webhook, AI drafts) on a server of its own
+- every admin route (users, content and media writes, the webhooks, AI drafts) and `/sync` on a server of its own
   over its own repository, with CMS_SECRET_KEY, an ADMIN who logs in through `POST /auth/login`
   (again whenever a token stops working; the run may change any user but that one), a webhook
   secret, Cloudinary played by a local fake and Gemini pointed at a closed local port, so no answer is a
@@ -47,8 +47,10 @@ pytest_plugins = ["tests.api_server"]
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 ROOT = Path(__file__).parents[2]
 CONFIG = Path(__file__).with_name("schemathesis.toml")
-ADMIN_TAGS = "admin|auth|users|hooks"
-"""Tags of the operations that need the admin API (content writes are tagged `courses (admin)` and so on)."""
+ADMIN_TAGS = "admin|auth|users|hooks|sync"
+"""Tags of the operations that need the admin API (content writes are tagged `courses (admin)` and so on,
+and `/webhooks` is tagged `webhooks`), and `/sync`, which answers 503 unless the change log is kept
+(CMS_SECRET_KEY or CMS_WEBHOOK_TARGETS)."""
 DYNAMIC_AUTH = f"""
 [auth.dynamic.openapi.bearer]
 path = "{BASE}/auth/login"
