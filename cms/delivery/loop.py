@@ -68,9 +68,11 @@ class DeliveryLoop:
         return sent
 
     def _deliver(self, claimed: Claimed) -> None:
-        status = self.outbox.settle(claimed, self.sender.send(claimed))
+        outcome = self.sender.send(claimed)
+        status = self.outbox.settle(claimed, outcome)
         if status in ("failed", "dead"):
-            log.warning("webhook delivery %s to %s is %s", claimed.uuid, claimed.url, status)
+            log.warning("webhook delivery %s to %s is %s after %d attempt(s): %s", claimed.uuid, claimed.url, status,
+                        claimed.attempts, outcome.error)
 
     def _send_all(self, claimed: list[Claimed]) -> None:
         if self._pool is None or len(claimed) == 1:
