@@ -137,8 +137,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CMS_CONTENT_DIR", "./content", "The content directory (inside a git repository).", Path),
     Setting("CMS_DATABASE_URL", None, "The index: `sqlite:///path.db` (default `.cms/index.db` under the "
             "content repository's root).", check_url, secret=True),
-    Setting("CMS_STATE_URL", None, "Users, tokens, login attempts and quotas: `sqlite:///path.db` (default "
-            "`.cms/state.db`) or `postgresql://user:password@host:5432/database`.", check_url, secret=True),
+    Setting("CMS_STATE_URL", None, "Users, tokens, login attempts, quotas, the change log and the webhook "
+            "outbox: `sqlite:///path.db` (default `.cms/state.db`) or "
+            "`postgresql://user:password@host:5432/database`.", check_url, secret=True),
     Setting("CMS_SECRET_KEY", None, "Signs access tokens (at least 32 characters); without it the admin API "
             "answers 503.", _secret_key, secret=True),
     Setting("CMS_ACCESS_TOKEN_MINUTES", "15", "Lifetime of an access token.", _positive_int),
