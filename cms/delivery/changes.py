@@ -80,16 +80,19 @@ def record_changes(index: sqlite3.Connection, state: Database,
 
     `index` is a read-only connection to the index (`cms.read.connect`); `state` the delivery tables' database.
     """
-    return record(take(index), state, clock)
+    return record(index, state, clock)[0]
 
 
-def record(snapshot: Snapshot, state: Database, clock: Callable[[], float] = time.time) -> Recorded | None:
-    """`record_changes` for a snapshot already taken."""
+def record(index: sqlite3.Connection, state: Database,
+           clock: Callable[[], float] = time.time) -> tuple[Recorded | None, Snapshot]:
+    """`record_changes`, and the snapshot it compared. The snapshot is taken under the write lock: one taken
+    before it could be older than what another worker recorded meanwhile, and would undo it."""
     with state.write() as conn:
+        snapshot = take(index)
         last = conn.execute("SELECT id, new_commit FROM content_changes ORDER BY id DESC LIMIT 1").fetchone()
         changes = diff(published_entries(conn), snapshot)
         if last is not None and not changes and last["new_commit"] == snapshot.commit:
-            return None
+            return None, snapshot
         old_commit = last["new_commit"] if last is not None else None
         row = conn.execute("INSERT INTO content_changes (old_commit, new_commit, at, entries) "
                            "VALUES (:old, :new, :at, :entries) RETURNING id",
@@ -98,7 +101,7 @@ def record(snapshot: Snapshot, state: Database, clock: Callable[[], float] = tim
         _publish(conn, changes, snapshot)
         queued = outbox.enqueue(conn, row["id"], clock()) if last is not None and changes else 0
     return Recorded(id=row["id"], old_commit=old_commit, new_commit=snapshot.commit, entries=changes,
-                    deliveries=queued)
+                    deliveries=queued), snapshot
 
 
 def published_entries(conn: Connection) -> dict[Key, Entry]:
@@ -160,8 +163,7 @@ class Recorder:
             if not self.due():
                 return None
             version = self.index.version()
-            snapshot = take(self.index.conn)
-            recorded = record(snapshot, self.state, self.clock)
+            recorded, snapshot = record(self.index.conn, self.state, self.clock)
             self._version, self._checked = version, time.monotonic()
             self._next_publication = snapshot.next_publication
             return recorded
