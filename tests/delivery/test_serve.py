@@ -1,5 +1,6 @@
-"""Delivery by the real `cms serve`: changes made while a receiver is down survive a server restart and arrive once
-each; a commit of a hundred files is one POST per target; how soon a delivery follows an index update.
+"""Delivery by the real `cms serve` with two workers (two delivery loops): changes made while a receiver is down
+survive a server restart and arrive once each; a commit of a hundred files is one POST per target; how soon a
+delivery follows an index update.
 
 The figures are printed (run with `-s` to see them): deliveries lost and repeated across a restart, POSTs per
 target for a hundred-file commit, and the time from an index update to the delivery.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import random
 import sqlite3
 import statistics
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api_server import BASE, Site, running_server
+from tests.api_server import BASE, CMS, Site, free_port, server_env
+from tests.conftest import stop
 from tests.delivery.conftest import BASICS_LESSON, LESSON, SECRET, Content, Receiver, new_content
 
 SECRET_KEY = "a-test-secret-key-long-enough-for-hs256-0123456789"
@@ -35,10 +38,29 @@ def settings(state: Path, *receivers: Receiver) -> dict[str, str]:
 
 
 @contextmanager
-def serving(content: Content, workdir: Path, env: dict[str, str]) -> Iterator[Site]:
+def serving(content: Content, workdir: Path, env: dict[str, str], workers: int = 2) -> Iterator[Site]:
+    """`cms serve --workers N` over `content` (each worker runs its own delivery loop), until the block ends."""
     site = Site(repo=content.repo, content=content.content, db_path=content.db_path)
-    with running_server(site, workdir, **env) as served:
-        yield served
+    port = free_port()
+    log = workdir / f"server-{port}.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen([str(CMS), "serve", str(content.content), "--port", str(port), "--workers",
+                                    str(workers)], cwd=workdir, env=server_env(**env), stdout=output,
+                                   stderr=subprocess.STDOUT)
+        site.process, site.base_url = process, f"http://127.0.0.1:{port}"
+        try:
+            wait_until(lambda: _healthy(site), f"cms serve on port {port} ({log.read_text(errors='replace')})")
+            yield site
+        finally:
+            stop(process)
+
+
+def _healthy(site: Site) -> bool:
+    assert site.process is not None and site.process.poll() is None, "cms serve exited"
+    try:
+        return httpx.get(f"{site.base_url}{BASE}/health", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def rows(state: Path, sql: str) -> list[dict[str, Any]]:
