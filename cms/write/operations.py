@@ -16,7 +16,7 @@ from cms.content.corpus import ContentTree
 from cms.content.sources import Kind, Source, classify
 from cms.errors import ContentError, TooLarge
 from cms.index.build import database_path, update
-from cms.problems import Problem
+from cms.problems import Problem, sort_key
 from cms.repo import remote
 from cms.repo.commits import Identity
 from cms.repo.repository import GitRepo
@@ -90,8 +90,23 @@ def _check_size(space: Workspace, payloads: list[Any]) -> None:
             raise TooLarge(message, [Problem(file="(request)", rule="too-large", field="body", message=message)])
 
 
+def _refuse_broken(space: Workspace, planned: list[Change]) -> None:
+    """New files with errors of their own can never validate: 422 at once, before the write lock or any git
+    command (what depends on the rest of the tree is still checked under the lock)."""
+    problems = []
+    for change in planned:
+        source = classify(change.path)
+        if isinstance(source, Source) and change.text is not None:
+            problems += [p for p in space.tree.parse(source, change.text.encode()).problems if p.is_error]
+    if problems:
+        problems.sort(key=sort_key)
+        raise ContentError(f"the change does not validate ({len(problems)} problem{'s' * (len(problems) != 1)})",
+                           problems)
+
+
 def create(space: Workspace, kind: Kind, parents: tuple[str, ...], payload: Any, author: Identity) -> Written:
     _check_size(space, [payload])
+    _refuse_broken(space, [changes.create(space.tree, kind, parents, payload)])
     return commit(space, lambda: [changes.create(space.tree, kind, parents, payload)],
                    lambda planned: f"Create {_name(kind, (*parents, _slug(planned[0].path)))}", author)[0]
 
@@ -104,6 +119,7 @@ def create_many(space: Workspace, kind: Kind, parents: tuple[str, ...], payloads
                           message=f"a bulk request is a JSON list of 1 to {MAX_BULK} entries")
         raise ContentError(problem.message, [problem])
     _check_size(space, payloads)
+    _refuse_broken(space, _placed(space, kind, parents, payloads))
     return commit(space, lambda: _placed(space, kind, parents, payloads), f"Create {len(payloads)} {kind.value}s",
                    author)
 
