@@ -159,6 +159,10 @@ class Run:
     """Peak of the summed PSS of the child and all its descendants (psutil sampling), when asked for."""
     tree_peak_rss_mb: float | None = None
     """Peak of the summed RSS of the same tree (counts pages shared by parent and pool workers twice)."""
+    cpu_s: float | None = None
+    """User plus system CPU of the child and the descendants it waited for (getrusage via wait4)."""
+    tree_cpu_s: float | None = None
+    """User plus system CPU of the whole tree, pool workers included (psutil sampling), when asked for."""
 
 
 @dataclass(frozen=True)
@@ -212,7 +216,8 @@ def run_child(cmd: Sequence[str], *, cwd: Path | None = None, env: dict[str, str
         return Run(seconds=seconds, returncode=proc.returncode, stdout=out.read().decode("utf-8", "replace"),
                    stderr=err.read().decode("utf-8", "replace"), max_rss_mb=usage.ru_maxrss * scale / 1e6,
                    tree_peak_mb=sampler.peak_mb if sampler else None,
-                   tree_peak_rss_mb=sampler.peak_rss_mb if sampler else None)
+                   tree_peak_rss_mb=sampler.peak_rss_mb if sampler else None,
+                   cpu_s=usage.ru_utime + usage.ru_stime, tree_cpu_s=sampler.cpu_s if sampler else None)
 
 
 def _wait4(pid: int, timeout: float) -> tuple[int, int, os.struct_rusage]:  # type: ignore[name-defined]
@@ -236,7 +241,13 @@ class _TreeSampler(threading.Thread):
         self.pid, self.interval = pid, interval
         self.peak_mb: float | None = None
         self.peak_rss_mb: float | None = None
+        self.cpu: dict[int, float] = {}
+        """The last CPU time seen of each process of the tree, by pid."""
         self._stop_event = threading.Event()
+
+    @property
+    def cpu_s(self) -> float | None:
+        return sum(self.cpu.values()) if self.cpu else None
 
     def run(self) -> None:
         try:
@@ -258,6 +269,8 @@ class _TreeSampler(threading.Thread):
                     pss, rss = _pss_rss(process)
                     total += pss
                     total_rss += rss
+                    times = process.cpu_times()
+                    self.cpu[process.pid] = times.user + times.system
             if total:
                 self.peak_mb = max(self.peak_mb or 0.0, total / 1e6)
             if total_rss:
@@ -617,6 +630,9 @@ def index(ctx: Context) -> list[Result]:
         Result("lessons/s", repo.lessons / best_cold, "lessons/s", case="cold build"),
         Result("vs hugo", best_cold / best_hugo, "x", target=INDEX_TARGETS["vs hugo"], case="cold build"),
         Result("sampled run", sampled.seconds, "s", case="cold build"),
+        Result("CPU (sampled run)", sampled.tree_cpu_s or 0.0, "s", case="cold build"),
+        Result("CPU vs hugo", (sampled.tree_cpu_s or 0.0) / statistics.median(r.cpu_s or 0.0 for r in hugo_runs),
+               "x", case="cold build"),
         Result("peak tree RSS", sampled.tree_peak_rss_mb or 0.0, "MB", target=INDEX_TARGETS["rss"],
                case="cold build"),
         Result("peak tree PSS", sampled.tree_peak_mb or 0.0, "MB", case="cold build"),
@@ -624,6 +640,8 @@ def index(ctx: Context) -> list[Result]:
         Result("runs", len(hugo_runs), "", case="hugo build (same files)"),
         Result("best", best_hugo, "s", case="hugo build (same files)"),
         Result("median", statistics.median(r.seconds for r in hugo_runs), "s", case="hugo build (same files)"),
+        Result("CPU (median)", statistics.median(r.cpu_s or 0.0 for r in hugo_runs), "s",
+               case="hugo build (same files)"),
         Result("peak RSS", max(r.max_rss_mb or 0.0 for r in hugo_runs), "MB", case="hugo build (same files)"),
     ]
     for case, runs, target in (("no-op", noop, "no-op"), ("one file (working tree)", one, "one file"),
