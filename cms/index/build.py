@@ -21,7 +21,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -34,13 +34,28 @@ from cms.index.parsing import Parsed, ParseJob, parse_all, parse_one, worker_cou
 from cms.index.rows import Rows, Stamp, to_json
 from cms.index.stored import FILE_COLUMNS, REMEMBERED, Memory, remembered, stored_problems
 from cms.problems import Problem
-from cms.repo.repository import GitRepo
+from cms.repo.repository import Blobs, GitRepo
 from cms.timestamps import file_time, utc, utc_now
 
 Progress = Callable[[int, int], None]
 DATED_TABLES = ("courses", "sections", "lessons", "projects", "authors", "paths", "media")
 BATCH_FILES = 200
 """Files whose rows are inserted together: one statement per table for each batch."""
+
+
+class BlobSource(Protocol):
+    """Where a run learns what the content is: `GitRepo` (the working tree), or one commit's objects (previews).
+
+    A path listed in `Blobs.held` is read with `read_blob`, every other one from the content directory.
+    """
+
+    def head(self) -> str | None: ...
+
+    def blobs(self, prefix: str) -> Blobs: ...
+
+    def history(self, prefix: str, paths: list[str] | None = None) -> dict[str, tuple[str, str]]: ...
+
+    def read_blob(self, blob: str) -> bytes: ...
 
 
 class IndexReport(msgspec.Struct, kw_only=True):
@@ -75,10 +90,11 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def update(tree: ContentTree, db_path: Path, *, full: bool = False, workers: int | None = None,
-           progress: Progress | None = None, memory: Memory | None = None) -> IndexReport:
-    """Bring the index at `db_path` up to date with the content of `tree`."""
+           progress: Progress | None = None, memory: Memory | None = None,
+           source: BlobSource | None = None) -> IndexReport:
+    """Bring the index at `db_path` up to date with the content of `tree` (or of `source`, when given)."""
     started = time.perf_counter()
-    repo = GitRepo.open(tree.content_dir)
+    repo = source or GitRepo.open(tree.content_dir)
     run = functools.partial(_Run, tree, repo, workers=worker_count(workers), progress=progress,
                             memory=memory or Memory())
     localdir.prepare(db_path.parent)
@@ -173,7 +189,7 @@ def _prepare(conn: sqlite3.Connection) -> bool:
 class _Run:
     """One indexing run inside the open transaction."""
 
-    def __init__(self, tree: ContentTree, repo: GitRepo, conn: sqlite3.Connection, full: bool, *, workers: int,
+    def __init__(self, tree: ContentTree, repo: BlobSource, conn: sqlite3.Connection, full: bool, *, workers: int,
                  progress: Progress | None, memory: Memory) -> None:
         self.tree, self.repo, self.conn, self.full = tree, repo, conn, full
         self.memory = memory
