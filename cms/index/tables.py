@@ -20,7 +20,7 @@ from typing import Any
 
 from cms.index.rows import Rows, to_json
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 TABLES: dict[str, dict[str, type]] = {
     "courses": {
@@ -79,12 +79,14 @@ TABLES: dict[str, dict[str, type]] = {
     "search_docs": {"id": int, "kind": str, "course": str, "slug": str, "path": str, "listed": int,
                     "publish_at": str},
     "meta": {"key": str, "value": str},
+    "redirects": {"kind": str, "old_path": str, "new_path": str, "old_file": str, "new_file": str, "commit": str,
+                  "renamed_at": str, "listed": int},
 }
 
 KEYS: dict[str, str | tuple[str, ...]] = {
     "courses": "slug", "sections": ("course", "slug"), "lessons": ("course", "slug"),
     "projects": "slug", "authors": "slug", "paths": "slug", "media": "id", "categories": "slug",
-    "files": "path", "search_docs": "id", "meta": "key",
+    "files": "path", "search_docs": "id", "meta": "key", "redirects": "old_file",
 }
 INDEXES: list[tuple[str, list[str]]] = [
     ("courses", ["status", "updated_at"]), ("courses", ["path"]), ("sections", ["path"]),
@@ -93,7 +95,7 @@ INDEXES: list[tuple[str, list[str]]] = [
     ("projects", ["path"]), ("authors", ["path"]), ("paths", ["path"]), ("path_courses", ["learning_path"]),
     ("path_courses", ["path"]), ("media", ["path"]), ("categories", ["path"]), ("search_docs", ["path"]),
     ("lessons", ["course", "slug", "status", "section"]), ("sections", ["course", "slug", "status"]),
-    ("courses", ["slug", "status", "publish_at"]),
+    ("courses", ["slug", "status", "publish_at"]), ("redirects", ["old_path", "listed"]),
 ]
 CONTENT_TABLES = ("courses", "sections", "lessons", "video_snippets", "projects", "authors", "paths",
                   "path_courses", "media", "categories", "search_docs")
