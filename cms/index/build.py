@@ -29,7 +29,8 @@ from cms import localdir
 from cms.content.corpus import ContentTree, Corpus
 from cms.content.sources import CONTENT_SUFFIXES, Kind, Source, classify, is_ignored
 from cms.content.validate import check
-from cms.index import derived, tables
+from cms.index import derived, documents, tables
+from cms.index.documents import Materialise
 from cms.index.parsing import Parsed, ParseJob, parse_all, parse_one, worker_count
 from cms.index.rows import Rows, Stamp, to_json
 from cms.index.stored import FILE_COLUMNS, REMEMBERED, Memory, remembered, stored_problems
@@ -91,12 +92,16 @@ def connect(path: Path) -> sqlite3.Connection:
 
 def update(tree: ContentTree, db_path: Path, *, full: bool = False, workers: int | None = None,
            progress: Progress | None = None, memory: Memory | None = None,
-           source: BlobSource | None = None) -> IndexReport:
-    """Bring the index at `db_path` up to date with the content of `tree` (or of `source`, when given)."""
+           source: BlobSource | None = None, materialise: Materialise | None = None) -> IndexReport:
+    """Bring the index at `db_path` up to date with the content of `tree` (or of `source`, when given).
+
+    `materialise` stores the public documents that are missing, in the same transaction
+    (`cms.index.documents`); without it, documents that went stale are only deleted.
+    """
     started = time.perf_counter()
     repo = source or GitRepo.open(tree.content_dir)
     run = functools.partial(_Run, tree, repo, workers=worker_count(workers), progress=progress,
-                            memory=memory or Memory())
+                            memory=memory or Memory(), materialise=materialise)
     localdir.prepare(db_path.parent)
     report = None if db_path.exists() else _first_build(db_path, run)
     if report is None:
@@ -190,8 +195,10 @@ class _Run:
     """One indexing run inside the open transaction."""
 
     def __init__(self, tree: ContentTree, repo: BlobSource, conn: sqlite3.Connection, full: bool, *, workers: int,
-                 progress: Progress | None, memory: Memory) -> None:
+                 progress: Progress | None, memory: Memory,
+                 materialise: Materialise | None = None) -> None:
         self.tree, self.repo, self.conn, self.full = tree, repo, conn, full
+        self.materialise = materialise
         self.memory = memory
         self.workers = workers
         self.progress = progress
@@ -201,6 +208,13 @@ class _Run:
         """Content paths git has in conflict: their HEAD version is indexed, read from git, not from disk."""
 
     def execute(self) -> IndexReport:
+        """Index what changed, then store the documents that are missing (if given the step)."""
+        report = self._index()
+        if self.materialise is not None:
+            self.materialise(self.conn)
+        return report
+
+    def _index(self) -> IndexReport:
         head = self.repo.head()
         stored = {row[0]: (row[1], row[2]) for row in self.conn.execute("SELECT path, blob, ok FROM files")}
         misplaced = self._list_files(stored)
@@ -216,6 +230,7 @@ class _Run:
         tables.delete_rows(self.conn, {*changed, *deleted})
         tables.delete_paths(self.conn, "files", set(deleted))
         if self.full:
+            documents.clear(self.conn)
             tables.hold_search_merges(self.conn)
         with_rows = self._parse_and_write([(path, stamps[path], self._raw(path)) for path in changed])
         if self.full:

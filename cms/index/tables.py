@@ -8,7 +8,8 @@ file's git blob id). `files` is the indexer's own memory of each file;
 of its rows is (kind, course, slug, path) and whether it may be listed
 (published all the way up; `publish_at` is checked at read time), kept
 apart so that filtering hits never reads their text; `meta` records what
-the index was built from. `insert` and `delete_rows` move a batch of rows
+the index was built from; `documents` holds public entries' JSON bodies by
+key (`cms.index.documents`). `insert` and `delete_rows` move a batch of rows
 in and out, one statement per table.
 """
 
@@ -18,6 +19,7 @@ import operator
 import sqlite3
 from typing import Any
 
+from cms.index import documents
 from cms.index.rows import Rows, to_json
 
 SCHEMA_VERSION = 6
@@ -79,6 +81,7 @@ TABLES: dict[str, dict[str, type]] = {
     "search_docs": {"id": int, "kind": str, "course": str, "slug": str, "path": str, "listed": int,
                     "publish_at": str},
     "meta": {"key": str, "value": str},
+    "documents": {"key": str, "body": bytes, "etag": str},
     "redirects": {"kind": str, "old_path": str, "new_path": str, "old_file": str, "new_file": str, "commit": str,
                   "renamed_at": str, "listed": int},
 }
@@ -86,7 +89,8 @@ TABLES: dict[str, dict[str, type]] = {
 KEYS: dict[str, str | tuple[str, ...]] = {
     "courses": "slug", "sections": ("course", "slug"), "lessons": ("course", "slug"),
     "projects": "slug", "authors": "slug", "paths": "slug", "media": "id", "categories": "slug",
-    "files": "path", "search_docs": "id", "meta": "key", "redirects": "old_file",
+    "files": "path", "search_docs": "id", "meta": "key",
+    "documents": "key", "redirects": "old_file",
 }
 INDEXES: list[tuple[str, list[str]]] = [
     ("courses", ["status", "updated_at"]), ("courses", ["path"]), ("sections", ["path"]),
@@ -102,7 +106,7 @@ CONTENT_TABLES = ("courses", "sections", "lessons", "video_snippets", "projects"
 """Tables whose rows come from one content file each, found by `path`."""
 
 
-_TYPES = {str: "TEXT", int: "INTEGER", float: "FLOAT"}
+_TYPES = {str: "TEXT", int: "INTEGER", float: "FLOAT", bytes: "BLOB"}
 
 
 def create(conn: sqlite3.Connection) -> None:
@@ -114,6 +118,7 @@ def create(conn: sqlite3.Connection) -> None:
                      f"({', '.join(f'[{c}]' for c in columns)})")
     conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5("
                  "title, body, tokenize = 'porter unicode61 remove_diacritics 2')")
+    documents.create_triggers(conn)
 
 
 def _create_table(name: str, columns: dict[str, type], key: str | tuple[str, ...] | None) -> str:

@@ -1,0 +1,82 @@
+"""Materialised documents: each public entry's JSON body, stored by key, and kept from going stale.
+
+The `documents` table maps a key (`course/<course>`, `lesson/<course>/<lesson>`)
+to the exact bytes the read API answers for it and their ETag, so serving
+one is a primary-key read. What goes in is decided above the index (the
+read side shapes entries; `update(..., materialise=...)` runs its
+`Materialise` step inside the index transaction). What must come out is
+decided here, by triggers: any change to a row a body is made from deletes
+the bodies that embed it, whoever changes it (a parsed file, derived
+figures, new git dates). A missing document is a hole that readers fill by
+shaping from rows, and that the next materialising run stores again; a
+stored document is never out of step with the rows it was made from.
+
+    a row of   deletes the documents of
+    courses    that course and its lessons, and courses naming it as a prerequisite
+    sections   its course and the course's lessons
+    lessons    that lesson and its course (the outline)
+    authors    courses it is the instructor of
+    categories courses in it
+    media      courses showing it (image, instructor's avatar) and lessons whose videos show it
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+Materialise = Callable[[sqlite3.Connection], None]
+"""Stores the documents that are missing, in the index transaction it is given."""
+
+
+def course_key(course: str) -> str:
+    return f"course/{course}"
+
+
+def lesson_key(course: str, lesson: str) -> str:
+    return f"lesson/{course}/{lesson}"
+
+
+def _course_and_lessons(course: str) -> str:
+    """The documents of course `course` (an SQL expression) and every lesson of it: a range of the key."""
+    return (f"key = 'course/' || {course} OR (key >= 'lesson/' || {course} || '/' "
+            f"AND key < 'lesson/' || {course} || '0')")
+
+
+_COURSES_WHERE = "DELETE FROM documents WHERE key IN (SELECT 'course/' || slug FROM courses WHERE {condition})"
+_STALE: dict[str, list[str]] = {
+    "courses": [f"DELETE FROM documents WHERE {_course_and_lessons('R.slug')}",
+                "DELETE FROM documents WHERE key IN (SELECT 'course/' || c.slug FROM courses c, "
+                "json_each(c.prerequisites) p WHERE p.value = R.slug)"],
+    "sections": [f"DELETE FROM documents WHERE {_course_and_lessons('R.course')}"],
+    "lessons": ["DELETE FROM documents WHERE key IN ('course/' || R.course, 'lesson/' || R.course || '/' || R.slug)"],
+    "authors": [_COURSES_WHERE.format(condition="instructor = R.slug")],
+    "categories": [_COURSES_WHERE.format(condition="category = R.slug")],
+    "media": [_COURSES_WHERE.format(condition="image = R.id OR instructor IN (SELECT slug FROM authors "
+                                              "WHERE avatar = R.id)"),
+              "DELETE FROM documents WHERE key IN (SELECT DISTINCT 'lesson/' || course || '/' || lesson "
+              "FROM video_snippets WHERE media = R.id)"],
+}
+"""Per table, what a changed row `R` makes stale."""
+
+
+def create_triggers(conn: sqlite3.Connection) -> None:
+    """Triggers that delete the documents a row change makes stale (the old row's and the new row's).
+
+    They do nothing while there are no documents, as in a full build before its materialising step.
+    """
+    for table, statements in _STALE.items():
+        for event, rows in (("INSERT", ("NEW",)), ("DELETE", ("OLD",)), ("UPDATE", ("OLD", "NEW"))):
+            body = " ".join(f"{statement.replace('R.', f'{row}.')};" for row in rows for statement in statements)
+            conn.execute(f"CREATE TRIGGER IF NOT EXISTS [stale_documents_{table}_{event.lower()}] "
+                         f"AFTER {event} ON [{table}] WHEN EXISTS (SELECT 1 FROM documents) BEGIN {body} END")
+
+
+def clear(conn: sqlite3.Connection) -> None:
+    """Forget every document (a full build makes them all again)."""
+    conn.execute("DELETE FROM documents")
+
+
+def store(conn: sqlite3.Connection, documents: list[tuple[str, bytes, str]]) -> None:
+    """Store (key, body, etag) documents, replacing any under the same key."""
+    conn.executemany("INSERT OR REPLACE INTO documents (key, body, etag) VALUES (?, ?, ?)", documents)
