@@ -82,8 +82,8 @@ TABLES: dict[str, dict[str, type]] = {
                     "publish_at": str},
     "meta": {"key": str, "value": str},
     "documents": {"key": str, "body": bytes, "etag": str},
-    "redirects": {"kind": str, "old_path": str, "new_path": str, "old_file": str, "new_file": str, "commit": str,
-                  "renamed_at": str, "listed": int},
+    "redirects": {"kind": str, "old_path": str, "new_path": str, "old_file": str, "new_file": str,
+                  "renamed_in": str, "renamed_at": str, "listed": int},
 }
 
 KEYS: dict[str, str | tuple[str, ...]] = {
