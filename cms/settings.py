@@ -118,6 +118,14 @@ def _webhook_targets(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(targets)
 
 
+def _public_url(text: str) -> str:
+    """An http(s) address without query or fragment, kept without a trailing slash."""
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError("expected the server's address as people reach it, like https://cms.example.com")
+    return text.strip().rstrip("/")
+
+
 def _delays(text: str) -> tuple[float, ...]:
     """Seconds, separated by commas, each more than 0 and at most a day."""
     delays = tuple(float(part) for part in text.split(",") if part.strip())
@@ -142,6 +150,9 @@ SETTINGS: tuple[Setting, ...] = (
             "`postgresql://user:password@host:5432/database`.", check_url, secret=True),
     Setting("CMS_SECRET_KEY", None, "Signs access tokens (at least 32 characters); without it the admin API "
             "answers 503.", _secret_key, secret=True),
+    Setting("CMS_PUBLIC_URL", None, "The server's address as people reach it (`https://cms.example.com`), for "
+            "preview links; without it the API uses the address a request came to and `cms ai draft` prints no "
+            "link.", _public_url),
     Setting("CMS_ACCESS_TOKEN_MINUTES", "15", "Lifetime of an access token.", _positive_int),
     Setting("CMS_REFRESH_TOKEN_DAYS", "14", "Lifetime of a refresh token.", _positive_int),
     Setting("CMS_CORS_ORIGINS", "", "Comma-separated origins allowed to call the API from a browser.", _origins),
@@ -196,6 +207,7 @@ class Settings:
     database_url: str | None
     state_url: str | None
     secret_key: str | None
+    public_url: str | None
     access_token_minutes: int
     refresh_token_days: int
     cors_origins: tuple[str, ...]
