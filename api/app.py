@@ -33,6 +33,7 @@ from api.spec import ServedDocument
 from api.strictness import strict_request
 from cms.accounts import Accounts, check_admin_settings
 from cms.delivery import Delivery
+from cms.delivery.follower import Follower
 from cms.lifetime import follow_parent
 from cms.media import MediaSetup
 from cms.read import LiveIndex
@@ -65,9 +66,14 @@ def create_app(settings: Settings | None = None, index_path: Path | None = None)
         app.state[SERVICES] = services
         if services.delivery is not None:
             services.delivery.start()  # a thread of this worker: never in the `cms serve` process
+        follower = Follower.open(settings, space)  # with Postgres state and a remote: other servers' heads
+        if follower is not None:
+            follower.start()
         try:
             yield
         finally:
+            if follower is not None:
+                follower.stop()
             if services.delivery is not None:
                 services.delivery.close()
             if services.accounts is not None:

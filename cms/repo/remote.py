@@ -1,4 +1,11 @@
-"""The content repository's remote: pushing admin commits and pulling on a webhook.
+"""The content repository's remote: catching up before a write, pushing admin commits, pulling on a webhook.
+
+Several servers, each with a clone of one remote, take turns at writing
+(`cms.write.journal.exclusive`): the one whose turn it is first catches
+its clone up with the remote (`catch_up`: fetch, then fast-forward only),
+so an `If-Match` is checked against the remote's head, not an old clone.
+The fetch is bounded: git gives up on a stalled HTTP transfer or SSH
+connection (`FETCH_BOUNDS`) and never asks for a password.
 
 A rejected push is rebased once onto the remote and pushed again; if that
 fails too, the admin's commit is taken back off the branch (`reset --keep`,
@@ -11,7 +18,7 @@ import contextlib
 import hashlib
 import hmac
 
-from cms.errors import Conflict
+from cms.errors import Conflict, UpstreamError
 from cms.repo.repository import GitError, GitRepo
 
 
@@ -21,6 +28,39 @@ def upstream(repo: GitRepo) -> tuple[str, str] | None:
     if not remotes or branch is None:
         return None
     return repo.tracking() or (remotes[0], branch)
+
+
+FETCH_BOUNDS = {
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_HTTP_LOW_SPEED_LIMIT": "1000",
+    "GIT_HTTP_LOW_SPEED_TIME": "10",
+    "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=5 -o ServerAliveCountMax=2",
+}
+"""git's own limits on a fetch: under 1 kB/s for 10 s over HTTP, or 10 s of silence over SSH, and it stops."""
+
+
+def catch_up(repo: GitRepo) -> str | None:
+    """Fetch the upstream branch and fast-forward to it; the new HEAD (unchanged without a remote).
+
+    502 when the remote cannot be reached; 409 when the clone cannot fast-forward (it has commits the
+    remote lacks, or uncommitted files in the way): nothing is changed then, and nothing lost.
+    """
+    target = upstream(repo)
+    if target is None:
+        return repo.head()
+    remote, branch = target
+    try:
+        repo.run("fetch", "--quiet", "--no-tags", remote, f"refs/heads/{branch}", env=FETCH_BOUNDS)
+    except GitError as error:
+        raise UpstreamError(f"cannot fetch {branch} from the remote {remote!r} to catch up before writing; "
+                            f"nothing was written: {error.detail}", reason="remote-unreachable") from None
+    try:
+        repo.run("merge", "--ff-only", "--quiet", "FETCH_HEAD")
+    except GitError as error:
+        raise Conflict(f"this clone cannot fast-forward to {remote}/{branch} (it has commits the remote lacks, "
+                       f"or uncommitted files in the way); nothing was written: {error.detail}",
+                       reason="clone-diverged") from None
+    return repo.head()
 
 
 def push(repo: GitRepo, commit: str) -> None:

@@ -15,7 +15,12 @@ process working in this clone takes. When the state database is on
 Postgres, several servers with clones of their own share one remote, and a
 write also holds a Postgres advisory lock there: one writer across servers.
 That lock belongs to a connection of its own, so it goes when the write's
-process dies, however it dies. A git command
+process dies, however it dies. Holding both, a server first catches its
+clone up with the remote (`cms.repo.remote.catch_up`), so every write
+starts from the remote's head whichever server takes it; when the block
+leaves HEAD elsewhere (a write pushed, a webhook pulled), the new head is
+announced on the state database (`NOTIFY content_head`) and the other
+servers follow (`cms.delivery.follower`). A git command
 killed together with the server leaves `.git/index.lock` behind, and every
 later git command would refuse to run; recovery removes that file when no
 live git process holds it (it waits a moment for one that still runs).
@@ -25,23 +30,28 @@ from __future__ import annotations
 
 import fcntl
 import glob
+import logging
 import os
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import msgspec
 
 from cms import localdir
 from cms.database import PostgresUrl, is_postgres
-from cms.errors import Conflict
+from cms.errors import ConfigError, Conflict
+from cms.repo import remote
 from cms.repo.commits import restore_paths
 from cms.repo.repository import GitRepo
 
+log = logging.getLogger("coursebase.write")
 GIT_LOCK_WAIT_SECONDS = 5.0
 WRITE_LOCK = "content writes"
 """The advisory lock every server's writes take in a Postgres state database."""
+HEADS_CHANNEL = "content_head"
+"""The state database's NOTIFY channel: its payload is the commit a server just brought its clone to."""
 
 
 class Pending(msgspec.Struct):
@@ -55,17 +65,43 @@ def journal_path(repo: GitRepo) -> Path:
 
 @contextmanager
 def exclusive(repo: GitRepo, state_url: str | None = None) -> Iterator[None]:
-    """The write lock: this clone's file lock, then, with a Postgres `state_url`, the servers' advisory lock."""
-    with _clone_lock(repo), _servers_lock(state_url):
-        yield
+    """The write lock: this clone's file lock, then, with a Postgres `state_url`, the servers' advisory lock,
+    under which the clone is caught up with the remote first and a moved HEAD announced last."""
+    with _clone_lock(repo):
+        if not is_postgres(state_url):
+            yield
+            return
+        location = PostgresUrl(str(state_url), "CMS_STATE_URL")
+        with _servers_lock(location):
+            before = repo.head()
+            recover(repo, locked=True)  # before HEAD moves: afterwards an interrupted write could not be undone
+            remote.catch_up(repo)
+            try:
+                yield
+            finally:
+                _announce(location, repo, before)
 
 
-def _servers_lock(state_url: str | None) -> AbstractContextManager[None]:
-    if not is_postgres(state_url):
-        return nullcontext()
+def _servers_lock(location: PostgresUrl) -> AbstractContextManager[None]:
     from cms.database.postgres import advisory_lock
 
-    return advisory_lock(PostgresUrl(str(state_url), "CMS_STATE_URL"), WRITE_LOCK)
+    return advisory_lock(location, WRITE_LOCK)
+
+
+def _announce(location: PostgresUrl, repo: GitRepo, before: str | None) -> None:
+    """Tell the other servers the new head, if HEAD moved while the lock was held."""
+    head = repo.head()
+    if head is None or head == before:
+        return
+    import psycopg
+
+    from cms.database.postgres import connect
+
+    try:
+        with connect(location) as conn:
+            conn.execute("SELECT pg_notify(%s, %s)", [HEADS_CHANNEL, head])
+    except (ConfigError, psycopg.Error) as error:  # the write stands; the others catch up before their next write
+        log.warning("could not announce the new head %s to the other servers: %s", head[:12], error)
 
 
 @contextmanager

@@ -1,0 +1,112 @@
+"""Following the other servers: each API worker's thread that keeps this clone and its index at the new head.
+
+Servers with clones of one remote and one Postgres state database announce
+every head they move to (`NOTIFY content_head`, sent under the write lock
+by `cms.write.journal.exclusive`: after a write's push, after a webhook's
+pull). The follower `LISTEN`s on a connection of its own and, for a head
+this clone is not at, catches the clone up with the remote and brings the
+index up to date, under this clone's lock only: it never waits for another
+server's write. The index update ends the response hold too
+(`api.caching`: the index version changes).
+
+When the listening connection starts, and again after it was lost, the
+follower catches up once, so a head announced while it was not listening
+is never missed. A head this clone is at already costs one `git rev-parse`;
+with a shared Postgres index, the index run finds it is at that commit and
+does nothing. Failures are logged and retried after a pause.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+
+from cms.database import PostgresUrl, is_postgres
+from cms.index.build import update
+from cms.repo import remote
+from cms.repo.repository import GitError, GitRepo
+from cms.settings import Settings
+from cms.write import Workspace, journal
+
+log = logging.getLogger("coursebase.follower")
+WAIT_SECONDS = 0.5
+"""How long one wait for a notification lasts: also how soon the thread notices it should stop."""
+COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+ERROR_PAUSE = 2.0
+"""How long the follower rests after a failure (the state database or the remote unreachable)."""
+
+
+def following(settings: Settings, space: Workspace) -> bool:
+    """Whether this server follows others: its state database is Postgres and its branch has a remote."""
+    return is_postgres(settings.state_url) and remote.upstream(GitRepo.open(space.tree.content_dir)) is not None
+
+
+def follow(space: Workspace, head: str | None = None) -> bool:
+    """Catch this clone and its index up with the remote, unless HEAD is at `head` already; whether HEAD moved."""
+    repo = GitRepo.open(space.tree.content_dir)
+    if head is not None and _contains(repo, head):
+        return False
+    with journal.exclusive(repo):
+        before = repo.head()
+        journal.recover(repo, locked=True)
+        moved = remote.catch_up(repo) != before
+        update(space.tree, space.db_path)
+    return moved
+
+
+def _contains(repo: GitRepo, head: str) -> bool:
+    """Whether HEAD is at `head` or past it (an announcement this clone has overtaken); False for anything
+    that is not a commit id."""
+    if not COMMIT_ID.fullmatch(head):
+        return False
+    try:
+        repo.run("merge-base", "--is-ancestor", head, "HEAD")
+    except GitError:  # not an ancestor (exit 1), or a commit this clone has not fetched yet
+        return False
+    return True
+
+
+class Follower:
+    """The thread: listen for announced heads on the state database, follow each one."""
+
+    def __init__(self, space: Workspace, location: PostgresUrl) -> None:
+        self.space = space
+        self.location = location
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def open(cls, settings: Settings, space: Workspace) -> Follower | None:
+        """A follower for this server, or None when it has no one to follow (see `following`)."""
+        if not following(settings, space):
+            return None
+        return cls(space, PostgresUrl(str(settings.state_url), "CMS_STATE_URL"))
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="coursebase-follower", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._listen()
+            except Exception as error:  # any failure: log it, rest, listen again
+                log.warning("following the other servers failed (trying again in %.0f s): %s", ERROR_PAUSE, error)
+                self._stopping.wait(ERROR_PAUSE)
+
+    def _listen(self) -> None:
+        from cms.database.postgres import KEEPALIVES, connect
+
+        with connect(self.location, options=KEEPALIVES) as conn:
+            conn.execute(f"LISTEN {journal.HEADS_CHANNEL}")
+            follow(self.space)  # whatever was announced while nobody listened
+            while not self._stopping.is_set():
+                heads = [note.payload for note in conn.notifies(timeout=WAIT_SECONDS, stop_after=1)]
+                if heads:
+                    follow(self.space, heads[-1])
