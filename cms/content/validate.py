@@ -6,13 +6,15 @@ validator runs them all and never stops at the first finding.
 
 from __future__ import annotations
 
+import posixpath
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import msgspec
 
 from cms.content.corpus import ContentTree, Corpus, load
+from cms.content.links import fragment
 from cms.content.models import Course, Media
 from cms.content.parse import Document
 from cms.content.sources import Kind
@@ -36,17 +38,22 @@ class Report(msgspec.Struct):
         return [p for p in self.problems if not p.is_error]
 
 
-def validate_dir(content_dir: Path) -> Report:
-    """Validate a content directory: every file, then the corpus."""
+def validate_dir(content_dir: Path, moved: Mapping[str, str] | None = None) -> Report:
+    """Validate a content directory: every file, then the corpus (`moved`: see `check`)."""
     corpus = load(ContentTree.locate(content_dir))
-    return Report(files=len(corpus.documents), problems=check(corpus))
+    return Report(files=len(corpus.documents), problems=check(corpus, moved))
 
 
-def check(corpus: Corpus) -> list[Problem]:
-    """Every problem of the corpus: per file and across files, sorted by place."""
+def check(corpus: Corpus, moved: Mapping[str, str] | None = None) -> list[Problem]:
+    """Every problem of the corpus: per file and across files, sorted by place.
+
+    `moved` maps content paths git saw renamed to where their files are now (`cms.index.redirects`):
+    a link to an old path is then a warning, since the old address redirects, not a broken link.
+    """
     problems = list(corpus.all_problems())
     for run in CHECKS:
         problems.extend(run(corpus))
+    problems.extend(check_links(corpus, moved or {}))
     return sorted(problems, key=sort_key)
 
 
@@ -179,15 +186,31 @@ def check_unique_records(corpus: Corpus) -> Iterable[Problem]:
                                   expected="a public_id unique among media records", found=repr(doc.entry.public_id))
 
 
-def check_links(corpus: Corpus) -> Iterable[Problem]:
-    """Relative links from one content file to another point at a file that exists."""
+def check_links(corpus: Corpus, moved: Mapping[str, str]) -> Iterable[Problem]:
+    """Relative links from one content file to another point at a file that exists, or at the old path of one
+    git saw renamed (a warning: the old address redirects, but the link should name the file as it is now)."""
     for doc in corpus.documents.values():
         for target, line, path in doc.links:
-            if path not in corpus.documents:
+            if path in corpus.documents:
+                continue
+            now = moved.get(path)
+            if now in corpus.documents:
+                yield _renamed_link(corpus, doc, target, doc.body_line + line, path, now)  # type: ignore[arg-type]
+            else:
                 yield Problem(file=doc.file, line=doc.body_line + line, rule="broken-link",
                               message=f"link {target!r} points to no content file",
                               expected="a relative path to an existing .md file", found=corpus.tree.label(path))
 
 
+def _renamed_link(corpus: Corpus, doc: Document, target: str, line: int, old: str, now: str) -> Problem:
+    label = corpus.tree.label
+    relative = posixpath.relpath(now, posixpath.dirname(doc.source.path)) + fragment(target)
+    return Problem(file=doc.file, line=line, rule="renamed-link", severity="warning",
+                   message=f"link {target!r} points to {label(old)}, which git saw renamed to {label(now)}: "
+                           f"the old address redirects, but link to {relative!r}",
+                   expected=relative, found=target)
+
+
 CHECKS: list[Check] = [check_parents, check_orders_and_slugs, check_references, check_prerequisite_cycles,
-                       check_unique_records, check_links]
+                       check_unique_records]
+"""The checks over the corpus alone; `check_links` also takes what git saw renamed."""
