@@ -29,6 +29,7 @@ from cms import localdir
 from cms.content.corpus import ContentTree, Corpus
 from cms.content.sources import CONTENT_SUFFIXES, Kind, Source, classify, is_ignored
 from cms.content.validate import check
+from cms.database import PostgresUrl, locate
 from cms.index import derived, documents, redirects, tables
 from cms.index.documents import Materialise
 from cms.index.parsing import Parsed, ParseJob, parse_all, parse_one, worker_count
@@ -59,6 +60,18 @@ class BlobSource(Protocol):
     def read_blob(self, blob: str) -> bytes: ...
 
 
+class Store(Protocol):
+    """How rows go into the index's database: `cms.index.tables` (SQLite), `cms.index.postgres` (COPY)."""
+
+    def insert(self, conn: Any, rows: Rows) -> None: ...
+
+    def write(self, conn: Any, table: str, records: list[dict[str, Any]], *, replace: bool = False) -> None: ...
+
+    def hold_search_merges(self, conn: Any) -> None: ...
+
+    def merge_search(self, conn: Any) -> None: ...
+
+
 class IndexReport(msgspec.Struct, kw_only=True):
     """What one run of the indexer did."""
 
@@ -81,6 +94,12 @@ def database_path(tree: ContentTree, url: str | None) -> Path:
     return localdir.sqlite_file(tree.repo_root, url, "CMS_DATABASE_URL", "index.db")
 
 
+def index_location(tree: ContentTree, url: str | None) -> Path | PostgresUrl:
+    """The index `CMS_DATABASE_URL` names: a SQLite file (`.cms/index.db` by default) or a Postgres database."""
+    location = locate("CMS_DATABASE_URL", url, tree.repo_root, "index.db")
+    return location if isinstance(location, PostgresUrl) else location.path
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """The writer's connection: WAL so readers are never blocked or shown a partial state."""
     localdir.prepare(path.parent)
@@ -90,7 +109,7 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def update(tree: ContentTree, db_path: Path, *, full: bool = False, workers: int | None = None,
+def update(tree: ContentTree, db_path: Path | PostgresUrl, *, full: bool = False, workers: int | None = None,
            progress: Progress | None = None, memory: Memory | None = None,
            source: BlobSource | None = None, materialise: Materialise | None = None) -> IndexReport:
     """Bring the index at `db_path` up to date with the content of `tree` (or of `source`, when given).
@@ -102,6 +121,12 @@ def update(tree: ContentTree, db_path: Path, *, full: bool = False, workers: int
     repo = source or GitRepo.open(tree.content_dir)
     run = functools.partial(_Run, tree, repo, workers=worker_count(workers), progress=progress,
                             memory=memory or Memory(), materialise=materialise)
+    if isinstance(db_path, PostgresUrl):
+        from cms.index import postgres  # psycopg costs 0.3 s to import: only when used
+
+        report = postgres.update(db_path, functools.partial(run, store=postgres), full)
+        report.seconds = round(time.perf_counter() - started, 3)
+        return report
     localdir.prepare(db_path.parent)
     report = None if db_path.exists() else _first_build(db_path, run)
     if report is None:
@@ -195,10 +220,11 @@ class _Run:
     """One indexing run inside the open transaction."""
 
     def __init__(self, tree: ContentTree, repo: BlobSource, conn: sqlite3.Connection, full: bool, *, workers: int,
-                 progress: Progress | None, memory: Memory,
+                 progress: Progress | None, memory: Memory, store: Store = tables,
                  materialise: Materialise | None = None) -> None:
         self.tree, self.repo, self.conn, self.full = tree, repo, conn, full
         self.materialise = materialise
+        self.store = store
         self.memory = memory
         self.workers = workers
         self.progress = progress
@@ -231,10 +257,10 @@ class _Run:
         tables.delete_paths(self.conn, "files", set(deleted))
         if self.full:
             documents.clear(self.conn)
-            tables.hold_search_merges(self.conn)
+            self.store.hold_search_merges(self.conn)
         with_rows = self._parse_and_write([(path, stamps[path], self._raw(path)) for path in changed])
         if self.full:
-            tables.merge_search(self.conn)
+            self.store.merge_search(self.conn)
         corpus = self._corpus(misplaced)
         moved = redirects.refresh(self.conn, self.repo, self.tree.prefix, corpus.documents, _meta(self.conn, "commit"),
                                   head, self.full)
@@ -322,8 +348,8 @@ class _Run:
             return set()
         records = [tuple(item.record[column] for column in FILE_COLUMNS) for item in batch]
         self._keep(records)
-        tables.write(self.conn, "files", [item.record for item in batch], replace=True)
-        tables.insert(self.conn, _merged(item.rows for item in batch if item.rows is not None))
+        self.store.write(self.conn, "files", [item.record for item in batch], replace=True)
+        self.store.insert(self.conn, _merged(item.rows for item in batch if item.rows is not None))
         return {item.path for item in batch if item.rows is not None}
 
     def _keep(self, rows: Iterable[tuple[Any, ...]]) -> None:
@@ -353,7 +379,7 @@ class _Run:
         tables.delete_rows(self.conn, dropped)
         stamps |= self._stamps([path for path in returned if path not in stamps], redate=False)
         parsed = [parse_one(self.tree, path, stamps[path], self._raw(path)) for path in returned]
-        tables.insert(self.conn, _merged(item.rows for item in parsed if item.rows is not None))
+        self.store.insert(self.conn, _merged(item.rows for item in parsed if item.rows is not None))
         return changed | dropped | set(returned)
 
     def _remember(self, corpus: Corpus, stored: dict[str, tuple[str, int]], changed: set[str], bad: set[str],
@@ -388,10 +414,10 @@ class _Run:
         derived.refresh(self.conn, courses)
         self.conn.execute("DELETE FROM problems")
         if problems:
-            tables.write(self.conn, "problems", [msgspec.structs.asdict(p) for p in problems])
+            self.store.write(self.conn, "problems", [msgspec.structs.asdict(p) for p in problems])
         meta = {"schema_version": str(tables.SCHEMA_VERSION), "commit": head or "", "built_at": utc_now(),
                 "content_prefix": self.tree.prefix}
-        tables.write(self.conn, "meta", [{"key": k, "value": v} for k, v in meta.items()], replace=True)
+        self.store.write(self.conn, "meta", [{"key": k, "value": v} for k, v in meta.items()], replace=True)
 
     def _report(self, head: str | None, read: int, deleted: int, problems: list[Problem],
                 left_out: set[str]) -> IndexReport:
