@@ -1,0 +1,191 @@
+"""Branch previews: the read index of any branch or commit, built on demand from git objects, cached per commit.
+
+    previews = Previews(tree, main_index, keep)   one per process (the API keeps it in `Services.previews`)
+    previews.commit(ref)        → the commit a branch, tag or commit id names (404 problem when none; a ref
+                                  that is not a plain ref name never reaches git)
+    previews.index(ref)         → Preview(ref, commit, path): that commit's index file, built or reused
+    previews.connection(ref)    → (commit, a read-only connection to it): what a `?ref=` request reads
+
+A commit's index is `<index folder>/previews/<commit>.db`. It starts as a copy of the main index (SQLite's
+backup API: a consistent snapshot even while the indexer writes) and is brought to the commit by the
+ordinary incremental run, with a source (`cms.repo.objects.CommitSource`) that lists blob ids with
+`git ls-tree` and reads bytes with `git cat-file --batch`: only the files that differ from main are parsed,
+and neither the working tree, the checkout nor the main index is touched. Drafts are in it as in any
+index; readers of a preview see hidden entries. At most `keep` commits stay cached: the least recently
+opened (by access time) are removed first. Builds are serialized by a lock file, across processes too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shutil
+import sqlite3
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+
+from cms.content.corpus import ContentTree
+from cms.errors import NotFound
+from cms.index.build import update
+from cms.read.connection import connect
+from cms.repo.objects import CommitSource, resolve, valid_ref
+from cms.repo.repository import GitRepo
+
+DEFAULT_KEEP = 8
+_COMMIT = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+FOLDER = "previews"
+
+
+class Preview(msgspec.Struct, frozen=True):
+    """The index of one ref: the commit it named when asked, and the index file of that commit."""
+
+    ref: str
+    commit: str
+    path: Path
+
+
+class Previews:
+    """Preview indexes next to the main index at `main_index`, for the content of `tree`."""
+
+    def __init__(self, tree: ContentTree, main_index: Path, keep: int = DEFAULT_KEEP) -> None:
+        self.tree = tree
+        self.repo = GitRepo.open(tree.content_dir)
+        self.main_index = main_index
+        self.folder = main_index.parent / FOLDER
+        self.keep = max(keep, 1)
+        self._open: OrderedDict[str, sqlite3.Connection] = OrderedDict()
+
+    def commit(self, ref: str) -> str:
+        """The commit `ref` names now; `NotFound` for anything else."""
+        if not valid_ref(ref):
+            raise NotFound(f"{ref!r} is not a branch, tag or commit name", reason="invalid-ref")
+        commit = resolve(self.repo, ref)
+        if commit is None:
+            raise NotFound(f"there is no branch, tag or commit {ref!r} in the content repository",
+                           reason="unknown-ref")
+        return commit
+
+    def index(self, ref: str) -> Preview:
+        """The index of `ref`'s commit: reused when cached, else built (and the least recently used evicted)."""
+        commit = self.commit(ref)
+        path = self.folder / f"{commit}.db"
+        if not _touch(path):
+            with self._locked():
+                if not _touch(path):
+                    self._build(commit, path)
+                    self._evict(keep=path)
+        return Preview(ref=ref, commit=commit, path=path)
+
+    def connection(self, ref: str) -> tuple[str, sqlite3.Connection]:
+        """A read-only connection to `ref`'s index, kept open for the next request of that commit."""
+        preview = self.index(ref)
+        conn = self._open.pop(preview.commit, None) or connect(preview.path)
+        self._open[preview.commit] = conn
+        while len(self._open) > self.keep:
+            self._open.popitem(last=False)[1].close()
+        return preview.commit, conn
+
+    def _build(self, commit: str, path: Path) -> None:
+        building = path.with_name(f"{path.name}.building")
+        building.unlink(missing_ok=True)
+        if self.main_index.is_file():
+            _snapshot(self.main_index, building)
+        with CommitSource(self.repo, commit) as source, _kept_open(building) as conn:
+            if self.main_index.is_file():
+                _date_as_of(conn, source, self.tree.prefix)
+            update(self.tree, building, source=source)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, readable without -wal or -shm
+        os.replace(building, path)
+
+    def _evict(self, keep: Path) -> None:
+        cached = sorted(self.folder.glob("*.db"), key=_last_opened, reverse=True)
+        for stale in [path for path in cached if path != keep][self.keep - 1:]:
+            stale.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with (self.folder / ".lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _snapshot(source: Path, target: Path) -> None:
+    """A consistent copy of the index at `source` (and its write-ahead log), never changing it.
+
+    A read transaction holds a snapshot: while it is open no checkpoint may write pages newer than it into
+    the file, nor restart the log, so the file copied first and the log copied next hold every commit up
+    to it at least; opening the copy replays the log's complete commits. A read-only connection never
+    checkpoints, even when it is the last one to close.
+    """
+    reader = sqlite3.connect(f"file:{source}?mode=ro", uri=True, isolation_level=None, timeout=60)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        shutil.copyfile(source, target)
+        log = source.with_name(f"{source.name}-wal")
+        with contextlib.suppress(FileNotFoundError):
+            shutil.copyfile(log, target.with_name(f"{target.name}-wal"))
+        reader.execute("COMMIT")
+    finally:
+        reader.close()
+
+
+@contextlib.contextmanager
+def _kept_open(path: Path) -> Iterator[sqlite3.Connection]:
+    """A connection to an index being built, open while the run writes to it, that never syncs to disk.
+
+    A preview is a cache, rebuilt if lost. While this connection is open the run's own connection is not
+    the last one and does not checkpoint (with a sync) when it closes: this one checkpoints, without.
+    """
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA synchronous = OFF")
+        yield conn
+    finally:
+        conn.close()
+
+
+def _date_as_of(conn: sqlite3.Connection, source: CommitSource, prefix: str) -> None:
+    """Make a copy of the main index need new dates only where the commit's history differs from main's.
+
+    A file's first and last commit dates differ between two commits only if a commit that one of them has
+    and the other lacks touched it. Those files are marked unread (their blob id cleared), so the run reads
+    and dates them again; the copy is then said to be of the commit already, so no other file is redated.
+    """
+    row = conn.execute("SELECT value FROM meta WHERE key = 'commit'").fetchone()
+    touched = source.touched_since(row[0], prefix) if row and _COMMIT.fullmatch(row[0]) else None
+    if touched is None:
+        return
+    paths = [name.removeprefix(prefix) for name in touched]
+    conn.execute("BEGIN")
+    conn.execute("UPDATE files SET blob = '' WHERE path IN (SELECT value FROM json_each(?))", [json.dumps(paths)])
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'commit'", [source.commit])
+    conn.execute("COMMIT")
+
+
+def _touch(path: Path) -> bool:
+    """Mark a cached index as just opened (its access time; the modification time stays its build time)."""
+    try:
+        os.utime(path, (time.time(), path.stat().st_mtime))
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _last_opened(path: Path) -> float:
+    try:
+        return path.stat().st_atime
+    except FileNotFoundError:
+        return 0.0
