@@ -19,7 +19,7 @@ from litestar.utils import normalize_path
 
 from api.auth import AuthMiddleware
 from api.caching import CachingMiddleware
-from api.controllers import auth, catalog, drafts, hooks, status, sync
+from api.controllers import auth, catalog, drafts, hooks, redirects, status, sync
 from api.controllers.courses import CourseController
 from api.controllers.media import MediaController
 from api.controllers.projects import ProjectController
@@ -82,7 +82,8 @@ def create_app(settings: Settings | None = None, index_path: Path | None = None)
     api = Router(path=API_PREFIX, route_handlers=[CourseController, ProjectController, *catalog.HANDLERS,
                                                   *status.HANDLERS, *auth.HANDLERS, UserController,
                                                   *WRITE_CONTROLLERS, hooks.receive_push, MediaController,
-                                                  drafts.create_draft, WebhookController, sync.sync_changes])
+                                                  drafts.create_draft, WebhookController, sync.sync_changes,
+                                                  redirects.list_redirects])
     docs = f"{API_PREFIX}/docs"
     return CoursebaseApp(
         route_handlers=[api, assets_router(docs)],

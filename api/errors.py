@@ -2,12 +2,15 @@
 
 `problem()` shapes every error body; the handler mapping sends library
 errors (`CmsError`, which carries its status), Litestar's HTTP errors
-(validation included) and anything unexpected through it.
+(validation included) and anything unexpected through it. A GET (or HEAD)
+that finds nothing at a renamed entry's old path answers 301 instead, with
+`Location` on the new path (`cms.read.redirects`).
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 import msgspec
@@ -16,8 +19,10 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
+from api.deps import API_PREFIX, services_of
 from api.schemas import ProblemOut
 from cms.errors import CmsError, InvalidInput, NotAuthenticated, RateLimited
+from cms.read import redirects
 
 PROBLEM_TYPE = "application/problem+json"
 TITLES = {400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found",
@@ -25,6 +30,8 @@ TITLES = {400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "
           415: "Unsupported media type", 422: "Unprocessable content", 428: "Precondition required",
           429: "Too many requests", 500: "Internal server error", 502: "Bad gateway", 503: "Service unavailable"}
 log = logging.getLogger("coursebase.api")
+REDIRECTED_BASES = (API_PREFIX, "/preview")
+"""Where an entry's public path is served: the read API, and the preview pages."""
 
 
 def problem(status: int, detail: str, *, reason: str | None = None, errors: list[dict[str, Any]] | None = None,
@@ -40,7 +47,30 @@ def _slug(title: str) -> str:
     return title.lower().replace(" ", "-")
 
 
-def _cms_error(_: Request[Any, Any, Any], error: CmsError) -> Response[ProblemOut]:
+def moved(request: Request[Any, Any, Any]) -> Response[bytes] | None:
+    """301 to where a renamed entry is now, for a GET (HEAD is one) that found nothing at its old path."""
+    services = services_of(request.app)
+    path = request.scope["path"]
+    base = next((base for base in REDIRECTED_BASES if path.startswith(f"{base}/")), None)
+    if request.method != "GET" or services is None or base is None:
+        return None
+    try:
+        found = redirects.target(services.index.conn, path.removeprefix(base))
+    except sqlite3.Error:  # an index from before redirects: nothing moved
+        log.exception("redirects could not be read for %s", path)
+        return None
+    if found is None:
+        return None
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    private = "authorization" in request.headers
+    cache = "private, no-store" if private else f"public, max-age={services.settings.cache_max_age}"
+    return Response(b"", status_code=301, headers={"Location": f"{base}{found}{'?' * bool(query)}{query}",
+                                                   "Cache-Control": cache, "Vary": "Authorization"})
+
+
+def _cms_error(request: Request[Any, Any, Any], error: CmsError) -> Response[Any]:
+    if error.status == 404 and (redirect := moved(request)) is not None:
+        return redirect
     errors = [msgspec.structs.asdict(p) for p in error.problems] or None
     if isinstance(error, InvalidInput):
         errors = [{"key": key, "message": message, "source": "body"} for key, message in error.fields.items()]
@@ -69,7 +99,9 @@ def _plain(item: Any) -> dict[str, Any]:
         if isinstance(item, dict) else {"message": str(item)}
 
 
-def _http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[ProblemOut]:
+def _http_error(request: Request[Any, Any, Any], error: HTTPException) -> Response[Any]:
+    if error.status_code == 404 and (redirect := moved(request)) is not None:
+        return redirect
     return problem(error.status_code, str(error.detail), headers=error.headers)
 
 

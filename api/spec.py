@@ -11,7 +11,8 @@ themselves, so the document says what the API does:
   admin API apply, 415 and 422 where a JSON body is taken, and the statuses
   a handler declares with `documented(...)` (404, 409, 412, 413, …);
 - conditional requests: `If-None-Match`, 304, `ETag` and `Cache-Control`
-  on GETs, `Link` on paged listings, `If-Match` (with 412 and 428) on
+  on GETs, 301 with `Location` on GETs of an entry's path (a renamed
+  entry), `Link` on paged listings, `If-Match` (with 412 and 428) on
   writes that need it, `Location` on creates;
 - security: the `bearer` scheme on routes with a role guard, optional on
   the public reads (a staff token shows drafts), the refresh cookie where
@@ -33,6 +34,9 @@ from litestar import Litestar, Request
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.routes import HTTPRoute
+
+from api.deps import API_PREFIX
+from cms.read.redirects import PREFIXES
 
 CONTRACT = "contract"
 """The handler `opt` key `documented()` fills in."""
@@ -166,6 +170,10 @@ IF_NONE_MATCH = {"name": "If-None-Match", "in": "header", "required": False,
 IF_MATCH = {"name": "If-Match", "in": "header", "required": True,
             "description": 'The version last read, as `"<version>"` (or `*`, or a list); a stale one gets 412.',
             "schema": ENTITY_TAGS}
+MOVED = {"description": "The entry was renamed or moved: `Location` names its path now, with the query kept "
+                        "(`GET /redirects` lists them).",
+         "headers": {"Location": _header("Where the entry is now."),
+                     "Cache-Control": _header("`public, max-age=…`; `private, no-store` with a token.")}}
 PROBLEM_HEADERS = {401: {"WWW-Authenticate": _header("`Bearer`, with `error=\"invalid_token\"` for a bad one.")},
                    429: {"Retry-After": _header("Seconds to wait.", {"type": "integer"})}}
 
@@ -183,6 +191,8 @@ def complete(document: dict[str, Any], app: Litestar) -> dict[str, Any]:
         operation = document["paths"].get(path, {}).get(method.lower())
         if operation is not None:
             _complete_operation(operation, method, handler)
+            if method == "GET" and _moves(path):
+                operation["responses"]["301"] = MOVED
             body = handler.opt.get(CONTRACT, Contract()).body
             if body is not None:
                 schemas.update(body.components())
@@ -190,6 +200,11 @@ def complete(document: dict[str, Any], app: Litestar) -> dict[str, Any]:
                     "schema": body.schema()}}}
     components["schemas"] = dict(sorted(schemas.items()))
     return document
+
+
+def _moves(path: str) -> bool:
+    """Whether a GET of `path` may answer 301: an entry's path, or one below it (`cms.read.redirects`)."""
+    return "{" in path and path.removeprefix(API_PREFIX).startswith(PREFIXES)
 
 
 def _request_structs(handlers: list[HTTPRouteHandler]) -> dict[str, dict[str, Any]]:
