@@ -160,4 +160,9 @@ def stored_problems(conn: sqlite3.Connection) -> list[Problem]:
     """The problems the last run found, as it stored them."""
     columns = list(tables.TABLES["problems"])
     return [Problem(**{k: v for k, v in zip(columns, row, strict=True) if v is not None})
-            for row in conn.execute(f"SELECT {', '.join(columns)} FROM problems")]
+            for row in conn.execute(f"SELECT {', '.join(map(_quoted, columns))} FROM problems")]
+
+
+def _quoted(column: str) -> str:
+    """A column name as SQL, quoted: `column` is a keyword of Postgres."""
+    return f'"{column}"'
