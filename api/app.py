@@ -19,7 +19,7 @@ from litestar.utils import normalize_path
 
 from api.auth import AuthMiddleware
 from api.caching import CachingMiddleware
-from api.controllers import auth, catalog, drafts, hooks, redirects, status, sync
+from api.controllers import auth, catalog, drafts, hooks, previews, redirects, status, sync
 from api.controllers.courses import CourseController
 from api.controllers.media import MediaController
 from api.controllers.projects import ProjectController
@@ -83,10 +83,11 @@ def create_app(settings: Settings | None = None, index_path: Path | None = None)
                                                   *status.HANDLERS, *auth.HANDLERS, UserController,
                                                   *WRITE_CONTROLLERS, hooks.receive_push, MediaController,
                                                   drafts.create_draft, WebhookController, sync.sync_changes,
-                                                  redirects.list_redirects])
+                                                  previews.create_preview_link, redirects.list_redirects])
     docs = f"{API_PREFIX}/docs"
     return CoursebaseApp(
-        route_handlers=[api, assets_router(docs)],
+        route_handlers=[api, assets_router(docs), previews.PreviewPages],
+        template_config=previews.TEMPLATE_CONFIG,
         lifespan=[lifespan],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,

@@ -1,0 +1,148 @@
+"""Preview pages for people (`/preview/…`, HTML) and the links that open them (`POST /preview-links`).
+
+The pages show one ref of the content, drafts included, as a site would: the course list, a course's
+outline, a lesson. They are rendered by Jinja2 through Litestar's templating (autoescape on), send no
+script and forbid any (`Content-Security-Policy`), load one local stylesheet, and are never cached or
+held (`private, no-store`), never sent as a referrer (the address may hold a preview token).
+
+Who may read them: an ADMIN or MODERATOR bearer token (any ref), or a preview link
+(`?ref=<ref>&preview=<token>`, signed for that ref and valid until its expiry). Errors are the API's
+problem details (JSON), like every other route: 401 without either, 403 for a link that is expired,
+changed or for another ref (or a USER token), 404 for an unknown course, lesson or ref, 503 without
+CMS_SECRET_KEY. The pages are left out of the OpenAPI document; `POST /preview-links` is in it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.params import JSONBody, Parameter
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Template
+from litestar.status_codes import HTTP_201_CREATED
+from litestar.template.config import TemplateConfig
+
+from api.auth import AUTH_DEPENDENCIES, admin_api_enabled, requires
+from api.caching import NOT_CACHED
+from api.deps import EDITORS, Opened, Services
+from api.params import CourseSlug, LessonSlug
+from api.spec import documented
+from cms.accounts import STAFF
+from cms.errors import Forbidden, NotAuthenticated
+from cms.review import links, pages
+from cms.review.pages import ref_index, resolve_ref
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATE_CONFIG = TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine)
+STYLESHEET = f"{pages.PAGES_PREFIX}/preview.css"
+CSP = ("default-src 'none'; style-src 'self'; img-src https: data:; base-uri 'none'; form-action 'none'; "
+       "frame-ancestors 'none'")
+PAGE_HEADERS = {"Content-Security-Policy": CSP, "Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer",
+                "X-Content-Type-Options": "nosniff", "X-Robots-Tag": "noindex"}
+
+Ref = Annotated[str | None, Parameter(min_length=1, max_length=250, description="A branch, tag or commit.")]
+Token = Annotated[str | None, Parameter(min_length=1, max_length=1000,
+                                        description="A preview link's token.")]
+
+
+class LinkIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A preview link to ask for: the ref it opens, for how long (1 s to 7 days), and the page it opens at."""
+
+    ref: Annotated[str, msgspec.Meta(min_length=1, max_length=250)]
+    expires_in_seconds: int = links.DEFAULT_SECONDS
+    path: Annotated[str, msgspec.Meta(max_length=300)] | None = None
+
+
+@post("/preview-links", guards=[admin_api_enabled, requires(*EDITORS)], dependencies=AUTH_DEPENDENCIES,
+      status_code=HTTP_201_CREATED, sync_to_thread=True, tags=["previews (admin)"], opt=documented(404))
+def create_preview_link(request: Request[Any, Any, Any], services: Opened,
+                        data: JSONBody[LinkIn]) -> Response[pages.PreviewLink]:
+    """A signed address of a preview page of one ref, valid for `expires_in_seconds` (default 24 h, at most
+    7 days). Anyone holding it may read that ref's pages, drafts included, until then."""
+    settings = services.settings
+    assert settings.secret_key is not None, "admin_api_enabled guards this route"
+    link = pages.make_link(settings.secret_key, public_url(services, request), data.ref,
+                           resolve_ref(services.repo, data.ref), data.path, data.expires_in_seconds)
+    return Response(link, status_code=HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
+
+
+def public_url(services: Services, request: Request[Any, Any, Any]) -> str:
+    """Where people reach this server: CMS_PUBLIC_URL, or else the address this request came to."""
+    return services.settings.public_url or str(request.base_url).rstrip("/")
+
+
+class PreviewPages(Controller):
+    path = pages.PAGES_PREFIX
+    include_in_schema = False
+    guards = [admin_api_enabled]
+    opt = NOT_CACHED
+
+    @get("/courses", sync_to_thread=True)
+    def course_list(self, request: Request[Any, Any, Any], services: Opened, ref: Ref = None,
+                    preview: Token = None) -> Template:
+        """Every course of the ref."""
+        with _reading(request, services, ref, preview) as (conn, context):
+            return _page("courses.html", context, courses=pages.courses_page(conn))
+
+    @get("/courses/{course:str}", sync_to_thread=True)
+    def course(self, request: Request[Any, Any, Any], services: Opened, course: CourseSlug, ref: Ref = None,
+               preview: Token = None) -> Template:
+        """A course's outline."""
+        with _reading(request, services, ref, preview) as (conn, context):
+            return _page("course.html", context, page=pages.course_page(conn, course))
+
+    @get("/courses/{course:str}/lessons/{lesson:str}", sync_to_thread=True)
+    def lesson(self, request: Request[Any, Any, Any], services: Opened, course: CourseSlug, lesson: LessonSlug,
+               ref: Ref = None, preview: Token = None) -> Template:
+        """A lesson as a site would show it."""
+        with _reading(request, services, ref, preview) as (conn, context):
+            return _page("lesson.html", context, page=pages.lesson_page(conn, course, lesson))
+
+    @get("/preview.css", sync_to_thread=False)
+    def stylesheet(self) -> Response[bytes]:
+        """The pages' one stylesheet."""
+        return Response((TEMPLATES / "preview" / "preview.css").read_bytes(), media_type="text/css",
+                        headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
+
+
+@contextmanager
+def _reading(request: Request[Any, Any, Any], services: Services, ref: str | None,
+             token: str | None) -> Iterator[tuple[sqlite3.Connection, dict[str, Any]]]:
+    """The index of the ref the caller may read, and what every page shows of the visit."""
+    ref, expires = _allowed_ref(request, services, ref, token)
+    context = {"ref": ref, "base": pages.PAGES_PREFIX, "query": pages.page_query(ref, token),
+               "stylesheet": STYLESHEET, "expires_at": expires}
+    with ref_index(services.repo, services.index, ref) as conn:
+        yield conn, context
+
+
+def _allowed_ref(request: Request[Any, Any, Any], services: Services, ref: str | None,
+                 token: str | None) -> tuple[str | None, str | None]:
+    """The ref to show and, for a link, when it expires; 401 for nobody, 403 for a bad link or a USER."""
+    user = request.scope.get("user")
+    if user is not None and user.role in STAFF:
+        return ref, None
+    if token is None and user is not None:
+        raise Forbidden("a preview page needs the role ADMIN or MODERATOR, or a preview link")
+    if token is None:
+        raise NotAuthenticated("a preview page needs a preview link (POST /api/v1/preview-links) or "
+                               "`Authorization: Bearer <access token>` of an ADMIN or MODERATOR")
+    assert services.settings.secret_key is not None, "admin_api_enabled guards these routes"
+    grant = links.verify(services.settings.secret_key, token)
+    if ref is not None and ref != grant.ref:
+        raise Forbidden("this preview link opens another ref: ask for a link to this one",
+                        reason="preview-link-other-ref")
+    expires = datetime.fromtimestamp(grant.expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return grant.ref, expires
+
+
+def _page(name: str, context: dict[str, Any], **values: Any) -> Template:
+    return Template(template_name=f"preview/{name}", context={**context, **values}, headers=PAGE_HEADERS,
+                    media_type="text/html; charset=utf-8")
