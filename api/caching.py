@@ -1,9 +1,9 @@
 """Strong ETags, `If-None-Match` and `Cache-Control` for every successful GET, and a short hold of public answers.
 
 An ASGI middleware: it buffers a GET's response, hashes the body into a
-strong ETag, answers 304 when the client already has it, and marks the
-response public (with `max-age`) or, for requests that carry credentials,
-`private, no-store`.
+strong ETag (unless the handler gave one: a stored document's), answers
+304 when the client already has it, and marks the response public (with
+`max-age`) or, for requests that carry credentials, `private, no-store`.
 
 Anonymous answers are also held in memory for `hold_seconds` (one second by
 default), keyed by path and query and dropped at once when the index changes
@@ -18,10 +18,13 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
+from litestar import Response
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import services_of
+from cms.read.documents import strong_etag
 
 HELD_ENTRIES = 4096
 NOT_CACHED = {"not_cached": True}
@@ -30,8 +33,10 @@ IndexVersion = tuple[int, int]
 """`LiveIndex.version()`: changes whenever the index may have."""
 
 
-def strong_etag(body: bytes) -> str:
-    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+def json_answer(body: bytes, etag: str | None = None, headers: dict[str, str] | None = None) -> Response[Any]:
+    """A JSON body that is already encoded (a stored document), with its ETag when known (else it is hashed here)."""
+    given = {**(headers or {}), **({"ETag": etag} if etag else {})}
+    return Response(body, media_type="application/json", headers=given)
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,9 @@ class CachingMiddleware:
         if scope["type"] != "http" or scope["method"] != "GET" or scope["route_handler"].opt.get("not_cached"):
             await self.app(scope, receive, send)
             return
+        if _reads_ref(scope.get("query_string", b"")):
+            await self.app(scope, receive, preview_answer(send, scope["query_string"]))
+            return
         request_headers = dict(scope["headers"])
         key = (scope["path"], scope.get("query_string", b""))
         index_version = self._index_version(scope, request_headers)
@@ -111,7 +119,8 @@ class CachingMiddleware:
             await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
             await send({"type": "http.response.body", "body": body})
             return
-        etag = strong_etag(body).encode()
+        given = next((value for name, value in headers if name.lower() == b"etag"), None)
+        etag = given or strong_etag(body).encode()
         private = b"authorization" in request_headers
         headers = [(k, v) for k, v in headers if k.lower() not in (b"etag", b"cache-control")]
         headers += [(b"etag", etag), (b"cache-control", b"private, no-store" if private else self.public),
@@ -141,3 +150,36 @@ def _matches(header: bytes | None, etag: bytes) -> bool:
         return False
     candidates = [item.strip().removeprefix(b"W/") for item in header.split(b",")]
     return etag in candidates or b"*" in candidates
+
+
+def _reads_ref(query: bytes) -> bool:
+    """Whether a query string asks for a preview (`ref`)."""
+    return b"ref=" in query and any(name == "ref" for name, _ in parse_qsl(query.decode("latin-1"), True))
+
+
+def preview_answer(send: Send, query: bytes) -> Send:
+    """A preview's answer (`?ref=`): `private, no-store`, never held nor answered 304, its ETag its own.
+
+    The ETag hashes the query (the ref) with the body, so an answer from one ref never matches another's.
+    """
+    start: dict[str, Any] = {}
+    chunks: list[bytes] = []
+
+    async def buffered(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            start.update(message)
+        elif message["type"] != "http.response.body":
+            await send(message)
+        elif message.get("more_body", False):
+            chunks.append(message.get("body", b""))
+        else:
+            body = b"".join([*chunks, message.get("body", b"")])
+            headers = [(k, v) for k, v in start.get("headers", [])
+                       if k.lower() not in (b"etag", b"cache-control", b"content-length")]
+            if start["status"] == 200:
+                tag = hashlib.blake2b(query + b"\0" + body, digest_size=16).hexdigest()
+                headers += [(b"etag", f'"{tag}"'.encode()), (b"vary", b"Authorization")]
+            headers += [(b"cache-control", b"private, no-store"), (b"content-length", str(len(body)).encode())]
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+    return buffered

@@ -8,12 +8,13 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import Parameter
 
+from api.caching import json_answer
 from api.deps import View
-from api.pagination import PageNumber, PageSize, Text, paged, paged_list
+from api.pagination import PageNumber, PageSize, Text, link_header, paged_list
 from api.params import CourseSlug, LessonSlug, SectionSlug
 from api.schemas import CourseDetail, CoursePage, LessonDetail, LessonPage, SectionDetail, SectionPage, to_wire
 from api.spec import documented
-from cms.read import queries, views
+from cms.read import documents, queries, views
 
 CourseSort = Annotated[Literal["title", "-updated_at", "price", "-price"],
                        Parameter(description="Order: `title`, `-updated_at` (newest first), `price`, `-price`.")]
@@ -45,14 +46,13 @@ class CourseController(Controller):
         """Published courses, filtered, sorted and paged."""
         filters = queries.CourseFilters(difficulty_level=difficulty_level, category=category, tag=tag,
                                         instructor=instructor, q=q, min_price=min_price, max_price=max_price)
-        rows, total = queries.list_courses(view.conn, filters, sort, page, page_size, view.hidden)
-        return paged(request, views.course_summaries(view.conn, rows, view.hidden), total, page, page_size,
-                     CoursePage)
+        body, total = documents.course_page(view.conn, filters, sort, page, page_size, view.hidden)
+        return json_answer(body, headers=link_header(request, page, page_size, total))
 
     @get("/{course:str}", opt=documented(404))
-    async def get_course(self, view: NamedDependency[View], course: CourseSlug) -> CourseDetail:
+    async def get_course(self, view: NamedDependency[View], course: CourseSlug) -> Response[CourseDetail]:
         """One course with instructor, category, image, totals and its outline."""
-        return to_wire(views.course_detail(view.conn, course, view.hidden), CourseDetail)
+        return json_answer(*documents.course(view.conn, course, view.hidden))
 
     @get("/{course:str}/sections", opt=documented(404, paged=True))
     async def list_sections(self, request: Request[Any, Any, Any], view: NamedDependency[View], course: CourseSlug,
@@ -75,6 +75,7 @@ class CourseController(Controller):
         return paged_list(request, rows, page, page_size, LessonPage)
 
     @get("/{course:str}/lessons/{lesson:str}", opt=documented(404))
-    async def get_lesson(self, view: NamedDependency[View], course: CourseSlug, lesson: LessonSlug) -> LessonDetail:
+    async def get_lesson(self, view: NamedDependency[View], course: CourseSlug,
+                         lesson: LessonSlug) -> Response[LessonDetail]:
         """One lesson: fields, markdown `body`, rendered HTML, table of contents, videos, and its neighbours."""
-        return to_wire(views.lesson_detail(view.conn, course, lesson, view.hidden), LessonDetail)
+        return json_answer(*documents.lesson(view.conn, course, lesson, view.hidden))

@@ -1,8 +1,9 @@
 """Materialised documents: each public entry's JSON body, stored by key, and kept from going stale.
 
-The `documents` table maps a key (`course/<course>`, `lesson/<course>/<lesson>`)
-to the exact bytes the read API answers for it and their ETag, so serving
-one is a primary-key read. What goes in is decided above the index (the
+The `documents` table maps a key (`course/<course>/detail`,
+`course/<course>/summary`, `course/<course>/lesson/<lesson>`) to the exact
+bytes the read API answers for it and their ETag, so serving one is a
+primary-key read. What goes in is decided above the index (the
 read side shapes entries; `update(..., materialise=...)` runs its
 `Materialise` step inside the index transaction). What must come out is
 decided here, by triggers: any change to a row a body is made from deletes
@@ -12,12 +13,13 @@ shaping from rows, and that the next materialising run stores again; a
 stored document is never out of step with the rows it was made from.
 
     a row of   deletes the documents of
-    courses    that course and its lessons, and courses naming it as a prerequisite
-    sections   its course and the course's lessons
-    lessons    that lesson and its course (the outline)
-    authors    courses it is the instructor of
-    categories courses in it
-    media      courses showing it (image, instructor's avatar) and lessons whose videos show it
+    courses    every document of that course, and the detail of courses naming it as a prerequisite
+    sections   every document of its course
+    lessons    that lesson's, and its course's detail (the outline)
+    authors    detail and summary of the courses it is the instructor of
+    categories detail and summary of the courses in it
+    media      detail and summary of the courses showing it (image, instructor's avatar), and lessons
+               whose videos show it
 """
 
 from __future__ import annotations
@@ -29,32 +31,32 @@ Materialise = Callable[[sqlite3.Connection], None]
 """Stores the documents that are missing, in the index transaction it is given."""
 
 
-def course_key(course: str) -> str:
-    return f"course/{course}"
+def course_key(course: str, part: str = "detail") -> str:
+    """A course's documents: its `detail`, and its `summary` (an item of the course list)."""
+    return f"course/{course}/{part}"
 
 
 def lesson_key(course: str, lesson: str) -> str:
-    return f"lesson/{course}/{lesson}"
+    return f"course/{course}/lesson/{lesson}"
 
 
-def _course_and_lessons(course: str) -> str:
-    """The documents of course `course` (an SQL expression) and every lesson of it: a range of the key."""
-    return (f"key = 'course/' || {course} OR (key >= 'lesson/' || {course} || '/' "
-            f"AND key < 'lesson/' || {course} || '0')")
-
-
-_COURSES_WHERE = "DELETE FROM documents WHERE key IN (SELECT 'course/' || slug FROM courses WHERE {condition})"
+_EVERY_DOCUMENT_OF = ("DELETE FROM documents WHERE key >= 'course/' || {course} || '/' "
+                      "AND key < 'course/' || {course} || '0'")
+"""Every document of a course (detail, summary, lessons): one range of the key."""
+_COURSES_WHERE = ("DELETE FROM documents WHERE key IN (SELECT 'course/' || slug || '/' || part FROM courses, "
+                  "(SELECT 'detail' AS part UNION ALL SELECT 'summary') WHERE {condition})")
 _STALE: dict[str, list[str]] = {
-    "courses": [f"DELETE FROM documents WHERE {_course_and_lessons('R.slug')}",
-                "DELETE FROM documents WHERE key IN (SELECT 'course/' || c.slug FROM courses c, "
+    "courses": [_EVERY_DOCUMENT_OF.format(course="R.slug"),
+                "DELETE FROM documents WHERE key IN (SELECT 'course/' || c.slug || '/detail' FROM courses c, "
                 "json_each(c.prerequisites) p WHERE p.value = R.slug)"],
-    "sections": [f"DELETE FROM documents WHERE {_course_and_lessons('R.course')}"],
-    "lessons": ["DELETE FROM documents WHERE key IN ('course/' || R.course, 'lesson/' || R.course || '/' || R.slug)"],
+    "sections": [_EVERY_DOCUMENT_OF.format(course="R.course")],
+    "lessons": ["DELETE FROM documents WHERE key IN ('course/' || R.course || '/detail', "
+                "'course/' || R.course || '/lesson/' || R.slug)"],
     "authors": [_COURSES_WHERE.format(condition="instructor = R.slug")],
     "categories": [_COURSES_WHERE.format(condition="category = R.slug")],
     "media": [_COURSES_WHERE.format(condition="image = R.id OR instructor IN (SELECT slug FROM authors "
                                               "WHERE avatar = R.id)"),
-              "DELETE FROM documents WHERE key IN (SELECT DISTINCT 'lesson/' || course || '/' || lesson "
+              "DELETE FROM documents WHERE key IN (SELECT DISTINCT 'course/' || course || '/lesson/' || lesson "
               "FROM video_snippets WHERE media = R.id)"],
 }
 """Per table, what a changed row `R` makes stale."""

@@ -19,6 +19,7 @@ import watchfiles
 from cms.content.corpus import ContentTree
 from cms.content.sources import CONTENT_SUFFIXES, is_debris
 from cms.index.build import IndexReport, Memory, update
+from cms.index.documents import Materialise
 
 DEBOUNCE_MS = 1000
 STEP_MS = 50
@@ -45,10 +46,11 @@ def _may_be_content(path: Path) -> bool:
 
 
 def watch(tree: ContentTree, db_path: Path, on_update: Callable[[IndexReport], None],
-          stop: threading.Event | None = None, on_error: Callable[[Exception], None] | None = None) -> None:
+          stop: threading.Event | None = None, on_error: Callable[[Exception], None] | None = None,
+          materialise: Materialise | None = None) -> None:
     """Index once, then re-index after every relevant batch of changes until `stop` is set."""
     memory = Memory()
-    on_update(update(tree, db_path, memory=memory))
+    on_update(update(tree, db_path, memory=memory, materialise=materialise))
     targets = [tree.content_dir]
     git_dir = tree.repo_root / ".git"
     if (git_dir / "logs").is_dir():
@@ -58,7 +60,7 @@ def watch(tree: ContentTree, db_path: Path, on_update: Callable[[IndexReport], N
         if not relevant(changes, tree):
             continue
         try:
-            on_update(update(tree, db_path, memory=memory))
+            on_update(update(tree, db_path, memory=memory, materialise=materialise))
         except Exception as error:  # a failed run keeps the last index; report and keep watching
             if on_error is None:
                 raise

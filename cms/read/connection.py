@@ -40,6 +40,17 @@ def reading(path: Path) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
+@contextmanager
+def as_dicts(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """`conn` (the indexer's, say) giving rows as the read side does, for the length of the block."""
+    before = conn.row_factory
+    conn.row_factory = _dict_row
+    try:
+        yield conn
+    finally:
+        conn.row_factory = before
+
+
 class LiveIndex:
     """The index a server worker reads: one read-only connection, reopened when the file is replaced.
 

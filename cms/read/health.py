@@ -10,6 +10,7 @@ from cms.content.corpus import ContentTree
 from cms.index.build import update
 from cms.read import queries
 from cms.read.connection import reading
+from cms.read.documents import materialise
 from cms.repo.repository import GitRepo
 
 
@@ -38,6 +39,6 @@ def index_stats(conn: sqlite3.Connection) -> dict[str, Any]:
 
 def current_stats(tree: ContentTree, db_path: Path) -> dict[str, Any]:
     """Bring the index up to date, then `index_stats` (the connection is opened and closed here)."""
-    update(tree, db_path)
+    update(tree, db_path, materialise=materialise)
     with reading(db_path) as conn:
         return index_stats(conn)

@@ -62,7 +62,20 @@ class CourseFilters(msgspec.Struct, kw_only=True):
 
 def list_courses(conn: sqlite3.Connection, filters: CourseFilters, sort: str, page: int, page_size: int,
                  hidden: bool = False) -> tuple[list[dict[str, Any]], int]:
-    clause, params = _where(
+    clause, params = _course_filters(filters, hidden)
+    return _page(conn, COURSE_SUMMARY, "courses c", clause, params, COURSE_SORTS[sort], page, page_size)
+
+
+def list_course_documents(conn: sqlite3.Connection, filters: CourseFilters, sort: str, page: int,
+                          page_size: int) -> tuple[list[dict[str, Any]], int]:
+    """`list_courses` for the public as (slug, body): each course's stored summary, or None where it is missing."""
+    clause, params = _course_filters(filters, False)
+    return _page(conn, "c.slug, d.body", "courses c LEFT JOIN documents d ON d.key = 'course/' || c.slug || "
+                 "'/summary'", clause, params, COURSE_SORTS[sort], page, page_size)
+
+
+def _course_filters(filters: CourseFilters, hidden: bool) -> tuple[str, dict[str, Any]]:
+    return _where(
         (visible(COURSE_VISIBLE, hidden), None, ALWAYS),
         ("c.difficulty_level = :difficulty_level", "difficulty_level", filters.difficulty_level),
         ("c.category = :category", "category", filters.category),
@@ -71,7 +84,6 @@ def list_courses(conn: sqlite3.Connection, filters: CourseFilters, sort: str, pa
         ("c.price >= :min_price", "min_price", filters.min_price),
         ("c.price <= :max_price", "max_price", filters.max_price),
         (matching("course", "c.slug"), "q", fts_or_nothing(filters.q)))
-    return _page(conn, COURSE_SUMMARY, "courses c", clause, params, COURSE_SORTS[sort], page, page_size)
 
 
 def course(conn: sqlite3.Connection, slug: str, hidden: bool = False) -> dict[str, Any] | None:
@@ -108,15 +120,24 @@ def lessons_of(conn: sqlite3.Connection, course_slug: str, section_slug: str | N
                         "ORDER BY l.position", {"course": course_slug, "section": section_slug}).fetchall()
 
 
+LESSON_DETAIL = (f"SELECT {LESSON_SUMMARY}, l.course, l.pdf_url, l.objectives, l.questions, l.videos, l.ai, "
+                 "l.markdown, l.html, l.toc, l.prev_slug, l.prev_title, l.next_slug, l.next_title, l.created_at, "
+                 "l.updated_at, c.title AS course_title FROM lessons l "
+                 "JOIN sections s ON s.course = l.course AND s.slug = l.section JOIN courses c ON c.slug = l.course")
+LESSON_PUBLIC = f"{LESSON_VISIBLE} AND {SECTION_VISIBLE} AND {COURSE_VISIBLE}"
+
+
 def lesson(conn: sqlite3.Connection, course_slug: str, slug: str, hidden: bool = False) -> dict[str, Any] | None:
     """One lesson with what the lesson page needs, if it and its course and section are visible."""
-    condition = visible(f"{LESSON_VISIBLE} AND {SECTION_VISIBLE} AND {COURSE_VISIBLE}", hidden)
-    return conn.execute(
-        f"SELECT {LESSON_SUMMARY}, l.course, l.pdf_url, l.objectives, l.questions, l.videos, l.ai, l.markdown, "
-        "l.html, l.toc, l.prev_slug, l.prev_title, l.next_slug, l.next_title, l.created_at, l.updated_at, "
-        "c.title AS course_title FROM lessons l "
-        "JOIN sections s ON s.course = l.course AND s.slug = l.section JOIN courses c ON c.slug = l.course "
-        f"WHERE l.course = ? AND l.slug = ? AND {condition}", [course_slug, slug]).fetchone()
+    return conn.execute(f"{LESSON_DETAIL} WHERE l.course = ? AND l.slug = ? AND {visible(LESSON_PUBLIC, hidden)}",
+                        [course_slug, slug]).fetchone()
+
+
+def lessons_by_slugs(conn: sqlite3.Connection, course_slug: str, slugs: list[str]) -> list[dict[str, Any]]:
+    """The public lessons of a course among `slugs`, as `lesson` has them, in course order."""
+    among, params = _among(slugs)
+    return conn.execute(f"{LESSON_DETAIL} WHERE l.course = ? AND l.slug {among} AND {LESSON_PUBLIC} "
+                        "ORDER BY l.position", [course_slug, *params]).fetchall()
 
 
 def course_visible(conn: sqlite3.Connection, slug: str, hidden: bool = False) -> bool:

@@ -139,15 +139,19 @@ def lessons(conn: sqlite3.Connection, course: str, section: str | None, hidden: 
 
 
 def lesson_detail(conn: sqlite3.Connection, course: str, slug: str, hidden: bool = False) -> Row:
-    row = _found(queries.lesson(conn, course, slug, hidden), "lesson", slug)
-    videos = [_shaped(video, VIDEO) for video in row["videos"]]
-    _resolve(conn, videos, REFERENCES["video"], hidden)
-    return {**lesson_summaries([row])[0], "course": {"slug": row["course"], "title": row["course_title"]},
-            "pdf_url": row["pdf_url"], "objectives": row["objectives"],
-            "questions": [_shaped(question, QUESTION) for question in row["questions"]], "videos": videos,
-            "ai": row["ai"], "body": row["markdown"], "html": row["html"], "toc": row["toc"],
-            "prev": _neighbour(row, "prev"), "next": _neighbour(row, "next"), "created_at": row["created_at"],
-            "updated_at": row["updated_at"]}
+    return lesson_details(conn, [_found(queries.lesson(conn, course, slug, hidden), "lesson", slug)], hidden)[0]
+
+
+def lesson_details(conn: sqlite3.Connection, rows: list[Row], hidden: bool = False) -> list[Row]:
+    """Lessons as their detail pages, from rows of `queries.lesson` (video media looked up once for all)."""
+    videos = [[_shaped(video, VIDEO) for video in row["videos"]] for row in rows]
+    _resolve(conn, [video for shown in videos for video in shown], REFERENCES["video"], hidden)
+    return [{**summary, "course": {"slug": row["course"], "title": row["course_title"]}, "pdf_url": row["pdf_url"],
+             "objectives": row["objectives"], "questions": [_shaped(q, QUESTION) for q in row["questions"]],
+             "videos": shown, "ai": row["ai"], "body": row["markdown"], "html": row["html"], "toc": row["toc"],
+             "prev": _neighbour(row, "prev"), "next": _neighbour(row, "next"), "created_at": row["created_at"],
+             "updated_at": row["updated_at"]}
+            for row, summary, shown in zip(rows, lesson_summaries(rows), videos, strict=True)]
 
 
 def _neighbour(row: Row, which: str) -> Row | None:
