@@ -11,6 +11,7 @@ import click
 
 if TYPE_CHECKING:
     from cms.content.corpus import ContentTree
+    from cms.database import PostgresUrl
     from cms.settings import Settings
     from cms.write.operations import Workspace
 
@@ -64,6 +65,16 @@ def tree_and_index(content_dir: Path | None) -> tuple[ContentTree, Path]:
     settings = settings_for(content_dir)
     tree = ContentTree.locate(settings.content_dir)
     return tree, database_path(tree, settings.database_url)
+
+
+def tree_and_location(content_dir: Path | None) -> tuple[ContentTree, Path | PostgresUrl]:
+    """The content tree and where `cms index` writes its index: a SQLite file or a Postgres database."""
+    from cms.content.corpus import ContentTree
+    from cms.index.build import index_location
+
+    settings = settings_for(content_dir)
+    tree = ContentTree.locate(settings.content_dir)
+    return tree, index_location(tree, settings.database_url)
 
 
 def workspace(content_dir: Path | None) -> Workspace:
