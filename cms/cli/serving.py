@@ -45,10 +45,11 @@ def index(content_dir: Path | None, full: bool, quiet: bool, as_json: bool) -> N
     tree, db_path = tree_and_location(content_dir)
     from cms.cli.progress import index_progress
     from cms.index.build import update
+    from cms.read.documents import materialise
 
     _recover(tree)
     with index_progress(enabled=not (quiet or as_json)) as progress:
-        report = update(tree, db_path, full=full, progress=progress)
+        report = update(tree, db_path, full=full, progress=progress, materialise=materialise)
     _print_report(report, as_json, quiet)
 
 
@@ -83,6 +84,7 @@ def watch(content_dir: Path | None, quiet: bool, as_json: bool, ready_fd: int | 
     from cms.index.watch import ready_signal
     from cms.index.watch import watch as watch_tree
     from cms.lifetime import follow_parent
+    from cms.read.documents import materialise
 
     if parent_pid is not None:
         follow_parent(parent_pid)
@@ -91,7 +93,7 @@ def watch(content_dir: Path | None, quiet: bool, as_json: bool, ready_fd: int | 
     if not (quiet or as_json):
         click.echo(f"watching {tree.content_dir} (index {db_path})")
     watch_tree(tree, db_path, ready_signal(ready_fd, lambda report: _print_report(report, as_json, quiet)),
-               on_error=lambda error: click.echo(f"index update failed: {error}", err=True))
+               on_error=lambda error: click.echo(f"index update failed: {error}", err=True), materialise=materialise)
 
 
 def _recover(tree: ContentTree) -> None:
