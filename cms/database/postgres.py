@@ -126,12 +126,13 @@ class PostgresDatabase:
 
 
 @contextmanager
-def advisory_lock(location: PostgresUrl, name: str) -> Iterator[None]:
-    """Hold the session-level advisory lock `name` for the block, on a connection of its own.
+def advisory_lock(location: PostgresUrl, name: str) -> Iterator[psycopg.Connection[Row]]:
+    """Hold the session-level advisory lock `name` for the block, on a connection of its own (the block may
+    use it: what it does there is done by the lock's holder).
 
     The lock lives exactly as long as that connection: the block's end closes it, and so does the
     death of this process (the server sees the socket close and drops the lock at once).
     """
     with connect(location, options=KEEPALIVES) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", [lock_key(name)])
-        yield
+        yield conn
