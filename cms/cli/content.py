@@ -24,8 +24,10 @@ def validate(content_dir: Path | None, output: str) -> None:
     """Check every content file and the links between them; exit 1 on problems."""
     from cms.content.reporting import FORMATS
     from cms.content.validate import validate_dir
+    from cms.index.redirects import moved_files
 
-    report = validate_dir(content_dir_or_setting(content_dir))
+    folder = content_dir_or_setting(content_dir)
+    report = validate_dir(folder, moved_files(folder))
     click.echo(FORMATS[output](report.problems, report.files))
     sys.exit(1 if report.errors else 0)
 
