@@ -4,7 +4,8 @@
     previews.commit(ref)        → the commit a branch, tag or commit id names (404 problem when none; a ref
                                   that is not a plain ref name never reaches git)
     previews.index(ref)         → Preview(ref, commit, path): that commit's index file, built or reused
-    previews.connection(ref)    → (commit, a read-only connection to it): what a `?ref=` request reads
+    previews.open(preview)      → a read-only connection to it: what a `?ref=` request reads (`api.deps`:
+                                  `View` for every public GET; the build runs in a thread)
 
 A commit's index is `<index folder>/previews/<commit>.db`. It starts as a copy of the main index (SQLite's
 backup API: a consistent snapshot even while the indexer writes) and is brought to the commit by the
@@ -83,14 +84,16 @@ class Previews:
                     self._evict(keep=path)
         return Preview(ref=ref, commit=commit, path=path)
 
-    def connection(self, ref: str) -> tuple[str, sqlite3.Connection]:
-        """A read-only connection to `ref`'s index, kept open for the next request of that commit."""
-        preview = self.index(ref)
+    def open(self, preview: Preview) -> sqlite3.Connection:
+        """A read-only connection to a preview's index, kept open for the next request of that commit.
+
+        Call it from one thread (a server's event loop): connections past `keep` are closed here.
+        """
         conn = self._open.pop(preview.commit, None) or connect(preview.path)
         self._open[preview.commit] = conn
         while len(self._open) > self.keep:
             self._open.popitem(last=False)[1].close()
-        return preview.commit, conn
+        return conn
 
     def _build(self, commit: str, path: Path) -> None:
         building = path.with_name(f"{path.name}.building")
@@ -178,7 +181,7 @@ def _date_as_of(conn: sqlite3.Connection, source: CommitSource, prefix: str) -> 
 def _touch(path: Path) -> bool:
     """Mark a cached index as just opened (its access time; the modification time stays its build time)."""
     try:
-        os.utime(path, (time.time(), path.stat().st_mtime))
+        os.utime(path, ns=(time.time_ns(), path.stat().st_mtime_ns))
     except FileNotFoundError:
         return False
     return True
