@@ -8,6 +8,10 @@ an index database made by a newer Coursebase is refused, an older one rebuilt.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +20,13 @@ import pytest
 
 from cms.content.corpus import ContentTree
 from cms.database import PostgresUrl
+from cms.errors import ConfigError
 from cms.index import postgres, tables
 from cms.index.build import IndexReport, update
-from tests.index.test_index import SCENARIOS, Dump, Step, _order, dump, make_dated_repo
+from tests.index.test_index import SCENARIOS, WHY_TEST, Dump, Step, _order, dump, make_dated_repo, replace
 
 pytestmark = pytest.mark.usefixtures("postgres_server")
+CMS = Path(sys.executable).parent / "cms"
 
 
 def pg_index(repo: Path, url: str, *, full: bool = False) -> IndexReport:
@@ -71,3 +77,94 @@ def test_postgres_holds_the_rows_sqlite_holds_run_after_run(dated_site: Path, tm
         assert (on_postgres.skipped, on_postgres.problems) == (on_sqlite.skipped, on_sqlite.problems), step.name
         assert not on_postgres.full
         assert_same_rows(db, postgres_database)
+
+
+def _lessons(repo: Path, count: int) -> None:
+    """`count` more lessons in a section of their own: a run long enough to be caught in the middle."""
+    folder = repo / "content/courses/intro-to-testing/03-many"
+    folder.mkdir()
+    (folder / "section.md").write_text("---\ntitle: Many\n---\nLots of lessons.\n")
+    for number in range(1, count + 1):
+        (folder / f"{number:03d}-lesson-{number}.md").write_text(
+            f"---\ntitle: Lesson {number}\n---\n" + "Some words about testing, again and again. " * 200 + "\n")
+
+
+def _wait_for(check: Any, what: str, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"waited {seconds} s for {what}"
+        time.sleep(0.05)
+
+
+def test_a_killed_run_leaves_the_previous_index_and_no_lock(dated_site: Path, postgres_database: str) -> None:
+    pg_index(dated_site, postgres_database)
+    before = pg_dump(postgres_database)
+    _lessons(dated_site, 400)
+    env = {**os.environ, "CMS_DATABASE_URL": postgres_database}
+    indexer = subprocess.Popen([str(CMS), "index", str(dated_site / "content"), "--quiet"], env=env)
+    try:
+        copying = "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY%'"
+        _wait_for(lambda: indexer.poll() is not None or pg_rows(postgres_database, copying), "the run's first COPY")
+        assert indexer.poll() is None, "the run ended before it could be killed"
+        assert pg_dump(postgres_database) == before, "a reader saw a run's rows before its commit"
+    finally:
+        indexer.kill()
+        indexer.wait(timeout=30)
+    assert pg_dump(postgres_database) == before
+    locked = "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+    _wait_for(lambda: not pg_rows(postgres_database, locked), "the killed run's lock to go")
+    report = pg_index(dated_site, postgres_database)
+    assert report.read == 401 and not report.problems
+
+
+def _migrations(url: str, query: str, params: Any = None) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(query, params)
+
+
+def test_an_index_made_by_a_newer_coursebase_is_refused_with_what_to_do(dated_site: Path,
+                                                                        postgres_database: str) -> None:
+    pg_index(dated_site, postgres_database)
+    before = pg_dump(postgres_database)
+    _migrations(postgres_database, "INSERT INTO schema_migrations (component, version, name, applied_at) "
+                "VALUES ('index', %s, 'a later index', '2030-01-01T00:00:00Z')", [tables.SCHEMA_VERSION + 1])
+    replace(dated_site, WHY_TEST, "before users do", "before your users ever do")
+    with pytest.raises(ConfigError) as refused:
+        pg_index(dated_site, postgres_database)
+    message = str(refused.value)
+    assert message.startswith("CMS_DATABASE_URL=postgresql://cms:***@")
+    assert f"{tables.SCHEMA_VERSION + 1} 'a later index'" in message and "newer Coursebase" in message
+    assert pg_dump(postgres_database) == before
+
+
+def test_an_index_of_an_older_schema_is_rebuilt(dated_site: Path, tmp_path: Path, postgres_database: str) -> None:
+    pg_index(dated_site, postgres_database)
+    _migrations(postgres_database, "DELETE FROM schema_migrations WHERE component = 'index' AND version = %s",
+                [tables.SCHEMA_VERSION])
+    _migrations(postgres_database, f"INSERT INTO {postgres.SCHEMA}.lessons (course, slug) VALUES ('old', 'row')")
+    report = pg_index(dated_site, postgres_database)
+    assert report.full and report.read == report.files
+    sqlite_index(dated_site, tmp_path / "index.db")
+    assert_same_rows(tmp_path / "index.db", postgres_database)
+
+
+@pytest.mark.parametrize(("url", "reason"), [
+    ("postgresql://cms:nope@127.0.0.1:1/cms", "cannot connect: Connection refused"),
+    ("mysql://cms:nope@127.0.0.1/cms", "is not a database URL Coursebase understands"),
+])
+def test_cms_index_names_the_variable_when_it_cannot_use_the_database(dated_site: Path, url: str,
+                                                                      reason: str) -> None:
+    done = subprocess.run([str(CMS), "index", str(dated_site / "content")], capture_output=True, text=True,
+                          env={**os.environ, "CMS_DATABASE_URL": url}, timeout=60)
+    assert done.returncode != 0
+    assert "CMS_DATABASE_URL" in done.stderr and reason in done.stderr and "nope" not in done.stderr
+
+
+def test_cms_index_names_the_variable_on_a_wrong_password(dated_site: Path, postgres_server: Any,
+                                                          postgres_database: str) -> None:
+    wrong = postgres_server.url(postgres_database.rsplit("/", 1)[1], password="not-the-password")
+    done = subprocess.run([str(CMS), "index", str(dated_site / "content")], capture_output=True, text=True,
+                          env={**os.environ, "CMS_DATABASE_URL": wrong}, timeout=60)
+    assert done.returncode != 0
+    assert 'CMS_DATABASE_URL=postgresql://cms:***@' in done.stderr
+    assert 'password authentication failed for user "cms"' in done.stderr and "not-the-password" not in done.stderr
