@@ -19,7 +19,7 @@ from litestar.utils import normalize_path
 
 from api.auth import AuthMiddleware
 from api.caching import CachingMiddleware
-from api.controllers import auth, catalog, drafts, hooks, previews, redirects, status, sync
+from api.controllers import auth, catalog, drafts, history, hooks, previews, redirects, status, sync
 from api.controllers.courses import CourseController
 from api.controllers.media import MediaController
 from api.controllers.projects import ProjectController
@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None, index_path: Path | None = None)
                 services.accounts.close()
 
     api = Router(path=API_PREFIX, route_handlers=[CourseController, ProjectController, *catalog.HANDLERS,
-                                                  *status.HANDLERS, *auth.HANDLERS, UserController,
+                                                  *status.HANDLERS, *history.HANDLERS, *auth.HANDLERS, UserController,
                                                   *WRITE_CONTROLLERS, hooks.receive_push, MediaController,
                                                   drafts.create_draft, WebhookController, sync.sync_changes,
                                                   previews.create_preview_link, redirects.list_redirects])

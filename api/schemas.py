@@ -266,6 +266,15 @@ class SearchHit(Wire, kw_only=True):
     """Relevance: higher is better."""
 
 
+class HistoryEntry(Wire, kw_only=True):
+    """A commit that touched an entry's file: its id, its author's name (never the email), date and subject."""
+
+    commit: str
+    author: str
+    date: str
+    message: str
+
+
 class Page(Wire, kw_only=True):
     """One page of a listing: `items`, how many there are in all (`total`), and which `page` of what `page_size`
     this is. Every list the API answers is one, with `Link` to the next and previous pages."""
@@ -288,6 +297,7 @@ CategoryPage = _page("CategoryPage", CategoryOut)
 PathPage = _page("PathPage", PathSummary)
 SearchPage = _page("SearchPage", SearchHit)
 MediaPage = _page("MediaPage", MediaAdminOut)
+HistoryPage = _page("HistoryPage", HistoryEntry)
 
 
 class Meta(Wire, kw_only=True):

@@ -29,9 +29,13 @@ _RESERVED = {"request", "state", "scope", "headers", "cookies", "query", "data",
 
 @cache
 def allowed_query(handler: HTTPRouteHandler) -> frozenset[str]:
-    """The query parameter names a handler declares."""
-    names = set(handler.parsed_fn_signature.parameters) - _RESERVED - set(handler.resolve_dependencies())
-    return frozenset(names)
+    """The query parameter names a handler declares, itself or through its dependencies (`?ref=` on reads)."""
+    dependencies = handler.resolve_dependencies()
+    names = set(handler.parsed_fn_signature.parameters)
+    for name in handler.parsed_fn_signature.parameters:
+        if name in dependencies:
+            names |= set(dependencies[name].parsed_fn_signature.parameters)
+    return frozenset(names - _RESERVED - set(dependencies))
 
 
 async def reject_unknown_query(request: Request[Any, Any, Any]) -> None:

@@ -36,11 +36,11 @@ async def search(request: Request[Any, Any, Any], view: NamedDependency[View], q
 
 
 @get("/meta", tags=["status"])
-async def meta(conn: NamedDependency[sqlite3.Connection]) -> Meta:
+async def meta(view: NamedDependency[View]) -> Meta:
     """The indexed commit, when the index was built, and how many entries it serves."""
-    info = queries.meta(conn)
+    info = queries.meta(view.conn)
     return Meta(commit=info.get("commit") or None, built_at=info.get("built_at"),
-                schema_version=info.get("schema_version"), counts=queries.counts(conn))
+                schema_version=info.get("schema_version"), counts=queries.counts(view.conn))
 
 
 @get("/health", tags=["status"], cache_control=CacheControlHeader(no_store=True), opt=NOT_CACHED)
