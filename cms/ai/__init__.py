@@ -5,13 +5,16 @@
     client   the Gemini seam (`Generate`, `Gemini`, `gemini()`), with one retry policy
     answer   the answer → the lesson file: unwrapped, long enough, with provenance
     drafts   the flow end to end: one commit on `drafts/<course>/<lesson>` (`draft`)
+    handoff  where a person reviews it: its preview link, and with a forge its pull request (`hand_off`)
 """
 
 from cms.ai.answer import MIN_WORDS, clean_answer, lesson_text, usable_body
 from cms.ai.client import Gemini, Generate, RetryPolicy, answer_text, gemini
 from cms.ai.drafts import Draft, draft, draft_as_git_user
+from cms.ai.handoff import hand_off
 from cms.ai.prompt import build_prompt
 from cms.ai.target import DraftRequest, slug_from_title
 
 __all__ = ["MIN_WORDS", "Draft", "DraftRequest", "Gemini", "Generate", "RetryPolicy", "answer_text", "build_prompt",
-           "clean_answer", "draft", "draft_as_git_user", "gemini", "lesson_text", "slug_from_title", "usable_body"]
+           "clean_answer", "draft", "draft_as_git_user", "gemini", "hand_off", "lesson_text", "slug_from_title",
+           "usable_body"]

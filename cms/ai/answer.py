@@ -73,10 +73,15 @@ def usable_body(answer: str) -> str:
     return body
 
 
+def prompt_sha256(prompt: str) -> str:
+    """The provenance's fingerprint of a prompt: its SHA-256, in hexadecimal."""
+    return hashlib.sha256(prompt.encode()).hexdigest()
+
+
 def lesson_text(target: Target, body: str, model: str, prompt: str) -> str:
     """The lesson file: its front matter (kept when regenerating), `status: draft`, fresh provenance."""
     fields = {key: value for key, value in target.fields.items() if key not in ("status", "ai")}
     fields["status"] = "draft"
-    fields["ai"] = {"model": model, "prompt_sha256": hashlib.sha256(prompt.encode()).hexdigest(),
+    fields["ai"] = {"model": model, "prompt_sha256": prompt_sha256(prompt),
                     "generated_at": utc_now()}
     return dump_markdown(fields, body)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import msgspec
 
-from cms.ai.answer import lesson_text, usable_body
+from cms.ai.answer import lesson_text, prompt_sha256, usable_body
 from cms.ai.client import Generate, gemini
 from cms.ai.prompt import build_prompt, outline
 from cms.ai.target import DraftRequest, Target, check_request, locate
@@ -33,14 +33,21 @@ from cms.write.operations import Workspace
 
 
 class Draft(msgspec.Struct, frozen=True, kw_only=True):
-    """What the AI step made: the branch, the lesson file on it (repository-relative) and the commit."""
+    """What the AI step made: the branch, the lesson file on it (repository-relative) and the commit, and how
+    (the model and the prompt's SHA-256); then, once handed off (`cms.ai.handoff`), where to review it."""
 
     branch: str
     path: str
     commit: str
+    course: str
     lesson: str
+    title: str
     base: str
     pushed: bool
+    model: str
+    prompt_sha256: str
+    preview_url: str | None = None
+    pull_request_url: str | None = None
 
 
 def draft(space: Workspace, request: DraftRequest, author: Identity, generate: Generate,
@@ -67,7 +74,9 @@ def draft(space: Workspace, request: DraftRequest, author: Identity, generate: G
     commit = branches.commit_file(repo, base, path, text, _message(target, generate.model), author)
     _create_branch(repo, branch, commit)
     pushed = space.push and _push(repo, branch, commit)
-    return Draft(branch=branch, path=path, commit=commit, lesson=target.slug, base=base, pushed=pushed)
+    return Draft(branch=branch, path=path, commit=commit, course=target.course, lesson=target.slug,
+                 title=target.title, base=base, pushed=pushed, model=generate.model,
+                 prompt_sha256=prompt_sha256(prompt))
 
 
 def draft_as_git_user(settings: Settings, space: Workspace, request: DraftRequest) -> Draft:

@@ -87,18 +87,25 @@ def ai_group() -> None:
 def ai_draft(course: str, section: str | None, title: str | None, brief: str | None, lesson: str | None,
              as_json: bool, content_dir: Path | None) -> None:
     """cms ai draft --course C --section S --title T [--brief TEXT], or --course C --lesson L: commit Gemini's
-    lesson as a draft on a new branch drafts/<course>/<lesson>, as your git user; your checkout is untouched."""
+    lesson as a draft on a new branch drafts/<course>/<lesson>, as your git user; your checkout is untouched.
+    Prints its preview link (with CMS_PUBLIC_URL) and opens its pull request (with CMS_FORGE_URL)."""
     import msgspec
 
     from cms import ai
 
+    settings = settings_for(content_dir)
     request = ai.DraftRequest(course=course, section=section, title=title, brief=brief, lesson=lesson)
-    done = ai.draft_as_git_user(settings_for(content_dir), workspace(content_dir), request)
+    done = ai.draft_as_git_user(settings, workspace(content_dir), request)
+    done = ai.hand_off(settings, done, brief, settings.public_url)
     if as_json:
         click.echo(msgspec.json.encode(done).decode())
         return
     click.echo(f"drafted {done.path} on branch {done.branch}, commit {done.commit[:12]}"
                f"{' (pushed)' if done.pushed else ''}; review it with `git switch {done.branch}`")
+    click.echo(f"preview: {done.preview_url}" if done.preview_url else
+               "preview: set CMS_PUBLIC_URL and CMS_SECRET_KEY for a preview link")
+    if done.pull_request_url:
+        click.echo(f"pull request: {done.pull_request_url}")
 
 
 COMMANDS = [users, media_group, ai_group]

@@ -503,8 +503,9 @@ PASSWORD = "password-for-tests-1"
 
 
 @contextmanager
-def api(site: Path, tmp_path: Path, quota: int = 5) -> Iterator[tuple[TestClient[Any], dict[str, str]]]:
-    """The app with the admin API on, Gemini configured, and a bearer token per role."""
+def api(site: Path, tmp_path: Path, quota: int = 5,
+        **env: str) -> Iterator[tuple[TestClient[Any], dict[str, str]]]:
+    """The app with the admin API on, Gemini configured (and the settings `env`), and a bearer token per role."""
     state = tmp_path / "state" / "state.db"
     db = StateDB(state)
     for role in Role:
@@ -513,7 +514,7 @@ def api(site: Path, tmp_path: Path, quota: int = 5) -> Iterator[tuple[TestClient
     db.close()
     settings = Settings.from_env({"CMS_CONTENT_DIR": str(site / "content"), "CMS_SECRET_KEY": SECRET,
                                   "CMS_STATE_URL": f"sqlite:///{state}", "GEMINI_API_KEY": KEY,
-                                  "GEMINI_MODEL": MODEL, "CMS_AI_DAILY_QUOTA": str(quota)})
+                                  "GEMINI_MODEL": MODEL, "CMS_AI_DAILY_QUOTA": str(quota), **env})
     with TestClient(started_app(settings), base_url="https://testserver.local") as client:
         tokens = {}
         for role in Role:
@@ -542,8 +543,12 @@ def test_api_staff_get_201_with_branch_path_and_commit(site: Path, tmp_path: Pat
     with api(site, tmp_path) as (client, tokens):
         response = client.post("/api/v1/ai/drafts", json=DRAFT_BODY, headers=bearer(tokens["ADMIN"]))
         assert response.status_code == 201, response.text
-        assert response.json() == {"branch": BRANCH, "path": NEW_PATH, "commit": git(site, "rev-parse", BRANCH),
-                                   "lesson": "testing-with-fixtures"}
+        answer = response.json()
+        preview = answer.pop("preview_url")
+        assert answer == {"branch": BRANCH, "path": NEW_PATH, "commit": git(site, "rev-parse", BRANCH),
+                          "lesson": "testing-with-fixtures", "pull_request_url": None}
+        assert preview.startswith("https://testserver.local/preview/courses/intro-to-testing/lessons/"
+                                  f"testing-with-fixtures?ref={BRANCH}&preview=")
         assert response.headers["cache-control"] == "no-store"
         assert git(site, "log", "-1", "--format=%an|%ae", BRANCH) == "Admin Person|admin@example.com"
         regenerated = client.post("/api/v1/ai/drafts", json={"course": COURSE, "lesson": "why-test"},
