@@ -151,6 +151,15 @@ def moved_files(content_dir: Path) -> dict[str, str]:
     return {old: move.file for old, move in from_history(repo, tree.prefix).moves.items()}
 
 
+def moved_in_index(db_path: Path) -> dict[str, str]:
+    """Content path → content path now, of every file the index knows git renamed (the write path's link check)."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        return dict(conn.execute("SELECT old_file, new_file FROM redirects").fetchall())
+    finally:
+        conn.close()
+
+
 def refresh(conn: sqlite3.Connection, repo: object, prefix: str, live: Iterable[str], since: str | None,
             head: str | None, full: bool) -> dict[str, str]:
     """Bring the `redirects` table to `head`; the files git saw renamed, for the link check.

@@ -25,6 +25,7 @@ from cms.content.sources import Source, classify
 from cms.content.validate import check
 from cms.errors import Conflict, ContentError, NotFound, PreconditionFailed
 from cms.index.build import update
+from cms.index.redirects import moved_in_index
 from cms.index.stored import stored_corpus
 from cms.problems import Problem
 from cms.repo import remote
@@ -225,7 +226,8 @@ def new_errors(tree: ContentTree, db_path: Path, changes: list[Change]) -> list[
                 raise ContentError("the entry cannot be stored there", [source])
             corpus.add(tree.parse(source, change.text.encode()))
     known = {_identity(problem) for problem in before}
-    return [problem for problem in check(corpus) if problem.is_error and _identity(problem) not in known]
+    moved = moved_in_index(db_path)  # a link to a renamed file's old path is a warning (`cms.index.redirects`)
+    return [problem for problem in check(corpus, moved) if problem.is_error and _identity(problem) not in known]
 
 
 def _identity(problem: Problem) -> tuple[str, str, str | None, str]:
