@@ -14,16 +14,14 @@ CMS_SECRET_KEY. The pages are left out of the OpenAPI document; `POST /preview-l
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.params import JSONBody, Parameter
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 from litestar.status_codes import HTTP_201_CREATED
@@ -31,13 +29,12 @@ from litestar.template.config import TemplateConfig
 
 from api.auth import AUTH_DEPENDENCIES, admin_api_enabled, requires
 from api.caching import NOT_CACHED
-from api.deps import EDITORS, Opened, Services
+from api.deps import EDITORS, SERVICES, Opened, Services, View
 from api.params import CourseSlug, LessonSlug
 from api.spec import documented
-from cms.accounts import STAFF
 from cms.errors import Forbidden, NotAuthenticated
+from cms.repo.objects import MAX_REF_LENGTH
 from cms.review import links, pages
-from cms.review.pages import ref_index, resolve_ref
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 TEMPLATE_CONFIG = TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine)
@@ -47,15 +44,11 @@ CSP = ("default-src 'none'; style-src 'self'; img-src https: data:; base-uri 'no
 PAGE_HEADERS = {"Content-Security-Policy": CSP, "Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer",
                 "X-Content-Type-Options": "nosniff", "X-Robots-Tag": "noindex"}
 
-Ref = Annotated[str | None, Parameter(min_length=1, max_length=250, description="A branch, tag or commit.")]
-Token = Annotated[str | None, Parameter(min_length=1, max_length=1000,
-                                        description="A preview link's token.")]
-
 
 class LinkIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """A preview link to ask for: the ref it opens, for how long (1 s to 7 days), and the page it opens at."""
 
-    ref: Annotated[str, msgspec.Meta(min_length=1, max_length=250)]
+    ref: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_REF_LENGTH)]
     expires_in_seconds: int = links.DEFAULT_SECONDS
     path: Annotated[str, msgspec.Meta(max_length=300)] | None = None
 
@@ -69,7 +62,7 @@ def create_preview_link(request: Request[Any, Any, Any], services: Opened,
     settings = services.settings
     assert settings.secret_key is not None, "admin_api_enabled guards this route"
     link = pages.make_link(settings.secret_key, public_url(services, request), data.ref,
-                           resolve_ref(services.repo, data.ref), data.path, data.expires_in_seconds)
+                           services.previews.commit(data.ref), data.path, data.expires_in_seconds)
     return Response(link, status_code=HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
 
 
@@ -85,25 +78,20 @@ class PreviewPages(Controller):
     opt = NOT_CACHED
 
     @get("/courses", sync_to_thread=True)
-    def course_list(self, request: Request[Any, Any, Any], services: Opened, ref: Ref = None,
-                    preview: Token = None) -> Template:
+    def course_list(self, request: Request[Any, Any, Any], view: NamedDependency[View]) -> Template:
         """Every course of the ref."""
-        with _reading(request, services, ref, preview) as (conn, context):
-            return _page("courses.html", context, courses=pages.courses_page(conn))
+        return _page("courses.html", _visit(request, view), courses=pages.courses_page(view.conn))
 
     @get("/courses/{course:str}", sync_to_thread=True)
-    def course(self, request: Request[Any, Any, Any], services: Opened, course: CourseSlug, ref: Ref = None,
-               preview: Token = None) -> Template:
+    def course(self, request: Request[Any, Any, Any], view: NamedDependency[View], course: CourseSlug) -> Template:
         """A course's outline."""
-        with _reading(request, services, ref, preview) as (conn, context):
-            return _page("course.html", context, page=pages.course_page(conn, course))
+        return _page("course.html", _visit(request, view), page=pages.course_page(view.conn, course))
 
     @get("/courses/{course:str}/lessons/{lesson:str}", sync_to_thread=True)
-    def lesson(self, request: Request[Any, Any, Any], services: Opened, course: CourseSlug, lesson: LessonSlug,
-               ref: Ref = None, preview: Token = None) -> Template:
+    def lesson(self, request: Request[Any, Any, Any], view: NamedDependency[View], course: CourseSlug,
+               lesson: LessonSlug) -> Template:
         """A lesson as a site would show it."""
-        with _reading(request, services, ref, preview) as (conn, context):
-            return _page("lesson.html", context, page=pages.lesson_page(conn, course, lesson))
+        return _page("lesson.html", _visit(request, view), page=pages.lesson_page(view.conn, course, lesson))
 
     @get("/preview.css", sync_to_thread=False)
     def stylesheet(self) -> Response[bytes]:
@@ -112,35 +100,26 @@ class PreviewPages(Controller):
                         headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
 
 
-@contextmanager
-def _reading(request: Request[Any, Any, Any], services: Services, ref: str | None,
-             token: str | None) -> Iterator[tuple[sqlite3.Connection, dict[str, Any]]]:
-    """The index of the ref the caller may read, and what every page shows of the visit."""
-    ref, expires = _allowed_ref(request, services, ref, token)
-    context = {"ref": ref, "base": pages.PAGES_PREFIX, "query": pages.page_query(ref, token),
-               "stylesheet": STYLESHEET, "expires_at": expires}
-    with ref_index(services.repo, services.index, ref) as conn:
-        yield conn, context
+def _visit(request: Request[Any, Any, Any], view: View) -> dict[str, Any]:
+    """What every page shows of the visit, once the caller may read it: the index `view` is the served one
+    or, with `?ref=`, that ref's (`api.deps.provide_view` has checked the token or the preview link)."""
+    ref, token = request.query_params.get("ref"), request.query_params.get(pages.PREVIEW_PARAM)
+    if view.commit is None and not view.hidden:
+        _refuse(request)
+    expires = None
+    if token is not None:
+        grant = links.verify(request.app.state[SERVICES].settings.secret_key, token)
+        expires = datetime.fromtimestamp(grant.expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return {"ref": ref, "base": pages.PAGES_PREFIX, "query": pages.page_query(ref, token),
+            "stylesheet": STYLESHEET, "expires_at": expires}
 
 
-def _allowed_ref(request: Request[Any, Any, Any], services: Services, ref: str | None,
-                 token: str | None) -> tuple[str | None, str | None]:
-    """The ref to show and, for a link, when it expires; 401 for nobody, 403 for a bad link or a USER."""
-    user = request.scope.get("user")
-    if user is not None and user.role in STAFF:
-        return ref, None
-    if token is None and user is not None:
+def _refuse(request: Request[Any, Any, Any]) -> None:
+    """The served content's pages without a staff token: 403 for a signed-in USER, else 401."""
+    if request.scope.get("user") is not None:
         raise Forbidden("a preview page needs the role ADMIN or MODERATOR, or a preview link")
-    if token is None:
-        raise NotAuthenticated("a preview page needs a preview link (POST /api/v1/preview-links) or "
-                               "`Authorization: Bearer <access token>` of an ADMIN or MODERATOR")
-    assert services.settings.secret_key is not None, "admin_api_enabled guards these routes"
-    grant = links.verify(services.settings.secret_key, token)
-    if ref is not None and ref != grant.ref:
-        raise Forbidden("this preview link opens another ref: ask for a link to this one",
-                        reason="preview-link-other-ref")
-    expires = datetime.fromtimestamp(grant.expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return grant.ref, expires
+    raise NotAuthenticated("a preview page needs a preview link (POST /api/v1/preview-links, which names the ref) "
+                           "or `Authorization: Bearer <access token>` of an ADMIN or MODERATOR")
 
 
 def _page(name: str, context: dict[str, Any], **values: Any) -> Template:

@@ -3,7 +3,6 @@
     page_path(text)         → "/courses", "/courses/<course>" or "/courses/<course>/lessons/<lesson>" (checked)
     make_link(...)          → PreviewLink: a signed address of one page of one ref, until a moment
     courses_page / course_page / lesson_page(conn, …) → the page models templates render
-    resolve_ref(repo, ref), ref_index(repo, served, ref) → the commit of a ref, the index to read it from
 
 The models are built from the read layer (`cms.read.views`) with hidden entries shown: a preview is for
 reviewers, who must see the drafts. Quiz questions carry their prompt and choices only, as the read layer
@@ -15,18 +14,14 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import msgspec
 
-from cms.errors import InvalidInput, NotFound
-from cms.read import LiveIndex, queries, views
-from cms.repo import GitRepo
-from cms.repo.objects import resolve
+from cms.errors import InvalidInput
+from cms.read import queries, views
 from cms.review import links
 
 PREVIEW_PARAM = "preview"
@@ -168,20 +163,3 @@ def _item(row: dict[str, Any], shape: type[Any]) -> Any:
 def _neighbour(ref: dict[str, str] | None) -> Neighbour | None:
     return None if ref is None else Neighbour(slug=ref["slug"], title=ref["title"])
 
-
-def resolve_ref(repo: GitRepo, ref: str) -> str:
-    """The commit `ref` (a branch, tag or commit id) names; 404 for anything else."""
-    commit = resolve(repo, ref)
-    if commit is None:
-        raise NotFound(f"there is no branch, tag or commit {ref!r} in the content repository", reason="unknown-ref")
-    return commit
-
-
-@contextmanager
-def ref_index(repo: GitRepo, served: LiveIndex, ref: str | None) -> Iterator[sqlite3.Connection]:
-    """The index to read `ref` from: the served one without a ref. Until branch previews can index another
-    commit, a ref must name the served commit (404 otherwise)."""
-    if ref is not None and resolve_ref(repo, ref) != repo.head():
-        raise NotFound(f"{ref!r} is not the served commit, and other refs cannot be previewed yet",
-                       reason="unknown-ref")
-    yield served.conn

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from cms.accounts import Role
+from cms.repo import GitRepo, Identity, branches
 from cms.review import links
 from tests.admin_api import BASE, ORIGIN, SECRET, AdminSite, Starter, assert_problem
 
@@ -204,8 +205,9 @@ def test_a_tampered_link_is_403(site: AdminSite) -> None:
 def test_a_link_opens_only_its_own_ref(site: AdminSite) -> None:
     site.git("branch", "other")
     token = parse_qs(urlsplit(new_link(site).json()["url"]).query)["preview"][0]
-    assert_problem(page(site, COURSE, role=None, ref="other", preview=token), 403, "preview-link-other-ref")
-    assert page(site, COURSE, role=None, preview=token).status_code == 200  # the link's own ref
+    assert_problem(page(site, COURSE, role=None, ref="other", preview=token), 403, "preview-link-invalid")
+    assert_problem(page(site, COURSE, role=None, preview=token), 401)  # a link names its ref
+    assert page(site, COURSE, role=None, ref="main", preview=token).status_code == 200
 
 
 def test_a_link_signed_with_another_key_is_403(site: AdminSite) -> None:
@@ -217,3 +219,16 @@ def test_post_preview_links_is_in_the_document_and_the_pages_are_not(site: Admin
     document = site.client.get(f"{BASE}/docs/openapi.json").json()
     assert "/api/v1/preview-links" in document["paths"] or "/preview-links" in document["paths"]
     assert not [path for path in document["paths"] if path.startswith("/preview/")]
+
+
+def test_a_branch_is_previewed_as_it_is_on_that_branch(site: AdminSite) -> None:
+    repo = GitRepo.open(site.repo)
+    path = "content/courses/intro-to-testing/01-basics/01-why-test.md"
+    text = (site.repo / path).read_text().replace("title: Why test", "title: Why we test, revised")
+    commit = branches.commit_file(repo, site.head(), path, text, "Revise", Identity("Rev Iewer", "rev@example.com"))
+    branches.create(repo, "review/why", commit, reason="test")
+    link = new_link(site, ref="review/why", path="/courses/intro-to-testing/lessons/why-test").json()
+    assert link["commit"] == commit and "ref=review/why&" in link["url"]
+    assert "<h1>Why we test, revised" in html_of(follow(site, link["url"]))
+    assert "<h1>Why test" in html_of(page(site, f"{COURSE}/lessons/why-test"))  # the served content is unchanged
+    assert "Why we test, revised" in html_of(page(site, COURSE, ref="review/why"))
