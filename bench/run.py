@@ -14,6 +14,7 @@ table per benchmark and written to `bench/out/results.json`.
     index     `cms index` on 10k: cold build beside Hugo building the same files in the same run (the ratio),
               process-tree memory, no-op and one-file re-index, `cms --help`; needs `hugo` (installed with
               apt-get when missing and running as root)
+    index_postgres  `cms index` on 10k into SQLite and into a throwaway Postgres, cold and no-op, in pairs
     watch     `cms watch` on 10k: save-to-visible latency of a title change
     api       `cms serve` (1 worker, one core) on 10k under wrk (the other core), random lessons, the response
               hold off and on, next to bench/trivial_app.py on the same server;
@@ -662,6 +663,49 @@ def index(ctx: Context) -> list[Result]:
     return results
 
 
+@benchmark
+def index_postgres(ctx: Context) -> list[Result]:
+    """`cms index` on 10k into SQLite and into Postgres (a throwaway server, as the tests start one), in pairs.
+
+    Each round builds both cold, one right after the other, so the machine's load hits both alike; then
+    no-op re-indexes of each. Postgres's own CPU (the server's tsvectors and COPY) is not in the child's tree.
+    """
+    sys.path.insert(0, str(ROOT))
+    from tests.postgres_server import PostgresServer
+
+    repo = ctx.repo("10k")
+    _pristine(repo)
+    work = _scratch(ctx, "index-postgres")
+    cmd = [str(ctx.cms), "index", str(repo.content), "--json"]
+    times: dict[str, list[float]] = {}
+
+    def timed(case: str, url: str) -> None:
+        done = run_child(cmd, cwd=repo.root, env=_child_env(CMS_DATABASE_URL=url), timeout=3600)
+        report = _index_report(done, cmd)
+        expected = report["read"] == report["files"] if case.startswith("cold") else report["read"] == 0
+        if not expected:
+            raise BenchmarkError(f"{case}: the run read {report['read']} of {report['files']} files")
+        times.setdefault(case, []).append(done.seconds)
+
+    try:
+        with PostgresServer.start() as server:
+            for i in range(1, ctx.runs + 1):
+                ctx.log(f"index-postgres: cold builds {i} (SQLite, then Postgres)")
+                _clear(work)
+                timed("cold build, SQLite", f"sqlite:///{work / f'cold-{i}.db'}")
+                if i > 1:
+                    server.drop_database(f"cold_{i - 1}")
+                url = server.create_database(f"cold_{i}")
+                timed("cold build, Postgres", url)
+            for _ in range(ctx.runs):
+                timed("no-op, SQLite", f"sqlite:///{work / f'cold-{ctx.runs}.db'}")
+                timed("no-op, Postgres", url)
+    finally:
+        _clear(work)
+    return [Result(name, function(seconds), "s", case=case) for case, seconds in times.items()
+            for name, function in (("best", min), ("median", statistics.median))]
+
+
 HUGO_CONFIG = """\
 baseURL = "http://example.invalid/"
 disableKinds = ["taxonomy", "term", "RSS", "sitemap", "robotsTXT", "404"]
@@ -1004,7 +1048,8 @@ def _api_inputs(db: Path) -> tuple[list[str], str, str]:
         lessons = conn.execute(
             "SELECT l.course, l.slug, l.title FROM lessons l JOIN sections s ON s.course = l.course AND "
             "s.slug = l.section JOIN courses c ON c.slug = l.course WHERE l.status = 'published' AND "
-            "s.status = 'published' AND c.status = 'published' AND c.publish_at IS NULL ORDER BY l.course, l.slug"
+            "s.status = 'published' AND c.status = 'published' AND (c.publish_at IS NULL OR c.publish_at <= "
+            "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')) ORDER BY l.course, l.slug"
         ).fetchall()
     finally:
         conn.close()

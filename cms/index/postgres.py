@@ -37,7 +37,8 @@ TEXT_SEARCH = f"{SCHEMA}.cms"
 """The text search configuration of the index: named in every query (the server's default varies with its locale)."""
 WRITES = "index writes"
 """The advisory lock an index run (and a migration of the index) holds: one writer at a time."""
-_TYPES = {str: "text", int: "bigint", float: "double precision", bytes: "bytea"}
+_TYPES = {str: 'text COLLATE "C"', int: "bigint", float: "double precision", bytes: "bytea"}
+"""Text in byte order, as SQLite's BINARY collation sorts and compares it, whatever the server's locale."""
 _COPY_TYPES = {str: "text", int: "int8", float: "float8", bytes: "bytea"}
 SEARCH_COLUMNS = {"rowid": int, "title": str, "body": str}
 

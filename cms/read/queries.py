@@ -37,7 +37,7 @@ ALWAYS = True
 def _where(*conditions: Condition) -> tuple[str, dict[str, Any]]:
     """The conditions whose value was given, joined with AND, and their parameters."""
     given = [(sql, name, value) for sql, name, value in conditions if value is not None]
-    clause = " AND ".join(["1", *(sql for sql, _, _ in given)])
+    clause = " AND ".join(["TRUE", *(sql for sql, _, _ in given)])
     return clause, {name: value for _, name, value in given if name is not None}
 
 
@@ -173,7 +173,7 @@ MEDIA_PUBLIC = ("id, version, public_id, resource_type, secure_url, format, widt
 
 def media_records(conn: sqlite3.Connection, ids: list[str], hidden: bool = False) -> dict[str, dict[str, Any]]:
     """Media records among `ids` as the public sees them (deleted ones only for `hidden`), by id."""
-    condition = "1" if hidden else "deleted = 0"
+    condition = "TRUE" if hidden else "deleted = 0"
     among, params = _among(ids)
     return _keyed(conn.execute(f"SELECT {MEDIA_PUBLIC} FROM media WHERE id {among} AND {condition}",
                                params).fetchall(), "id")

@@ -17,4 +17,4 @@ PUBLISHED = "p.status = 'published'"
 
 def visible(condition: str, hidden: bool) -> str:
     """`condition`, or no condition at all for a reader who may see hidden entries."""
-    return "1" if hidden else condition
+    return "TRUE" if hidden else condition  # a boolean on Postgres too

@@ -1,0 +1,130 @@
+"""Reading the index on Postgres: the read queries as written, with the few spellings that differ rewritten here.
+
+This is the read side's one dialect seam. Every query of `cms.read` is written once, for SQLite;
+`PostgresReader.execute` rewrites what Postgres spells differently before psycopg sees it:
+
+    SQLite                                   Postgres
+    ?, :name                                 %s, %(name)s
+    strftime('%Y-%m-%dT%H:%M:%SZ', 'now')    to_char(now() AT TIME ZONE 'UTC', …)  (the same ISO text)
+    x COLLATE NOCASE                         lower(x)  (ASCII folding: text columns are COLLATE "C")
+    [name]                                   "name"
+    LIKE (ASCII case-insensitive)            ILIKE
+    a IS NOT b                               a IS DISTINCT FROM b
+    json_each(x) [alias]                     jsonb_array_elements_text(x::jsonb) WITH ORDINALITY alias(value, key)
+    json_each(x, '$.k') alias                jsonb_array_elements(x::jsonb -> 'k') WITH ORDINALITY alias(value, key)
+    json_extract(x, '$.k')                   (x::jsonb ->> 'k')
+    search MATCH :q                          search.tsv @@ to_tsquery('cms_index.cms', :q)
+    bm25(search, 10.0, 1.0)                  -ts_rank('{0, 0, 0.1, 1.0}', search.tsv, <query>)  (title 10 × body)
+    snippet(search, 1, open, close, …, n)    ts_headline(…, 'StartSel=open, StopSel=close, MaxWords=n, …')
+
+and the FTS5 query text in `:q` (`"word" "prefix"*`) becomes a tsquery (`'word' & 'prefix':*`). Rows come
+back as dicts with JSON columns decoded, as `cms.read.connection` gives them; sums (numeric) as numbers.
+Each reader is a read-only session whose `search_path` is the index's schema.
+"""
+
+from __future__ import annotations
+
+import decimal
+import functools
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import msgspec
+from psycopg.rows import dict_row
+
+from cms.database import PostgresUrl
+from cms.database.postgres import connect
+from cms.index.postgres import SCHEMA, TEXT_SEARCH
+from cms.index.postgres import translate as translate_writes
+from cms.read.connection import JSON_COLUMNS
+
+_TSQUERY = f"to_tsquery('{TEXT_SEARCH}', :q)"
+_ARGUMENT = r"((?:[^()']|'[^']*')+?)"
+_NOT_ALIAS = r"(?!(?:WHERE|ON|JOIN|ORDER|GROUP|LIMIT|AND|OR)\b)"
+_REWRITES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(re.escape("strftime('%Y-%m-%dT%H:%M:%SZ', 'now')")),
+     "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"),
+    (re.compile(r"([\w.]+) COLLATE NOCASE"), r"lower(\1)"),
+    (re.compile(r"\[(\w+)\]"), r'"\1"'),
+    (re.compile(r"\bLIKE\b"), "ILIKE"),
+    (re.compile(r"json_extract\(([\w.]+), '\$\.(\w+)'\)"), r"((\1)::jsonb ->> '\2')"),
+    (re.compile(rf"json_each\(([\w.]+), '\$\.(\w+)'\)\s+{_NOT_ALIAS}(\w+)"),
+     r"jsonb_array_elements((\1)::jsonb -> '\2') WITH ORDINALITY AS \3(value, key)"),
+    (re.compile(rf"json_each\({_ARGUMENT}\)\s+{_NOT_ALIAS}(\w+)"),
+     r"jsonb_array_elements_text((\1)::jsonb) WITH ORDINALITY AS \2(value, key)"),
+    (re.compile(rf"json_each\({_ARGUMENT}\)"),
+     r"jsonb_array_elements_text((\1)::jsonb) WITH ORDINALITY AS _each(value, key)"),
+    (re.compile(r"search\.rowid IN \(SELECT value FROM"), "search.rowid IN (SELECT value::bigint FROM"),
+    (re.compile(r"search MATCH :q"), f"search.tsv @@ {_TSQUERY}"),
+    (re.compile(r"bm25\(search, 10\.0, 1\.0\)"), f"-ts_rank('{{0, 0, 0.1, 1.0}}', search.tsv, {_TSQUERY})"),
+    (re.compile(r"snippet\(search, 1, '(.)', '(.)', '(…)', (\d+)\)"),
+     f"ts_headline('{TEXT_SEARCH}', search.body, {_TSQUERY}, "
+     r"'StartSel=\1, StopSel=\2, MaxWords=\4, MinWords=6, MaxFragments=1, FragmentDelimiter=\3')"),
+]
+_FTS_WORD = re.compile(r'"((?:[^"]|"")*)"(\*?)')
+
+
+@functools.lru_cache(maxsize=512)
+def translate(query: str) -> str:
+    """A read query, as written for SQLite, in Postgres's spelling (and psycopg's parameters)."""
+    for pattern, replacement in _REWRITES:
+        query = pattern.sub(replacement, query)
+    return translate_writes(query)
+
+
+def tsquery(fts: str) -> str:
+    """An FTS5 query of quoted words (`"one" "two"*`, as `cms.read.search` makes them) as a tsquery: every
+    word required, `*` a prefix; `""` (nothing to search for) is the empty tsquery, which matches nothing."""
+    terms = ["'" + word.replace('""', '"').replace("\\", "\\\\").replace("'", "''") + "'" + (":*" if star else "")
+             for word, star in _FTS_WORD.findall(fts) if word]
+    return " & ".join(terms)
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):  # SUM() of bigints is numeric on Postgres
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+class Rows:
+    """A finished query's rows, as the read side takes them from sqlite3: fetchone, fetchall, iteration."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self._rows = rows
+
+    def fetchone(self) -> dict[str, Any] | None:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[dict[str, Any]]:
+        return self._rows
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._rows)
+
+
+class PostgresReader:
+    """A read-only connection to the index on Postgres that answers the read queries as SQLite does."""
+
+    def __init__(self, location: PostgresUrl) -> None:
+        self.location = location
+        self.conn = connect(location, options=f"-c default_transaction_read_only=on -c search_path={SCHEMA}")
+
+    def execute(self, query: str, params: Sequence[Any] | dict[str, Any] = ()) -> Rows:
+        if isinstance(params, dict) and "MATCH :q" in query and params.get("q") is not None:
+            params = {**params, "q": tsquery(params["q"])}
+        with self.conn.cursor(row_factory=dict_row) as cursor:
+            rows = cursor.execute(translate(query), params or None).fetchall()
+        return Rows([_decoded(row) for row in rows])
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    for name, value in row.items():
+        if name in JSON_COLUMNS and isinstance(value, str):
+            row[name] = msgspec.json.decode(value)
+        else:
+            row[name] = _value(value)
+    return row

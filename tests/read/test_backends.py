@@ -1,0 +1,123 @@
+"""The read side answers the same from a SQLite index and from a Postgres one.
+
+The fixture site is indexed into both; every read (`cms.read` views, listings with each filter and
+sort, the public documents, search, redirects, health figures) runs on a SQLite read-only connection
+and on a `PostgresReader`, and the answers are compared whole: the same items, order, totals and
+shapes. Search hits are compared as entries and totals, and in order where the two engines' ranks
+cannot differ (one hit); snippets differ by engine (FTS5 `snippet` vs `ts_headline`): both mark
+words, or neither does.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from cms.content.corpus import ContentTree
+from cms.database import PostgresUrl
+from cms.errors import NotFound
+from cms.index.build import update
+from cms.read import connection, documents, queries, redirects, search, views
+from cms.read.health import index_stats
+from cms.read.postgres import PostgresReader, tsquery
+from tests.index.test_index import make_dated_repo
+
+pytestmark = pytest.mark.usefixtures("postgres_server")
+Read = Callable[[Any], Any]
+INTRO = "intro-to-testing"
+
+
+@pytest.fixture(scope="module")
+def backends(tmp_path_factory: pytest.TempPathFactory, postgres_server: Any) -> Iterator[tuple[Any, Any]]:
+    """A read-only connection to the fixture site's index on SQLite and one on Postgres."""
+    site = make_dated_repo(tmp_path_factory.mktemp("backends") / "site")
+    tree = ContentTree.locate(site / "content")
+    update(tree, site / "index.db", workers=1)
+    name = postgres_server.create_database("backends")
+    url = PostgresUrl(name, "CMS_DATABASE_URL")
+    update(tree, url, workers=1)
+    sqlite_conn, reader = connection.connect(site / "index.db"), PostgresReader(url)
+    yield sqlite_conn, reader
+    sqlite_conn.close()
+    reader.close()
+    postgres_server.drop_database("backends")
+
+
+def _answer(read: Read, conn: Any) -> Any:
+    try:
+        return read(conn)
+    except NotFound as error:
+        return ("not found", str(error))
+
+
+CF, PF, MF = queries.CourseFilters, queries.ProjectFilters, queries.MediaFilters
+READS: dict[str, Read] = {
+    "course list": lambda c: queries.list_courses(c, CF(), "title", 1, 20),
+    "course list, hidden": lambda c: queries.list_courses(c, CF(), "-updated_at", 1, 20, hidden=True),
+    "course list by price": lambda c: queries.list_courses(c, CF(), "-price", 1, 1),
+    "course list, tag": lambda c: queries.list_courses(c, CF(tag="testing"), "title", 1, 20),
+    "course list, level and price": lambda c: queries.list_courses(
+        c, CF(difficulty_level="beginner", min_price=0, max_price=100), "price", 1, 20),
+    "course list, q": lambda c: queries.list_courses(c, CF(q="test"), "title", 1, 20),
+    "course list, q of nothing": lambda c: queries.list_courses(c, CF(q="!!"), "title", 1, 20),
+    "course page": lambda c: documents.course_page(c, CF(), "title", 1, 20),
+    "course page, hidden": lambda c: documents.course_page(c, CF(), "title", 1, 20, hidden=True),
+    "course document": lambda c: documents.course(c, INTRO),
+    "lesson document": lambda c: documents.lesson(c, INTRO, "why-test"),
+    "course detail": lambda c: views.course_detail(c, INTRO),
+    "course detail, hidden": lambda c: views.course_detail(c, "advanced-testing", hidden=True),
+    "a course not there": lambda c: views.course_detail(c, "no-such-course"),
+    "sections": lambda c: views.sections(c, INTRO),
+    "section detail": lambda c: views.section_detail(c, INTRO, "basics"),
+    "lessons": lambda c: views.lessons(c, INTRO, None),
+    "lessons of a section": lambda c: views.lessons(c, INTRO, "practice", hidden=True),
+    "lesson detail": lambda c: views.lesson_detail(c, INTRO, "first-test"),
+    "projects": lambda c: queries.list_projects(c, PF(), 1, 20),
+    "projects, tech": lambda c: queries.list_projects(c, PF(tech="PYTHON"), 1, 20),
+    "project detail": lambda c: views.project_detail(c, "test-dashboard"),
+    "authors": lambda c: views.authors(c),
+    "author detail": lambda c: views.author_detail(c, "grace-tester"),
+    "paths": lambda c: views.paths(c),
+    "path detail": lambda c: views.path_detail(c, "testing-path"),
+    "categories": lambda c: views.categories(c, hidden=True),
+    "media detail": lambda c: views.media_detail(c, "testing-cover"),
+    "media list": lambda c: queries.list_media(c, MF(), 1, 20),
+    "media list, q": lambda c: queries.list_media(c, MF(q="LOGO"), 1, 20),
+    "media list, deleted": lambda c: queries.list_media(c, MF(deleted=True), 1, 20),
+    "media references": lambda c: queries.media_references(c, "testing-cover"),
+    "video references": lambda c: queries.media_references(c, "demo-video"),
+    "courses by slugs": lambda c: queries.courses_by_slugs(c, ["advanced-testing", INTRO], hidden=True),
+    "lesson outline": lambda c: queries.lesson_outline(c, INTRO),
+    "redirects": lambda c: redirects.redirects_page(c, 1, 20),
+    "figures": lambda c: {**index_stats(c), "built_at": "the two indexes were built seconds apart"},
+}
+
+
+@pytest.mark.parametrize("read", list(READS.values()), ids=list(READS))
+def test_both_backends_answer_the_same(backends: tuple[sqlite3.Connection, PostgresReader], read: Read) -> None:
+    on_sqlite, on_postgres = (_answer(read, conn) for conn in backends)
+    assert on_postgres == on_sqlite
+
+
+@pytest.mark.parametrize(("words", "kind", "course"), [
+    ("test", None, None), ("testing", None, None), ("why", "lesson", None), ("fakes", None, None),
+    ("test", "lesson", INTRO), ("users do", None, None), ("nothing-matches-this", None, None), ("the", None, None),
+])
+def test_search_finds_the_same_entries(backends: tuple[sqlite3.Connection, PostgresReader], words: str,
+                                       kind: str | None, course: str | None) -> None:
+    (lite, lite_total), (pg, pg_total) = (search.search(conn, words, kind, course, 1, 20) for conn in backends)
+    assert pg_total == lite_total
+    assert sorted((hit["kind"], hit["slug"]) for hit in pg) == sorted((hit["kind"], hit["slug"]) for hit in lite)
+    if len(lite) == 1:
+        assert [hit["path"] for hit in pg] == [hit["path"] for hit in lite]
+    assert all(hit["score"] > 0 for hit in pg)
+    assert any("<mark>" in hit["snippet"] for hit in pg) == any("<mark>" in hit["snippet"] for hit in lite)
+
+
+def test_search_words_become_a_tsquery_that_cannot_carry_operators() -> None:
+    assert tsquery('"users" "do"*') == "'users' & 'do':*"
+    assert tsquery('"it""s" "a\\\'b"*') == "'it\"s' & 'a\\\\''b':*"
+    assert tsquery('""') == ""
