@@ -9,7 +9,8 @@ themselves, so the document says what the API does:
   removed): 400 everywhere (unknown query parameters), 401 everywhere (a
   bearer token that is not valid), 403 and 503 where a role guard and the
   admin API apply, 415 and 422 where a JSON body is taken, and the statuses
-  a handler declares with `documented(...)` (404, 409, 412, 413, …);
+  a handler declares with `documented(...)` (404, 409, 412, 413, …), and
+  403 and 404 where `?ref=` reads another branch or commit;
 - conditional requests: `If-None-Match`, 304, `ETag` and `Cache-Control`
   on GETs, 301 with `Location` on GETs of an entry's path (a renamed
   entry), `Link` on paged listings, `If-Match` (with 412 and 428) on
@@ -236,7 +237,10 @@ def _complete_operation(operation: dict[str, Any], method: str, handler: HTTPRou
         del responses[code]  # Litestar's own error documentation, replaced below
     if "204" in responses:
         responses["204"].pop("content", None)  # no content, so no media type
-    for status in sorted(_error_statuses(operation, contract, roles, _admin(handler))):
+    statuses = _error_statuses(operation, contract, roles, _admin(handler))
+    if any(parameter.get("name") == "ref" for parameter in operation.get("parameters", [])):
+        statuses |= {403, 404}  # a preview: refused without a staff token or a valid link, an unknown ref
+    for status in sorted(statuses):
         responses[str(status)] = _problem(status)
     parameters = operation.setdefault("parameters", [])
     headers = success.setdefault("headers", {}) if success is not None else {}

@@ -86,7 +86,7 @@ def test_openapi_document_describes_every_read_route(client: TestClient[Any]) ->
         assert operation.get("summary") or operation.get("description"), route
     course_params = {p["name"] for p in document["paths"]["/api/v1/courses"]["get"]["parameters"]}
     assert course_params == {"difficulty_level", "category", "tag", "instructor", "q", "min_price", "max_price",
-                             "sort", "page", "page_size", "If-None-Match"}
+                             "sort", "page", "page_size", "If-None-Match", "ref", "preview"}
 
 
 def test_openapi_document_is_stable_between_requests(client: TestClient[Any]) -> None:
