@@ -62,10 +62,11 @@ def moved(request: Request[Any, Any, Any]) -> Response[bytes] | None:
     if found is None:
         return None
     query = request.scope.get("query_string", b"").decode("latin-1")
-    private = "authorization" in request.headers
+    private = "authorization" in request.headers or base != API_PREFIX  # a preview's query may hold its link
     cache = "private, no-store" if private else f"public, max-age={services.settings.cache_max_age}"
     return Response(b"", status_code=301, headers={"Location": f"{base}{found}{'?' * bool(query)}{query}",
-                                                   "Cache-Control": cache, "Vary": "Authorization"})
+                                                   "Cache-Control": cache, "Vary": "Authorization",
+                                                   "Referrer-Policy": "no-referrer"})
 
 
 def _cms_error(request: Request[Any, Any, Any], error: CmsError) -> Response[Any]:

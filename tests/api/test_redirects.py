@@ -267,6 +267,23 @@ def test_a_write_after_a_rename_keeps_the_redirect(fresh_repo: Path, start: Star
         assert staff.status_code == 301 and staff.headers["cache-control"] == "private, no-store"
 
 
+def test_preview_pages_redirect_too(fresh_repo: Path, start: Starter) -> None:
+    rename(fresh_repo, f"{INTRO}/01-basics/01-why-test.md", f"{INTRO}/01-basics/01-why-we-test.md", "Rename",
+           {f"{INTRO}/02-practice/01-cheat-sheet.md": ("01-why-test.md", "01-why-we-test.md")})
+    old = "/preview/courses/intro-to-testing/lessons/why-test"
+    new = "/preview/courses/intro-to-testing/lessons/why-we-test"
+    with start() as site:
+        headers = site.auth(Role.MODERATOR)
+        moved = site.client.get(f"{old}?ref=main", headers=headers, follow_redirects=False)
+        assert moved.status_code == 301 and moved.headers["location"] == f"{new}?ref=main"
+        assert moved.headers["cache-control"] == "private, no-store"
+        page = site.client.get(f"{old}?ref=main", headers=headers)
+        assert page.status_code == 200 and page.url.path == new and "text/html" in page.headers["content-type"]
+        assert site.client.get(old, follow_redirects=False).status_code == 401  # who may read comes first
+        never = site.client.get("/preview/courses/intro-to-testing/lessons/never-was", headers=headers)
+        assert never.status_code == 404
+
+
 def test_a_rename_pulled_by_the_push_webhook_redirects(admin_site: AdminSite) -> None:
     site = admin_site
     other = site.repo.parent / "other"
