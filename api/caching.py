@@ -27,6 +27,8 @@ from api.deps import services_of
 from cms.read.documents import strong_etag
 
 HELD_ENTRIES = 4096
+HELD_BYTES = 24_000_000
+"""At most this many bytes of held bodies per worker (a course outline is 100 KB, a lesson 15 KB)."""
 NOT_CACHED = {"not_cached": True}
 """Handler `opt` for answers that are never cached nor held (`/health`): they pass through untouched."""
 IndexVersion = tuple[int, int]
@@ -56,6 +58,8 @@ class HeldAnswers:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.entries: OrderedDict[tuple[str, bytes], Prepared] = OrderedDict()
+        self.size = 0
+        """Bytes of the bodies held."""
 
     def get(self, key: tuple[str, bytes], index_version: IndexVersion) -> Prepared | None:
         held = self.entries.get(key)
@@ -64,10 +68,12 @@ class HeldAnswers:
         return held
 
     def put(self, key: tuple[str, bytes], held: Prepared) -> None:
+        replaced = self.entries.pop(key, None)
+        self.size += len(held.body) - (len(replaced.body) if replaced else 0)
         self.entries[key] = held
-        self.entries.move_to_end(key)
-        if len(self.entries) > HELD_ENTRIES:
-            self.entries.popitem(last=False)
+        while len(self.entries) > HELD_ENTRIES or self.size > HELD_BYTES:
+            _, oldest = self.entries.popitem(last=False)
+            self.size -= len(oldest.body)
 
 
 class CachingMiddleware:

@@ -81,7 +81,8 @@ def course_page(conn: sqlite3.Connection, filters: queries.CourseFilters, sort: 
 def _summaries(conn: sqlite3.Connection, slugs: list[str], stored: dict[str, bytes | None]) -> list[Any]:
     """Course summaries in the order of `slugs`: stored ones as they are, missing ones shaped from rows."""
     missing = [slug for slug in slugs if stored[slug] is None]
-    shaped = {row["slug"]: row for row in views.course_summaries(conn, queries.courses_by_slugs(conn, missing))}
+    rows = queries.courses_by_slugs(conn, missing) if missing else []
+    shaped = {row["slug"]: row for row in views.course_summaries(conn, rows)}
     return [msgspec.Raw(body) if (body := stored[slug]) is not None else shaped[slug] for slug in slugs]
 
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from litestar.testing import TestClient
 
-from api.caching import HeldAnswers, Prepared
+from api.caching import HELD_BYTES, HeldAnswers, Prepared
 from cms.content.corpus import ContentTree
 from cms.index.build import database_path, update
+from cms.read.connection import reading
 from cms.settings import Settings
 from tests.conftest import git, started_app
 
@@ -37,10 +38,10 @@ def _slugs(client: TestClient) -> list[str]:  # type: ignore[type-arg]
 
 
 def test_an_answer_is_held_while_the_index_is_unchanged(site: Path) -> None:
-    _publish_soon(site, 5)  # long enough for a slow start-up to answer before the moment
+    _publish_soon(site, 12)  # long enough for a slow start-up (a busy machine) to answer before the moment
     with _app(site, "60") as client:
         assert "advanced-testing" not in _slugs(client)
-        time.sleep(5.5)
+        time.sleep(12.5)
         assert "advanced-testing" not in _slugs(client), "the held answer is reused"
         with_credentials = client.get("/api/v1/courses", headers={"Authorization": "Bearer any"}).json()
         assert "advanced-testing" in [c["slug"] for c in with_credentials["items"]], \
@@ -78,3 +79,32 @@ def test_held_answers_are_keyed_by_path_query_index_version_and_time() -> None:
                        until=time.monotonic() - 1)
     held.put(("/api/v1/meta", b""), expired)
     assert held.get(("/api/v1/meta", b""), 1) is None, "past its time"
+
+
+def test_held_answers_stay_within_their_byte_budget() -> None:
+    held = HeldAnswers(60)
+    body = b"x" * (HELD_BYTES // 4 + 1)
+    for n in range(8):
+        held.put((f"/api/v1/x/{n}", b""), Prepared(start={"status": 200, "headers": []}, etag=b'"x"', body=body,
+                                                  index_version=(0, 0), until=time.monotonic() + 60))
+        assert held.size == sum(len(answer.body) for answer in held.entries.values()) <= HELD_BYTES
+    assert list(held.entries) == [(f"/api/v1/x/{n}", b"") for n in (5, 6, 7)], "the oldest answers go first"
+
+
+LESSON = "/api/v1/courses/intro-to-testing/lessons/first-test"
+
+
+def test_a_stored_lesson_is_answered_with_its_stored_body_and_etag(site: Path) -> None:
+    with _app(site, "0") as client:
+        tree = ContentTree.locate(site / "content")
+        with reading(database_path(tree, None)) as conn:
+            body, etag = conn.execute("SELECT body, etag FROM documents WHERE key = ?",
+                                      ["course/intro-to-testing/lesson/first-test"]).fetchone().values()
+        answer = client.get(LESSON)
+        assert answer.content == body and answer.headers["etag"] == etag
+        assert client.get(LESSON, headers={"If-None-Match": f"W/{etag}"}).status_code == 304
+        head = client.head(LESSON)
+        assert head.status_code == 200 and head.content == b"" and head.headers["etag"] == etag
+        assert head.headers["content-length"] == str(len(body))
+        assert client.get("/api/v1/courses/intro-to-testing/lessons/nope").status_code == 404
+        assert client.get("/api/v1/courses/advanced-testing/lessons/fakes").status_code == 404, "a draft"
