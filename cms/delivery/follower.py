@@ -3,17 +3,17 @@
 Servers with clones of one remote and one Postgres state database announce
 every head they move to (`NOTIFY content_head`, sent under the write lock
 by `cms.write.journal.exclusive`: after a write's push, after a webhook's
-pull). The follower `LISTEN`s on a connection of its own and, for a head
-this clone is not at, catches the clone up with the remote and brings the
-index up to date, under this clone's lock only: it never waits for another
+fetch; see `cms.index.heads`). The follower `LISTEN`s on a connection of its own and, for a head
+this clone does not have, catches the clone up with the remote, and brings
+the index up to date, under this clone's lock only: it never waits for another
 server's write. The index update ends the response hold too
 (`api.caching`: the index version changes).
 
 When the listening connection starts, and again after it was lost, the
 follower catches up once, so a head announced while it was not listening
-is never missed. A head this clone is at already costs one `git rev-parse`;
-with a shared Postgres index, the index run finds it is at that commit and
-does nothing. Failures are logged and retried after a pause.
+is never missed. A head this clone has already costs no fetch; with a
+shared Postgres index, the index run finds it is at that commit and does
+nothing. Failures are logged and retried after a pause.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import re
 import threading
 
 from cms.database import PostgresUrl, is_postgres
+from cms.index import heads
 from cms.index.build import update
 from cms.repo import remote
 from cms.repo.repository import GitError, GitRepo
@@ -42,17 +43,15 @@ def following(settings: Settings, space: Workspace) -> bool:
     return is_postgres(settings.state_url) and remote.upstream(GitRepo.open(space.tree.content_dir)) is not None
 
 
-def follow(space: Workspace, head: str | None = None) -> bool:
-    """Catch this clone and its index up with the remote, unless HEAD is at `head` already; whether HEAD moved."""
+def follow(space: Workspace, head: str | None = None) -> None:
+    """Under this clone's lock: catch the clone up with the remote unless HEAD has `head` already, then bring
+    the index up to date with HEAD (a write that caught up and then failed, a 412, left it behind)."""
     repo = GitRepo.open(space.tree.content_dir)
-    if head is not None and _contains(repo, head):
-        return False
     with journal.exclusive(repo):
-        before = repo.head()
         journal.recover(repo, locked=True)
-        moved = remote.catch_up(repo) != before
+        if head is None or not _contains(repo, head):
+            remote.catch_up(repo)
         update(space.tree, space.db_path)
-    return moved
 
 
 def _contains(repo: GitRepo, head: str) -> bool:
@@ -81,7 +80,9 @@ class Follower:
         """A follower for this server, or None when it has no one to follow (see `following`)."""
         if not following(settings, space):
             return None
-        return cls(space, PostgresUrl(str(settings.state_url), "CMS_STATE_URL"))
+        location = PostgresUrl(str(settings.state_url), "CMS_STATE_URL")
+        heads.prepare(location)
+        return cls(space, location)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="coursebase-follower", daemon=True)
@@ -104,9 +105,9 @@ class Follower:
         from cms.database.postgres import KEEPALIVES, connect
 
         with connect(self.location, options=KEEPALIVES) as conn:
-            conn.execute(f"LISTEN {journal.HEADS_CHANNEL}")
+            conn.execute(f"LISTEN {heads.CHANNEL}")
             follow(self.space)  # whatever was announced while nobody listened
             while not self._stopping.is_set():
-                heads = [note.payload for note in conn.notifies(timeout=WAIT_SECONDS, stop_after=1)]
-                if heads:
-                    follow(self.space, heads[-1])
+                announced = [note.payload for note in conn.notifies(timeout=WAIT_SECONDS, stop_after=1)]
+                if announced:
+                    follow(self.space, announced[-1])

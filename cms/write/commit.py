@@ -62,9 +62,11 @@ matter) is what earlier writes left, not what was there when the request arrived
 
 
 @contextmanager
-def write_lock(repo: GitRepo, state_url: str | None = None) -> Iterator[None]:
-    """Writes are serialized, across processes too, and across servers with Postgres state (`journal.exclusive`)."""
-    with journal.exclusive(repo, state_url):
+def write_lock(repo: GitRepo, state_url: str | None = None,
+               caught_up: Callable[[], None] | None = None) -> Iterator[None]:
+    """Writes are serialized, across processes too, and across servers with Postgres state (`journal.exclusive`;
+    `caught_up` runs when the clone was brought to the remote's head)."""
+    with journal.exclusive(repo, state_url, caught_up):
         yield
 
 
@@ -81,7 +83,7 @@ def apply(tree: ContentTree, db_path: Path, changes: list[Change] | Plan,
     if it raises, nothing is written.
     """
     repo = GitRepo.open(tree.content_dir)
-    with write_lock(repo, state_url):
+    with write_lock(repo, state_url, caught_up=lambda: update(tree, db_path)):  # plans read the index
         journal.recover(repo, locked=True)
         if callable(changes):
             _check_idle(repo)

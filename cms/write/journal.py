@@ -17,10 +17,13 @@ write also holds a Postgres advisory lock there: one writer across servers.
 That lock belongs to a connection of its own, so it goes when the write's
 process dies, however it dies. Holding both, a server first catches its
 clone up with the remote (`cms.repo.remote.catch_up`), so every write
-starts from the remote's head whichever server takes it; when the block
-leaves HEAD elsewhere (a write pushed, a webhook pulled), the new head is
-announced on the state database (`NOTIFY content_head`) and the other
-servers follow (`cms.delivery.follower`). A git command
+starts from the remote's head whichever server takes it (without a fetch
+when the head recorded in the state database is the clone's: `cms.index.heads`);
+the head the block leaves is recorded there, and announced when it moved
+(`NOTIFY content_head`), and the other servers follow (`cms.delivery.follower`). Inside that block the remote's
+head it started from is noted (`.cms/write-base`); a server that died
+there had answered nobody, so recovery takes back to that head whatever it
+committed (a pushed commit comes back with the next catch-up). A git command
 killed together with the server leaves `.git/index.lock` behind, and every
 later git command would refuse to run; recovery removes that file when no
 live git process holds it (it waits a moment for one that still runs).
@@ -33,15 +36,16 @@ import glob
 import logging
 import os
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import msgspec
 
 from cms import localdir
 from cms.database import PostgresUrl, is_postgres
-from cms.errors import ConfigError, Conflict
+from cms.errors import Conflict
+from cms.index import heads
 from cms.repo import remote
 from cms.repo.commits import restore_paths
 from cms.repo.repository import GitRepo
@@ -50,8 +54,6 @@ log = logging.getLogger("coursebase.write")
 GIT_LOCK_WAIT_SECONDS = 5.0
 WRITE_LOCK = "content writes"
 """The advisory lock every server's writes take in a Postgres state database."""
-HEADS_CHANNEL = "content_head"
-"""The state database's NOTIFY channel: its payload is the commit a server just brought its clone to."""
 
 
 class Pending(msgspec.Struct):
@@ -64,44 +66,85 @@ def journal_path(repo: GitRepo) -> Path:
 
 
 @contextmanager
-def exclusive(repo: GitRepo, state_url: str | None = None) -> Iterator[None]:
+def exclusive(repo: GitRepo, state_url: str | None = None,
+              caught_up: Callable[[], None] | None = None) -> Iterator[None]:
     """The write lock: this clone's file lock, then, with a Postgres `state_url`, the servers' advisory lock,
-    under which the clone is caught up with the remote first and a moved HEAD announced last."""
+    under which the clone is caught up with the remote first (then `caught_up` runs if HEAD moved: the index
+    follows) and the new head recorded and announced last."""
     with _clone_lock(repo):
         if not is_postgres(state_url):
             yield
             return
-        location = PostgresUrl(str(state_url), "CMS_STATE_URL")
-        with _servers_lock(location):
+        from cms.database.postgres import advisory_lock
+
+        with advisory_lock(PostgresUrl(str(state_url), "CMS_STATE_URL"), WRITE_LOCK) as conn:
             before = repo.head()
-            recover(repo, locked=True)  # before HEAD moves: afterwards an interrupted write could not be undone
-            remote.catch_up(repo)
+            base = _catch_up(repo, conn)
+            if base != before and caught_up is not None:
+                caught_up()
+            completed = False
             try:
                 yield
+                completed = True
             finally:
-                _announce(location, repo, before)
+                _settle(repo, conn, base, completed)
 
 
-def _servers_lock(location: PostgresUrl) -> AbstractContextManager[None]:
-    from cms.database.postgres import advisory_lock
+def _catch_up(repo: GitRepo, conn: heads.Conn) -> str | None:
+    """Finish what an interrupted write left, bring the clone to the remote's head (no fetch when the state
+    database says it is there), note that head, and mark the shared head unknown until this write is done."""
+    recover(repo, locked=True)  # before HEAD moves: afterwards an interrupted write could not be undone
+    base = repo.head()
+    if base is None or heads.recorded(conn) != base:
+        before, base = base, remote.catch_up(repo)
+        if base is not None and base != before:  # e.g. a push from outside, seen here first: tell the others now
+            heads.announce(conn, base)
+    if base is not None:
+        _note_base(repo, base)
+    heads.record(conn, None)
+    return base
 
-    return advisory_lock(location, WRITE_LOCK)
 
-
-def _announce(location: PostgresUrl, repo: GitRepo, before: str | None) -> None:
-    """Tell the other servers the new head, if HEAD moved while the lock was held."""
+def _settle(repo: GitRepo, conn: heads.Conn, base: str | None, completed: bool) -> None:
+    """Record the head this write leaves (unknown when it failed after moving HEAD: its push may not have gone
+    as planned; a write refused before its commit, a 412 say, leaves the head it found) and announce it when it
+    moved."""
     head = repo.head()
-    if head is None or head == before:
-        return
-    import psycopg
-
-    from cms.database.postgres import connect
-
     try:
-        with connect(location) as conn:
-            conn.execute("SELECT pg_notify(%s, %s)", [HEADS_CHANNEL, head])
-    except (ConfigError, psycopg.Error) as error:  # the write stands; the others catch up before their next write
-        log.warning("could not announce the new head %s to the other servers: %s", head[:12], error)
+        heads.record(conn, head if completed or head == base else None)
+        if head is not None and head != base:
+            heads.announce(conn, head)
+    except Exception as error:  # the write stands; the others fetch before their next write
+        log.warning("could not record the new head %s for the other servers: %s", head, error)
+    base_path(repo).unlink(missing_ok=True)
+
+
+def base_path(repo: GitRepo) -> Path:
+    """The remote's head when a server's write began; left behind only when the process died holding the lock."""
+    return repo.root / ".cms" / "write-base"
+
+
+def _note_base(repo: GitRepo, base: str | None) -> None:
+    if base is not None:
+        temporary = base_path(repo).with_suffix(".tmp")
+        temporary.write_text(base)
+        temporary.replace(base_path(repo))
+
+
+def _take_back_unanswered(repo: GitRepo) -> None:
+    """After a server died holding the write lock: back to the remote's head as it was when the lock was taken.
+
+    A commit made since then was never answered (the answer goes out after the lock is let go). If it
+    was pushed, the next catch-up fast-forwards to it again; if not, it is taken back, as a rejected
+    push is (`reset --keep`: uncommitted work elsewhere stays).
+    """
+    path = base_path(repo)
+    if not path.exists():
+        return
+    base = path.read_text().strip()
+    if repo.head() != base:
+        repo.run("reset", "--quiet", "--keep", base)
+    path.unlink()
 
 
 @contextmanager
@@ -137,11 +180,18 @@ def recover(repo: GitRepo, locked: bool = False) -> list[str]:
     so this clone's file lock is enough.
     """
     if not locked:
-        if not (journal_path(repo).exists() or _git_lock(repo).exists()):
+        if not any(path.exists() for path in (journal_path(repo), _git_lock(repo), base_path(repo))):
             return []  # nothing to recover: no need to create the lock, or `.cms/`, just to look
         with exclusive(repo):
             return recover(repo, locked=True)
     clear_stale_git_lock(repo)
+    restored = _restore_pending(repo)
+    _take_back_unanswered(repo)
+    return restored
+
+
+def _restore_pending(repo: GitRepo) -> list[str]:
+    """Put back the files of a write interrupted before its commit (when HEAD has not moved since)."""
     path = journal_path(repo)
     if not path.exists():
         return []
