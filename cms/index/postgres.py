@@ -10,7 +10,7 @@ A run is `cms.index.build`'s: one transaction (readers keep the last committed i
 leaves nothing), serialized with other indexers by a transaction-level advisory lock. Its SQL is
 written for SQLite; `IndexConnection` hands it to psycopg with the few spellings that differ
 rewritten (`?` and `:name` parameters, `json_each` of a JSON list, the null-safe `IS NOT`). Rows go
-in with `COPY … FROM STDIN (FORMAT BINARY)`.
+in with `COPY … FROM STDIN (FORMAT BINARY)`, on a thread of their own while the run parses on.
 
 The schema is versioned by `cms.database.migrations` (component `index`): the index is a cache, so
 each `tables.SCHEMA_VERSION` is one migration that drops and re-creates the schema empty, and the
@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 import psycopg
@@ -87,11 +88,13 @@ def update(location: PostgresUrl, run: Callable[..., Run], full: bool) -> Any:
     database = open_database(location, index_schema())
     assert isinstance(database, PostgresDatabase)
     try:
-        with database.pool.connection() as conn, conn.transaction():
+        with database.pool.connection() as conn, conn.transaction(), IndexConnection(conn) as index:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key(WRITES)])
             conn.execute(f"SET LOCAL search_path = {SCHEMA}")
             empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM meta) AS empty").fetchone()["empty"]
-            return run(IndexConnection(conn), full or empty).execute()
+            report = run(index, full or empty).execute()
+            index.flush()
+            return report
     finally:
         database.close()
 
@@ -113,16 +116,46 @@ def translate(query: str) -> str:
 
 
 class IndexConnection:
-    """What an index run uses of a `sqlite3.Connection`, on a psycopg connection inside a transaction."""
+    """What an index run uses of a `sqlite3.Connection`, on a psycopg connection inside a transaction.
+
+    Rows go in on a thread of their own (`later`), in order, while the run goes on parsing: the server
+    makes the tsvectors while the workers render the next files. Every other statement first waits for
+    the rows before it (`flush`), so the run sees its own writes as it would on SQLite.
+    """
+
+    AHEAD = 2
+    """Batches of rows waiting for the server at most: the parsing waits rather than piling them up."""
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.raw = conn
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-copy")
+        self._pending: list[Future[None]] = []
+
+    def __enter__(self) -> IndexConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._writer.shutdown(wait=True, cancel_futures=True)
+
+    def later(self, work: Callable[[], None]) -> None:
+        """`work` on the writer thread, after the work already given to it."""
+        while len(self._pending) >= self.AHEAD:
+            self._pending.pop(0).result()
+        self._pending.append(self._writer.submit(work))
+
+    def flush(self) -> None:
+        """Wait for the writer thread to finish its work; its first error, if any, is raised here."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
 
     def execute(self, query: str, params: Sequence[Any] | dict[str, Any] = ()) -> psycopg.Cursor[Any]:
+        self.flush()
         cursor = self.raw.cursor(row_factory=psycopg.rows.tuple_row)
         return cursor.execute(translate(query), params or None)
 
     def executemany(self, query: str, params: Iterable[Sequence[Any] | dict[str, Any]]) -> psycopg.Cursor[Any]:
+        self.flush()
         cursor = self.raw.cursor(row_factory=psycopg.rows.tuple_row)
         cursor.executemany(translate(query), list(params))
         return cursor
@@ -131,22 +164,30 @@ class IndexConnection:
 # -- the Store of a run (see cms.index.build.Store) -------------------------------------------------
 
 def insert(conn: IndexConnection, rows: Rows) -> None:
-    """A batch of rows, one COPY per table; search rows go to `search_docs` and `search`."""
+    """A batch of rows, one COPY per table (on the writer thread); search rows go to `search_docs` and `search`."""
+    conn.later(functools.partial(_insert, conn, rows))
+
+
+def write(conn: IndexConnection, table: str, records: list[dict[str, Any]], *, replace: bool = False) -> None:
+    """`records` into `table` with one COPY (on the writer thread); with `replace`, rows with the same keys are
+    deleted first."""
+    if records:
+        conn.later(functools.partial(_write, conn, table, records, replace))
+
+
+def _insert(conn: IndexConnection, rows: Rows) -> None:
     searchable = rows.pop("search", [])
     if searchable:
-        first = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM search_docs").fetchone()[0]
+        first = conn.raw.execute("SELECT COALESCE(MAX(id), 0) + 1 AS id FROM search_docs").fetchone()["id"]
         rows["search_docs"] = [{"id": first + i, "kind": r["kind"], "course": r["course"], "slug": r["slug"],
                                 "path": r["path"], "listed": r["listed"]} for i, r in enumerate(searchable)]
         _copy(conn, "search", SEARCH_COLUMNS, [(first + i, r["title"], r["body"]) for i, r in enumerate(searchable)])
     for table, records in rows.items():
         if records:
-            write(conn, table, records)
+            _write(conn, table, records, False)
 
 
-def write(conn: IndexConnection, table: str, records: list[dict[str, Any]], *, replace: bool = False) -> None:
-    """`records` into `table` with one COPY; with `replace`, rows with the same keys are deleted first."""
-    if not records:
-        return
+def _write(conn: IndexConnection, table: str, records: list[dict[str, Any]], replace: bool) -> None:
     if replace:
         key = tables.KEYS[table]
         assert isinstance(key, str), f"replace needs a one-column key, {table} has {key}"
@@ -172,4 +213,5 @@ def hold_search_merges(conn: IndexConnection) -> None:
 
 def merge_search(conn: IndexConnection) -> None:
     """After a full build: planner statistics for the tables it rewrote (autovacuum would be later)."""
+    conn.flush()
     conn.raw.execute(f"ANALYZE {', '.join([*tables.TABLES, 'search'])}")
