@@ -148,18 +148,22 @@ def course_page(conn: sqlite3.Connection, course: str) -> CoursePage:
 def lesson_page(conn: sqlite3.Connection, course: str, lesson: str) -> LessonPage:
     """The lesson as a site would show it: body, videos, quiz questions (without answers), prev and next."""
     row = views.lesson_detail(conn, course, lesson, hidden=True)
+    before, after = _neighbours(conn, course, lesson)
     return LessonPage(
         course=Neighbour(**row["course"]), section=row["section"]["title"], slug=row["slug"], title=row["title"],
         description=row["description"], status=row["status"], objectives=row["objectives"], html=row["html"],
         videos=[_item(video, Video) for video in row["videos"]],
         questions=[_item(question, Question) for question in row["questions"]],
-        prev=_neighbour(row["prev"]), next=_neighbour(row["next"]))
+        prev=before, next=after)
 
 
 def _item(row: dict[str, Any], shape: type[Any]) -> Any:
     return shape(**{name: row[name] for name in shape.__struct_fields__})
 
 
-def _neighbour(ref: dict[str, str] | None) -> Neighbour | None:
-    return None if ref is None else Neighbour(slug=ref["slug"], title=ref["title"])
-
+def _neighbours(conn: sqlite3.Connection, course: str, lesson: str) -> tuple[Neighbour | None, Neighbour | None]:
+    """The lessons before and after `lesson` in course order, drafts included: the index's own prev and next
+    count published lessons only (what readers see), and a preview shows the drafts in their places."""
+    ordered = [Neighbour(slug=row["slug"], title=row["title"]) for row in views.lessons(conn, course, None, True)]
+    at = next(index for index, item in enumerate(ordered) if item.slug == lesson)
+    return (ordered[at - 1] if at > 0 else None), (ordered[at + 1] if at + 1 < len(ordered) else None)

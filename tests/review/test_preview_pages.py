@@ -99,6 +99,8 @@ def test_drafts_are_shown_and_marked(site: AdminSite) -> None:
     assert created.status_code == 201, created.text
     text = html_of(page(site, f"{COURSE}/lessons/secret-plan"))
     assert "Not yet public." in text and '<span class="status">draft</span>' in text
+    assert f'rel="prev" href="{COURSE}/lessons/first-test">' in text  # drafts are in their places
+    assert f'rel="next" href="{COURSE}/lessons/secret-plan">' in html_of(page(site, LESSON))
     assert site.read("/courses/intro-to-testing/lessons/secret-plan").status_code == 404
 
 
