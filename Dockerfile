@@ -2,6 +2,7 @@
 #   docker build -t coursebase .
 #   docker run -p 8000:8000 -v "$PWD":/srv/site coursebase
 # The mounted folder must be a git repository with the content in content/.
+# Several replicas on one Postgres: docker-compose.yml (command `coursebase-replica`, deploy/replica.sh).
 FROM python:3.11-slim AS base
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -27,7 +28,9 @@ RUN git config --global --add safe.directory '*' \
     && git -c user.name=Coursebase -c user.email=cms@localhost add --all \
     && git -c user.name=Coursebase -c user.email=cms@localhost commit --quiet --message "Example content"
 
-RUN useradd --create-home --uid 10001 cms && chown -R cms /srv/site
+# docker-compose.yml: each replica clones the content remote into its own volume at /srv/clone.
+COPY deploy/replica.sh /usr/local/bin/coursebase-replica
+RUN useradd --create-home --uid 10001 cms && mkdir -p /srv/clone && chown -R cms /srv/site /srv/clone
 USER cms
 WORKDIR /srv/site
 ENV CMS_CONTENT_DIR=/srv/site/content
