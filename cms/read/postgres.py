@@ -19,7 +19,7 @@ This is the read side's one dialect seam. Every query of `cms.read` is written o
 
 and the FTS5 query text in `:q` (`"word" "prefix"*`) becomes a tsquery (`'word' & 'prefix':*`). Rows come
 back as dicts with JSON columns decoded, as `cms.read.connection` gives them; sums (numeric) as numbers.
-Each reader is a read-only session whose `search_path` is the index's schema.
+Readers are a pool of read-only sessions whose `search_path` is the index's schema.
 """
 
 from __future__ import annotations
@@ -27,18 +27,22 @@ from __future__ import annotations
 import decimal
 import functools
 import re
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import msgspec
+import psycopg
 from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
 
 from cms.database import PostgresUrl
-from cms.database.postgres import connect
+from cms.database.postgres import CONNECT_TIMEOUT, POOL_SIZE, connect
 from cms.index.postgres import SCHEMA, TEXT_SEARCH
 from cms.index.postgres import translate as translate_writes
 from cms.read.connection import JSON_COLUMNS
 
+READ_ONLY = f"-c default_transaction_read_only=on -c search_path={SCHEMA}"
 _TSQUERY = f"to_tsquery('{TEXT_SEARCH}', :q)"
 _ARGUMENT = r"((?:[^()']|'[^']*')+?)"
 _NOT_ALIAS = r"(?!(?:WHERE|ON|JOIN|ORDER|GROUP|LIMIT|AND|OR)\b)"
@@ -104,18 +108,52 @@ class Rows:
 
 
 class PostgresReader:
-    """A read-only connection to the index on Postgres that answers the read queries as SQLite does."""
+    """Read-only connections to the index on Postgres (a pool), answering the read queries as SQLite does.
+
+    Each statement borrows a connection for its length, so threads of a worker read side by side."""
 
     def __init__(self, location: PostgresUrl) -> None:
         self.location = location
-        self.conn = connect(location, options=f"-c default_transaction_read_only=on -c search_path={SCHEMA}")
+        connect(location).close()  # a bad URL, server or password: a ConfigError naming the setting, now
+        self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            location.url, min_size=1, max_size=POOL_SIZE, open=True, name="coursebase-index",
+            check=ConnectionPool.check_connection,
+            kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": CONNECT_TIMEOUT,
+                    "application_name": "coursebase", "options": READ_ONLY})
 
     def execute(self, query: str, params: Sequence[Any] | dict[str, Any] = ()) -> Rows:
         if isinstance(params, dict) and "MATCH :q" in query and params.get("q") is not None:
             params = {**params, "q": tsquery(params["q"])}
-        with self.conn.cursor(row_factory=dict_row) as cursor:
-            rows = cursor.execute(translate(query), params or None).fetchall()
+        with self.pool.connection() as conn:
+            rows = conn.execute(translate(query), params or None).fetchall()
         return Rows([_decoded(row) for row in rows])
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+class LivePostgresIndex:
+    """What `cms.read.LiveIndex` is for a SQLite file, for the shared index on Postgres: `conn` to read, and
+    `version()`, which changes when an index run anywhere commits a change.
+
+    The version is the transaction that last wrote the index's `meta` (its `xmin`): every run that
+    changes something rewrites it, a run with nothing to do does not. It is read at most every
+    `FOLLOW_SECONDS`, so a worker's held answers end within that long of another server's run.
+    """
+
+    FOLLOW_SECONDS = 0.25
+
+    def __init__(self, location: PostgresUrl) -> None:
+        self.conn = PostgresReader(location)
+        self._version = ""
+        self._checked = -self.FOLLOW_SECONDS
+
+    def version(self) -> str:
+        now = time.monotonic()
+        if now - self._checked >= self.FOLLOW_SECONDS:
+            row = self.conn.execute("SELECT xmin::text AS version FROM meta WHERE key = 'built_at'").fetchone()
+            self._version, self._checked = "" if row is None else row["version"], now
+        return self._version
 
     def close(self) -> None:
         self.conn.close()

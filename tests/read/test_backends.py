@@ -11,19 +11,21 @@ words, or neither does.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cms.content.corpus import ContentTree
 from cms.database import PostgresUrl
-from cms.errors import NotFound
+from cms.errors import ConfigError, NotFound
 from cms.index.build import update
 from cms.read import connection, documents, queries, redirects, search, views
 from cms.read.health import index_stats
-from cms.read.postgres import PostgresReader, tsquery
-from tests.index.test_index import make_dated_repo
+from cms.read.postgres import LivePostgresIndex, PostgresReader, tsquery
+from tests.index.test_index import WHY_TEST, make_dated_repo, replace
 
 pytestmark = pytest.mark.usefixtures("postgres_server")
 Read = Callable[[Any], Any]
@@ -121,3 +123,30 @@ def test_search_words_become_a_tsquery_that_cannot_carry_operators() -> None:
     assert tsquery('"users" "do"*') == "'users' & 'do':*"
     assert tsquery('"it""s" "a\\\'b"*') == "'it\"s' & 'a\\\\''b':*"
     assert tsquery('""') == ""
+
+
+def test_a_worker_sees_another_runs_index_within_two_seconds(tmp_path: Path, postgres_database: str) -> None:
+    site = make_dated_repo(tmp_path / "site")
+    tree, url = ContentTree.locate(site / "content"), PostgresUrl(postgres_database, "CMS_DATABASE_URL")
+    update(tree, url, workers=1)
+    live = LivePostgresIndex(url)
+    try:
+        first = live.version()
+        assert update(tree, url, workers=1).read == 0
+        time.sleep(LivePostgresIndex.FOLLOW_SECONDS)
+        assert live.version() == first, "a run with nothing to do changed the version"
+        replace(site, WHY_TEST, "title: Why test", "title: Why we test")
+        update(tree, url, workers=1)
+        changed = time.monotonic()
+        while live.version() == first:
+            assert time.monotonic() - changed < 2, "the worker still holds the old index after 2 s"
+            time.sleep(0.01)
+        assert views.lesson_detail(live.conn, INTRO, "why-test")["title"] == "Why we test"
+    finally:
+        live.close()
+
+
+def test_a_reader_names_the_variable_when_it_cannot_connect() -> None:
+    with pytest.raises(ConfigError, match=r"^CMS_DATABASE_URL=postgresql://cms:\*\*\*@127\.0\.0\.1:1/cms: cannot "
+                                          r"connect: Connection refused"):
+        PostgresReader(PostgresUrl("postgresql://cms:secret@127.0.0.1:1/cms", "CMS_DATABASE_URL"))
