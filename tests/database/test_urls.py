@@ -56,5 +56,5 @@ def test_the_index_on_postgres_is_refused_clearly_until_it_is_supported(tmp_path
     with pytest.raises(ConfigError) as raised:
         database_path(tree, "postgresql://cms:s3cret@db/cms")
     assert raised.value.message == (
-        "CMS_DATABASE_URL=postgresql://cms:***@db/cms: Postgres is not supported here yet (only CMS_STATE_URL may "
-        "name a Postgres database): use sqlite:///path/to/index.db")
+        "CMS_DATABASE_URL=postgresql://cms:***@db/cms: this command needs a SQLite file (on Postgres, only "
+        "`cms index` writes the index so far): use sqlite:///path/to/index.db")
