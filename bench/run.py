@@ -19,8 +19,10 @@ table per benchmark and written to `bench/out/results.json`.
     api       `cms serve` (1 worker, one core) on 10k under wrk (the other core), random lessons, the response
               hold off and on, next to bench/trivial_app.py on the same server;
               needs `wrk` (installed with apt-get when missing and running as root)
+    preview   `?ref=` on 10k: building the index of a branch three lessons away from main (cold) and reusing it
+              (warm), in this process, in a scratch clone
 
-`watch` and `api` start from a copy of an index kept in `bench/out/indexes/`
+`watch`, `api` and `preview` start from a copy of an index kept in `bench/out/indexes/`
 (rebuilt when the cms sources change), so only `index` pays for cold builds.
 
 Adding a benchmark: write a function `(Context) -> list[Result]` and decorate
@@ -856,6 +858,59 @@ def watch(ctx: Context) -> list[Result]:
                               case="save -> visible"))
     results += [Result("latency", value, "ms", case=f"edit {i + 1}") for i, value in enumerate(latencies)]
     return results
+
+
+PREVIEW_TARGET_S = "< 1"
+"""Issue 15: the preview of a 10,000-lesson branch a few files away from main builds in under a second."""
+PREVIEW_CHANGED = 3
+PREVIEW_COLD_RUNS = 3
+PREVIEW_WARM_RUNS = 20
+
+
+@benchmark
+def preview(ctx: Context) -> list[Result]:
+    """`?ref=` on 10,000 lessons: the first preview of a branch three lessons away from main (cold: its index is
+    built from the main index and git objects) and a preview of a commit already built (warm: reused)."""
+    from cms.content.corpus import ContentTree
+    from cms.review.previews import Previews
+
+    repo = ctx.repo("10k")
+    base = _base_index(ctx, repo)
+    work = _scratch(ctx, "preview")
+    try:
+        clone = work / "repo"
+        _git(work, "clone", "--quiet", str(repo.root), str(clone))
+        _preview_branch(clone)
+        main_index = _copy_index(base, work / "index")
+        tree = ContentTree.locate(clone / "content")
+        cold, warm = [], []
+        for _ in range(PREVIEW_COLD_RUNS):
+            _clear(main_index.parent / "previews")
+            started = time.perf_counter()
+            Previews(tree, main_index).index("bench/preview")
+            cold.append(time.perf_counter() - started)
+        previews = Previews(tree, main_index)
+        for _ in range(PREVIEW_WARM_RUNS):
+            started = time.perf_counter()
+            previews.index("bench/preview")
+            warm.append(time.perf_counter() - started)
+    finally:
+        _clear(work)
+    case = f"10k, branch with {PREVIEW_CHANGED} lessons changed"
+    return [Result("cold (median)", statistics.median(cold), "s", target=PREVIEW_TARGET_S, case=case),
+            Result("cold (best)", min(cold), "s", case=case),
+            Result("warm (median)", statistics.median(warm) * 1000, "ms", case=case)]
+
+
+def _preview_branch(clone: Path) -> None:
+    """`bench/preview` in a clone: the first lesson of the first few courses retitled, committed; main checked out."""
+    _git(clone, "checkout", "--quiet", "-b", "bench/preview")
+    for number in range(1, PREVIEW_CHANGED + 1):
+        lesson = _first_lesson(clone / "content", f"course-{number:03d}")
+        text = lesson.read_text()
+        lesson.write_text(re.sub(r"^title: .*$", f'title: "Preview probe {number}"', text, count=1, flags=re.M))
+    _git(clone, "commit", "--quiet", "-am", "Preview probe")
+    _git(clone, "checkout", "--quiet", "-")
 
 
 def _visible(conn: sqlite3.Connection, path: str, shown: Callable[[str | None], bool], since: float,
