@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -24,6 +25,7 @@ from litestar import Response
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import services_of
+from cms.read import documents
 from cms.read.documents import strong_etag
 
 HELD_ENTRIES = 4096
@@ -31,6 +33,14 @@ HELD_BYTES = 24_000_000
 """At most this many bytes of held bodies per worker (a course outline is 100 KB, a lesson 15 KB)."""
 NOT_CACHED = {"not_cached": True}
 """Handler `opt` for answers that are never cached nor held (`/health`): they pass through untouched."""
+STORED = "stored_document"
+"""Handler `opt` key: the key of the stored document (`cms.read.documents`) that answers its path parameters."""
+
+
+def stored_as(key: Callable[[dict[str, Any]], str]) -> dict[str, Any]:
+    """Handler `opt` for a route whose anonymous answers are stored documents: the middleware answers those
+    itself, with one key lookup; the handler answers everything else (hidden, missing, malformed)."""
+    return {STORED: key}
 IndexVersion = tuple[int, int]
 """`LiveIndex.version()`: changes whenever the index may have."""
 
@@ -90,6 +100,10 @@ class CachingMiddleware:
             await self.app(scope, receive, preview_answer(send, scope["query_string"]))
             return
         request_headers = dict(scope["headers"])
+        stored = self._stored(scope, request_headers)
+        if stored is not None:
+            await _reply(stored, request_headers, send)
+            return
         key = (scope["path"], scope.get("query_string", b""))
         index_version = self._index_version(scope, request_headers)
         held = self.held.get(key, index_version) if index_version is not None else None
@@ -110,6 +124,23 @@ class CachingMiddleware:
                     await self._finish(start, b"".join(chunks), request_headers, send, key, index_version)
 
         await self.app(scope, receive, buffered)
+
+    def _stored(self, scope: Scope, request_headers: dict[bytes, bytes]) -> Prepared | None:
+        """A stored document's answer, for an anonymous GET without a query of a route that has them.
+
+        What is not stored (hidden, missing, a malformed name) goes on to the handler, which answers it.
+        """
+        key_of = scope["route_handler"].opt.get(STORED)
+        services = services_of(scope["app"])
+        if key_of is None or scope.get("query_string") or b"authorization" in request_headers or services is None:
+            return None
+        found = documents.stored(services.index.conn, key_of(scope["path_params"]))
+        if found is None:
+            return None
+        headers = [(b"content-type", b"application/json"), (b"etag", found.etag.encode()),
+                   (b"cache-control", self.public), (b"vary", b"Authorization")]
+        return Prepared(start={"type": "http.response.start", "status": 200, "headers": headers},
+                        etag=found.etag.encode(), body=found.body, index_version=(0, 0), until=0.0)
 
     def _index_version(self, scope: Scope, request_headers: dict[bytes, bytes]) -> IndexVersion | None:
         """The index's change counter, when this answer may be held (anonymous, holding on)."""

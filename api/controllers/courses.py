@@ -8,12 +8,13 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import Parameter
 
-from api.caching import json_answer
+from api.caching import json_answer, stored_as
 from api.deps import View
 from api.pagination import PageNumber, PageSize, Text, link_header, paged_list
 from api.params import CourseSlug, LessonSlug, SectionSlug
 from api.schemas import CourseDetail, CoursePage, LessonDetail, LessonPage, SectionDetail, SectionPage, to_wire
 from api.spec import documented
+from cms.index.documents import course_key, lesson_key
 from cms.read import documents, queries, views
 
 CourseSort = Annotated[Literal["title", "-updated_at", "price", "-price"],
@@ -49,7 +50,7 @@ class CourseController(Controller):
         body, total = documents.course_page(view.conn, filters, sort, page, page_size, view.hidden)
         return json_answer(body, headers=link_header(request, page, page_size, total))
 
-    @get("/{course:str}", opt=documented(404))
+    @get("/{course:str}", opt=documented(404) | stored_as(lambda params: course_key(params["course"])))
     async def get_course(self, view: NamedDependency[View], course: CourseSlug) -> Response[CourseDetail]:
         """One course with instructor, category, image, totals and its outline."""
         return json_answer(*documents.course(view.conn, course, view.hidden))
@@ -74,7 +75,8 @@ class CourseController(Controller):
         rows = views.lessons(view.conn, course, section, view.hidden)
         return paged_list(request, rows, page, page_size, LessonPage)
 
-    @get("/{course:str}/lessons/{lesson:str}", opt=documented(404))
+    @get("/{course:str}/lessons/{lesson:str}",
+         opt=documented(404) | stored_as(lambda params: lesson_key(params["course"], params["lesson"])))
     async def get_lesson(self, view: NamedDependency[View], course: CourseSlug,
                          lesson: LessonSlug) -> Response[LessonDetail]:
         """One lesson: fields, markdown `body`, rendered HTML, table of contents, videos, and its neighbours."""

@@ -49,21 +49,22 @@ def encoded(shape: Any) -> Document:
     return Document(body, strong_etag(body))
 
 
-def _stored(conn: sqlite3.Connection, key: str) -> Document | None:
+def stored(conn: sqlite3.Connection, key: str) -> Document | None:
+    """The document stored under `key`, if there is one (it is public: see above)."""
     row = conn.execute("SELECT body, etag FROM documents WHERE key = ?", [key]).fetchone()
     return None if row is None else Document(row["body"], row["etag"])
 
 
 def lesson(conn: sqlite3.Connection, course: str, slug: str, hidden: bool = False) -> Document:
     """A lesson's detail (`views.lesson_detail`), stored or shaped; NotFound when not visible."""
-    stored = None if hidden else _stored(conn, lesson_key(course, slug))
-    return stored or encoded(views.lesson_detail(conn, course, slug, hidden))
+    found = None if hidden else stored(conn, lesson_key(course, slug))
+    return found or encoded(views.lesson_detail(conn, course, slug, hidden))
 
 
 def course(conn: sqlite3.Connection, slug: str, hidden: bool = False) -> Document:
     """A course's detail (`views.course_detail`), stored or shaped; NotFound when not visible."""
-    stored = None if hidden else _stored(conn, course_key(slug))
-    return stored or encoded(views.course_detail(conn, slug, hidden))
+    found = None if hidden else stored(conn, course_key(slug))
+    return found or encoded(views.course_detail(conn, slug, hidden))
 
 
 def course_page(conn: sqlite3.Connection, filters: queries.CourseFilters, sort: str, page: int, page_size: int,
