@@ -89,7 +89,12 @@ class Previews:
 
         Call it from one thread (a server's event loop): connections past `keep` are closed here.
         """
-        conn = self._open.pop(preview.commit, None) or connect(preview.path)
+        conn = self._open.pop(preview.commit, None)
+        if conn is None:
+            try:
+                conn = connect(preview.path)
+            except sqlite3.OperationalError:  # evicted by another process since `index`: build it again
+                conn = connect(self.index(preview.ref).path)
         self._open[preview.commit] = conn
         while len(self._open) > self.keep:
             self._open.popitem(last=False)[1].close()

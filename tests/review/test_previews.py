@@ -151,6 +151,14 @@ def test_at_most_keep_commits_stay_cached_the_least_recently_read_go_first(site:
     assert not list(previews.folder.glob("*.building*")) and not list(previews.folder.glob("*-wal"))
 
 
+def test_a_preview_evicted_before_it_is_opened_is_built_again(site: Path) -> None:
+    previews = previews_of(site)
+    preview = previews.index("drafts/review")
+    preview.path.unlink()  # another server process evicted it meanwhile
+    conn = previews.open(preview)
+    assert conn.execute("SELECT value FROM meta WHERE key = 'commit'").fetchone()["value"] == preview.commit
+
+
 def test_a_connection_is_read_only_and_shows_the_branch(site: Path) -> None:
     previews = previews_of(site)
     conn = previews.open(previews.index("drafts/review"))
