@@ -83,6 +83,8 @@ def apply(tree: ContentTree, db_path: Path, changes: list[Change] | Plan,
     if it raises, nothing is written.
     """
     repo = GitRepo.open(tree.content_dir)
+    if callable(changes):
+        journal.refuse_early(repo, state_url, changes)  # several servers: a stale If-Match waits for no lock
     with write_lock(repo, state_url, caught_up=lambda: update(tree, db_path)):  # plans read the index
         journal.recover(repo, locked=True)
         if callable(changes):

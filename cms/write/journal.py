@@ -44,7 +44,7 @@ import msgspec
 
 from cms import localdir
 from cms.database import PostgresUrl, is_postgres
-from cms.errors import Conflict
+from cms.errors import CmsError, Conflict, PreconditionFailed
 from cms.index import heads
 from cms.repo import remote
 from cms.repo.commits import restore_paths
@@ -92,16 +92,16 @@ def exclusive(repo: GitRepo, state_url: str | None = None,
 
 def _catch_up(repo: GitRepo, conn: heads.Conn) -> str | None:
     """Finish what an interrupted write left, bring the clone to the remote's head (no fetch when the state
-    database says it is there), note that head, and mark the shared head unknown until this write is done."""
+    database says it is there and no write was cut off), note that head, and mark a write under way."""
     recover(repo, locked=True)  # before HEAD moves: afterwards an interrupted write could not be undone
     base = repo.head()
-    if base is None or heads.recorded(conn) != base:
+    if base is None or heads.recorded(conn) != heads.Recorded(base, writing=False):
         before, base = base, remote.catch_up(repo)
         if base is not None and base != before:  # e.g. a push from outside, seen here first: tell the others now
             heads.announce(conn, base)
     if base is not None:
         _note_base(repo, base)
-    heads.record(conn, None)
+        heads.begin(conn, base)
     return base
 
 
@@ -117,6 +117,32 @@ def _settle(repo: GitRepo, conn: heads.Conn, base: str | None, completed: bool) 
     except Exception as error:  # the write stands; the others fetch before their next write
         log.warning("could not record the new head %s for the other servers: %s", head, error)
     base_path(repo).unlink(missing_ok=True)
+
+
+def refuse_early(repo: GitRepo, state_url: str | None, plan: Callable[[], object]) -> None:
+    """Run `plan` before the servers' lock, when this clone is at the head the state database records: its
+    412 (a stale If-Match) is then as true as under the lock, and costs no turn at it. Anything else it
+    raises is left for the run under the lock, which decides.
+
+    A new head is recorded before any other server is told of it, so at the recorded head this clone has
+    the newest version a client can have read, with one exception: the server of a write still finishing
+    serves its result a moment before it is recorded, and a client quick enough to send that version
+    elsewhere in that moment gets a 412 it can retry. No write is ever let through on a stale version.
+    """
+    if not is_postgres(state_url):
+        return
+    from cms.database.postgres import connect
+
+    with connect(PostgresUrl(str(state_url), "CMS_STATE_URL")) as conn:
+        recorded = heads.recorded(conn)
+    if recorded is None or recorded.head != repo.head():
+        return
+    try:
+        plan()
+    except PreconditionFailed:
+        raise
+    except CmsError:
+        return
 
 
 def base_path(repo: GitRepo) -> Path:
