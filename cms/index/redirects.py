@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cms.content.corpus import ContentTree
 from cms.content.links import public_url
+from cms.content.parse import Document
 from cms.content.sources import CONTENT_SUFFIXES, Kind, Source, classify, is_ignored
 from cms.errors import ConfigError
 from cms.index import tables
@@ -160,11 +161,11 @@ def moved_in_index(db_path: Path) -> dict[str, str]:
         conn.close()
 
 
-def refresh(conn: sqlite3.Connection, repo: object, prefix: str, live: Iterable[str], since: str | None,
+def refresh(conn: sqlite3.Connection, repo: object, prefix: str, live: Mapping[str, Document], since: str | None,
             head: str | None, full: bool) -> dict[str, str]:
     """Bring the `redirects` table to `head`; the files git saw renamed, for the link check.
 
-    `live` are the content files there now; `since` the commit the index holds. Only renames the
+    `live` are the content files there now (the corpus); `since` the commit the index holds. Only renames the
     history of a `GitRepo` shows count (an index built from other sources gets none).
     """
     if not isinstance(repo, GitRepo) or head is None:
@@ -174,7 +175,7 @@ def refresh(conn: sqlite3.Connection, repo: object, prefix: str, live: Iterable[
         moves = stored(conn) if since == head else history(repo, prefix, since, head, stored(conn))
     else:
         moves = history(repo, prefix, None, head, Moves())
-    write(conn, rows(moves, set(live)))
+    write(conn, rows(moves, {path: document.source for path, document in live.items()}))
     return {old: move.file for old, move in moves.moves.items()}
 
 
@@ -196,10 +197,10 @@ def stored(conn: sqlite3.Connection) -> Moves:
     return moves
 
 
-def rows(moves: Moves, live: set[str]) -> list[dict[str, str | int]]:
+def rows(moves: Moves, live: Mapping[str, Source]) -> list[dict[str, str | int]]:
     """One row per moved file; `listed` marks the ones the API redirects (of several moves away from one
-    public path, the latest)."""
-    public = {_path(path) for path in live}
+    public path, the latest). `live`: the source of every content file there now."""
+    public = {public_url(source) for source in live.values() if source.kind is not Kind.CATEGORIES}
     found, claimed = [], set()
     for old, move in sorted(moves.moves.items(), key=lambda item: (item[1].at, item[0]), reverse=True):
         old_path, new_path = _path(old), _path(move.file)
