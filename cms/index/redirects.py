@@ -56,6 +56,8 @@ class Moves:
 
     moves: dict[str, Move] = field(default_factory=dict)
     leading_to: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    known: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Content path → (kind, public path), as the table had them: not worked out again each run."""
 
     def set(self, old: str, move: Move) -> None:
         self.drop(old)
@@ -192,8 +194,10 @@ def _descends(repo: GitRepo, since: str | None, head: str) -> bool:
 
 def stored(conn: sqlite3.Connection) -> Moves:
     moves = Moves()
-    for old, new, commit, at in conn.execute('SELECT old_file, new_file, renamed_in, renamed_at FROM redirects'):
+    for kind, old_path, new_path, old, new, commit, at in conn.execute(
+            "SELECT kind, old_path, new_path, old_file, new_file, renamed_in, renamed_at FROM redirects"):
         moves.set(old, Move(new, commit, at))
+        moves.known.update({old: (kind, old_path), new: (kind, new_path)})
     return moves
 
 
@@ -203,23 +207,22 @@ def rows(moves: Moves, live: Mapping[str, Source]) -> list[dict[str, str | int]]
     public = {public_url(source) for source in live.values() if source.kind is not Kind.CATEGORIES}
     found, claimed = [], set()
     for old, move in sorted(moves.moves.items(), key=lambda item: (item[1].at, item[0]), reverse=True):
-        old_path, new_path = _path(old), _path(move.file)
+        (kind, old_path), (_, new_path) = _public(moves, old), _public(moves, move.file)
         listed = old_path != new_path and old_path not in public and move.file in live and old_path not in claimed
         if listed:
             claimed.add(old_path)
-        found.append({"kind": _kind(old), "old_path": old_path, "new_path": new_path, "old_file": old,
+        found.append({"kind": kind, "old_path": old_path, "new_path": new_path, "old_file": old,
                       "new_file": move.file, "renamed_in": move.commit, "renamed_at": move.at, "listed": int(listed)})
     return sorted(found, key=lambda row: str(row["old_file"]))
 
 
-def _kind(path: str) -> str:
-    source = _source(path)
-    return source.kind.value if source is not None else ""
-
-
-def _path(path: str) -> str:
-    source = _source(path)
-    return public_url(source) if source is not None else ""
+def _public(moves: Moves, path: str) -> tuple[str, str]:
+    """(kind, public path) of a content path."""
+    known = moves.known.get(path)
+    if known is None:
+        source = _source(path)
+        known = moves.known[path] = (source.kind.value, public_url(source)) if source is not None else ("", "")
+    return known
 
 
 def write(conn: sqlite3.Connection, found: list[dict[str, str | int]]) -> None:
