@@ -37,6 +37,18 @@ STORED = "stored_document"
 """Handler `opt` key: the key of the stored document (`cms.read.documents`) that answers its path parameters."""
 
 
+KEPT = "kept_while"
+"""Handler `opt` key: for how many seconds the route's anonymous answers stay right while the index is unchanged."""
+KEPT_SECONDS = 3600.0
+"""The longest a kept answer is reused without the index changing."""
+
+
+def kept_while(seconds: Callable[[Any], float]) -> dict[str, Any]:
+    """Handler `opt` for a route whose anonymous answers change only with the index and the clock (`seconds(conn)`
+    says until when): they are held that long whatever `hold_seconds` is, and dropped when the index changes."""
+    return {KEPT: seconds}
+
+
 def stored_as(key: Callable[[dict[str, Any]], str]) -> dict[str, Any]:
     """Handler `opt` for a route whose anonymous answers are stored documents: the middleware answers those
     itself, with one key lookup; the handler answers everything else (hidden, missing, malformed)."""
@@ -121,7 +133,8 @@ class CachingMiddleware:
             else:
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False):
-                    await self._finish(start, b"".join(chunks), request_headers, send, key, index_version)
+                    await self._finish(start, b"".join(chunks), request_headers, send, key, index_version,
+                                       lambda: self._lifetime(scope))
 
         await self.app(scope, receive, buffered)
 
@@ -143,14 +156,22 @@ class CachingMiddleware:
                         etag=found.etag.encode(), body=found.body, index_version=(0, 0), until=0.0)
 
     def _index_version(self, scope: Scope, request_headers: dict[bytes, bytes]) -> IndexVersion | None:
-        """The index's change counter, when this answer may be held (anonymous, holding on)."""
-        if self.held.seconds <= 0 or b"authorization" in request_headers:
+        """The index's change counter, when this answer may be held (anonymous; holding on, or a kept route)."""
+        if b"authorization" in request_headers or (self.held.seconds <= 0 and KEPT not in scope["route_handler"].opt):
             return None
         services = services_of(scope["app"])
         return None if services is None else services.index.version()
 
+    def _lifetime(self, scope: Scope) -> float:
+        """How long an answer may be held: `hold_seconds`, or for a kept route until the clock changes it."""
+        kept, services = scope["route_handler"].opt.get(KEPT), services_of(scope["app"])
+        if kept is None or services is None:
+            return self.held.seconds
+        return max(self.held.seconds, min(kept(services.index.conn), KEPT_SECONDS))
+
     async def _finish(self, start: dict[str, Any], body: bytes, request_headers: dict[bytes, bytes], send: Send,
-                      key: tuple[str, bytes], index_version: IndexVersion | None) -> None:
+                      key: tuple[str, bytes], index_version: IndexVersion | None,
+                      lifetime: Callable[[], float]) -> None:
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
         if start["status"] != 200:
             await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
@@ -163,7 +184,8 @@ class CachingMiddleware:
         headers += [(b"etag", etag), (b"cache-control", b"private, no-store" if private else self.public),
                     (b"vary", b"Authorization")]
         prepared = Prepared(start={**start, "headers": headers}, etag=etag, body=body,
-                            index_version=index_version or (0, 0), until=time.monotonic() + self.held.seconds)
+                            index_version=index_version or (0, 0),
+                            until=time.monotonic() + (lifetime() if index_version is not None else 0.0))
         if index_version is not None:
             self.held.put(key, prepared)
         await _reply(prepared, request_headers, send)

@@ -8,7 +8,7 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import Parameter
 
-from api.caching import json_answer, stored_as
+from api.caching import json_answer, kept_while, stored_as
 from api.deps import View
 from api.pagination import PageNumber, PageSize, Text, link_header, paged_list
 from api.params import CourseSlug, LessonSlug, SectionSlug
@@ -37,7 +37,7 @@ class CourseController(Controller):
     path = "/courses"
     tags = ["courses"]
 
-    @get("/", opt=documented(paged=True))
+    @get("/", opt=documented(paged=True) | kept_while(documents.seconds_until_published))
     async def list_courses(self, request: Request[Any, Any, Any], view: NamedDependency[View],
                            difficulty_level: Difficulty = None, category: Category = None,
                            tag: Tag = None, instructor: Instructor = None, q: Text = None,

@@ -18,8 +18,10 @@ their answers are always shaped from rows.
 from __future__ import annotations
 
 import hashlib
+import math
 import sqlite3
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import msgspec
@@ -77,6 +79,15 @@ def course_page(conn: sqlite3.Connection, filters: queries.CourseFilters, sort: 
         found, total = queries.list_course_documents(conn, filters, sort, page, page_size)
         items = _summaries(conn, [row["slug"] for row in found], {row["slug"]: row["body"] for row in found})
     return msgspec.json.encode({"items": items, "total": total, "page": page, "page_size": page_size}), total
+
+
+def seconds_until_published(conn: sqlite3.Connection) -> float:
+    """Seconds until the next scheduled course goes live (the course list changes then, with the index as it is)."""
+    row = conn.execute(f"SELECT MIN(publish_at) AS at FROM courses c WHERE c.status = 'published' "
+                       f"AND c.publish_at > {NOW}").fetchone()
+    if row["at"] is None:
+        return math.inf
+    return max(0.0, (datetime.fromisoformat(row["at"]) - datetime.now(UTC)).total_seconds())
 
 
 def _summaries(conn: sqlite3.Connection, slugs: list[str], stored: dict[str, bytes | None]) -> list[Any]:

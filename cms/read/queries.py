@@ -68,10 +68,16 @@ def list_courses(conn: sqlite3.Connection, filters: CourseFilters, sort: str, pa
 
 def list_course_documents(conn: sqlite3.Connection, filters: CourseFilters, sort: str, page: int,
                           page_size: int) -> tuple[list[dict[str, Any]], int]:
-    """`list_courses` for the public as (slug, body): each course's stored summary, or None where it is missing."""
+    """`list_courses` for the public as (slug, body): each course's stored summary, or None where it is missing.
+
+    The page is found first and its summaries read after: sorting never carries their bytes.
+    """
     clause, params = _course_filters(filters, False)
-    return _page(conn, "c.slug, d.body", "courses c LEFT JOIN documents d ON d.key = 'course/' || c.slug || "
-                 "'/summary'", clause, params, COURSE_SORTS[sort], page, page_size)
+    rows, total = _page(conn, "c.slug", "courses c", clause, params, COURSE_SORTS[sort], page, page_size)
+    among, keys = _among([f"course/{row['slug']}/summary" for row in rows])
+    bodies = {row["key"]: row["body"] for row in conn.execute(f"SELECT key, body FROM documents WHERE key {among}",
+                                                              keys)} if rows else {}
+    return [{"slug": row["slug"], "body": bodies.get(f"course/{row['slug']}/summary")} for row in rows], total
 
 
 def _course_filters(filters: CourseFilters, hidden: bool) -> tuple[str, dict[str, Any]]:

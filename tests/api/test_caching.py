@@ -108,3 +108,20 @@ def test_a_stored_lesson_is_answered_with_its_stored_body_and_etag(site: Path) -
         assert head.headers["content-length"] == str(len(body))
         assert client.get("/api/v1/courses/intro-to-testing/lessons/nope").status_code == 404
         assert client.get("/api/v1/courses/advanced-testing/lessons/fakes").status_code == 404, "a draft"
+
+
+def test_the_course_list_is_kept_without_the_hold_until_a_scheduled_course_goes_live(site: Path) -> None:
+    _publish_soon(site, 8)  # long enough for a slow start-up (a busy machine) to answer before the moment
+    with _app(site, "0") as client:
+        first = client.get("/api/v1/courses")
+        assert "advanced-testing" not in [c["slug"] for c in first.json()["items"]]
+        assert client.get("/api/v1/courses").headers["etag"] == first.headers["etag"]
+        time.sleep(8.5)
+        assert "advanced-testing" in _slugs(client), "the kept page ends when the course's publish_at passes"
+
+
+def test_a_kept_course_list_ends_when_the_index_changes(site: Path) -> None:
+    with _app(site, "0") as client:
+        assert "advanced-testing" not in _slugs(client)
+        _publish_soon(site, -60)
+        assert "advanced-testing" in _slugs(client)
