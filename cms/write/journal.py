@@ -13,17 +13,18 @@ Recovery holds the write lock, so a server process starting up never
 The write lock is an exclusive `flock` on `.cms/write.lock`, which every
 process working in this clone takes. When the state database is on
 Postgres, several servers with clones of their own share one remote, and a
-write also holds a Postgres advisory lock there: one writer across servers.
+write first takes a Postgres advisory lock there: one writer across servers.
 That lock belongs to a connection of its own, so it goes when the write's
 process dies, however it dies. Holding both, a server first catches its
 clone up with the remote (`cms.repo.remote.catch_up`), so every write
 starts from the remote's head whichever server takes it (without a fetch
-when the head recorded in the state database is the clone's: `cms.index.heads`);
-the head the block leaves is recorded there, and announced when it moved
-(`NOTIFY content_head`), and the other servers follow (`cms.delivery.follower`). Inside that block the remote's
-head it started from is noted (`.cms/write-base`); a server that died
-there had answered nobody, so recovery takes back to that head whatever it
-committed (a pushed commit comes back with the next catch-up). A git command
+when the head recorded in the state database is the clone's:
+`cms.index.heads`); the head the block leaves is recorded there, and
+announced when it moved (`NOTIFY content_head`), and the other servers
+follow (`cms.delivery.follower`). Inside that block the remote's head it
+started from is noted (`.cms/write-base`); a server that died there had
+answered nobody, so recovery takes back to that head whatever it committed
+(a pushed commit comes back with the next catch-up). A git command
 killed together with the server leaves `.git/index.lock` behind, and every
 later git command would refuse to run; recovery removes that file when no
 live git process holds it (it waits a moment for one that still runs).
@@ -35,6 +36,7 @@ import fcntl
 import glob
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -56,6 +58,12 @@ WRITE_LOCK = "content writes"
 """The advisory lock every server's writes take in a Postgres state database."""
 
 
+_TURN = threading.Lock()
+"""A process's writes queue here for the servers' lock, one connection waiting at a time. They wait for the
+clone's file lock only once they hold the servers' lock, so meanwhile the follower (`cms.delivery.follower`)
+can bring the clone and the index to each new head, and the waiting writers' clients read what is current."""
+
+
 class Pending(msgspec.Struct):
     head: str | None
     paths: list[str]
@@ -68,26 +76,26 @@ def journal_path(repo: GitRepo) -> Path:
 @contextmanager
 def exclusive(repo: GitRepo, state_url: str | None = None,
               caught_up: Callable[[], None] | None = None) -> Iterator[None]:
-    """The write lock: this clone's file lock, then, with a Postgres `state_url`, the servers' advisory lock,
-    under which the clone is caught up with the remote first (then `caught_up` runs if HEAD moved: the index
+    """The write lock: this clone's file lock; with a Postgres `state_url`, first the servers' advisory lock,
+    under which the clone is caught up with the remote (then `caught_up` runs if HEAD moved: the index
     follows) and the new head recorded and announced last."""
-    with _clone_lock(repo):
-        if not is_postgres(state_url):
+    if not is_postgres(state_url):
+        with _clone_lock(repo):
             yield
-            return
-        from cms.database.postgres import advisory_lock
+        return
+    from cms.database.postgres import advisory_lock
 
-        with advisory_lock(PostgresUrl(str(state_url), "CMS_STATE_URL"), WRITE_LOCK) as conn:
-            before = repo.head()
-            base = _catch_up(repo, conn)
-            if base != before and caught_up is not None:
-                caught_up()
-            completed = False
-            try:
-                yield
-                completed = True
-            finally:
-                _settle(repo, conn, base, completed)
+    with _TURN, advisory_lock(PostgresUrl(str(state_url), "CMS_STATE_URL"), WRITE_LOCK) as conn, _clone_lock(repo):
+        before = repo.head()
+        base = _catch_up(repo, conn)
+        if base != before and caught_up is not None:
+            caught_up()
+        completed = False
+        try:
+            yield
+            completed = True
+        finally:
+            _settle(repo, conn, base, completed)
 
 
 def _catch_up(repo: GitRepo, conn: heads.Conn) -> str | None:
