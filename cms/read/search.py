@@ -7,8 +7,6 @@ import re
 import sqlite3
 from typing import Any
 
-import msgspec
-
 from cms.read.visibility import NOW, visible
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -39,6 +37,14 @@ def fts_query(text: str) -> str | None:
     return " ".join(quoted)
 
 
+HITS = ("SELECT d.id, d.kind, d.course, c.title AS course_title, d.slug, search.title, "
+        f"snippet(search, 1, '{MARK_OPEN}', '{MARK_CLOSE}', '…', 16) AS snippet "
+        "FROM search JOIN search_docs d ON d.id = search.rowid LEFT JOIN courses c ON c.slug = d.course "
+        "WHERE search MATCH ? AND search.rowid IN ({ids})")
+"""A page's hits with their snippets, by rowid (their rank comes from the ranking query: bm25 is not computed
+again, and FTS5 sets the query up once for the page)."""
+
+
 def search(conn: sqlite3.Connection, text: str, kind: str | None, course_slug: str | None, page: int,
            page_size: int, hidden: bool = False) -> tuple[list[dict[str, Any]], int]:
     """Ranked hits over courses, lessons and projects, visible ones only, with highlighted snippets."""
@@ -54,16 +60,13 @@ def search(conn: sqlite3.Connection, text: str, kind: str | None, course_slug: s
         where += " AND d.course = :course"
     hits = "FROM search JOIN search_docs d ON d.id = search.rowid WHERE " + where
     total = conn.execute(f"SELECT COUNT(*) AS n {hits}", params).fetchone()["n"]
-    page_ids = [row["id"] for row in conn.execute(
-        f"SELECT d.id {hits} ORDER BY bm25(search, 10.0, 1.0), d.slug LIMIT :limit OFFSET :offset",
-        {**params, "limit": page_size, "offset": (page - 1) * page_size})]
-    rows = conn.execute(
-        "SELECT d.kind, d.course, c.title AS course_title, d.slug, search.title, "
-        f"snippet(search, 1, '{MARK_OPEN}', '{MARK_CLOSE}', '…', 16) AS snippet, bm25(search, 10.0, 1.0) AS rank "
-        "FROM search JOIN search_docs d ON d.id = search.rowid LEFT JOIN courses c ON c.slug = d.course "
-        "WHERE search MATCH :q AND search.rowid IN (SELECT value FROM json_each(:ids)) ORDER BY rank, d.slug",
-        {"q": query, "ids": msgspec.json.encode(page_ids).decode()}).fetchall()
-    return [_hit(row) for row in rows], total
+    ranked = {row["id"]: row["rank"] for row in conn.execute(
+        f"SELECT d.id, bm25(search, 10.0, 1.0) AS rank {hits} ORDER BY rank, d.slug LIMIT :limit OFFSET :offset",
+        {**params, "limit": page_size, "offset": (page - 1) * page_size})}
+    if not ranked:
+        return [], total
+    rows = {row["id"]: row for row in conn.execute(HITS.format(ids=", ".join("?" * len(ranked))), [query, *ranked])}
+    return [_hit({**rows[page_id], "rank": rank}) for page_id, rank in ranked.items()], total
 
 
 def _hit(row: dict[str, Any]) -> dict[str, Any]:
