@@ -42,7 +42,7 @@ def _listed(conn: sqlite3.Connection, path: str) -> str | None:
 def redirects_page(conn: sqlite3.Connection, page: int, page_size: int) -> tuple[list[dict[str, Any]], int]:
     """One page of the redirects served, by old path, and how many there are."""
     total = conn.execute("SELECT COUNT(*) AS n FROM redirects WHERE listed = 1").fetchone()["n"]
-    rows = conn.execute("SELECT kind, old_path, new_path, renamed_in AS [commit], renamed_at FROM redirects "
+    rows = conn.execute('SELECT kind, old_path, new_path, renamed_in AS "commit", renamed_at FROM redirects '
                         "WHERE listed = 1 ORDER BY old_path LIMIT ? OFFSET ?",
                         [page_size, (page - 1) * page_size]).fetchall()
     return rows, total

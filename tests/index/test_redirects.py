@@ -167,6 +167,25 @@ def test_a_reused_path_stops_redirecting(repo: Repo, tmp_path: Path) -> None:
     assert_same_after_rebuilds(repo, tmp_path)
 
 
+def test_a_new_file_at_the_old_name_ends_the_move(repo: Repo, tmp_path: Path) -> None:
+    repo.move(WHY, f"{INTRO}/01-basics/01-why-we-test.md")
+    repo.write(WHY, "---\ntitle: Back at the old name\n---\nNew.\n")
+    repo.commit("A new file where the old one was")
+    assert repo.rows() == []
+    assert_same_after_rebuilds(repo, tmp_path)
+
+
+def test_a_reused_path_returns_to_redirecting_once_it_is_gone(repo: Repo) -> None:
+    """The old path names the new entry while it lives; deleted, the old path leads to the renamed entry again."""
+    repo.move(WHY, f"{INTRO}/01-basics/01-why-we-test.md")
+    repo.write(f"{INTRO}/01-basics/05-why-test.md", "---\ntitle: Reused\n---\nNew.\n")
+    repo.commit("Reuse the slug")
+    assert repo.listed() == {}
+    git(repo.root, "rm", "--quiet", f"content/{INTRO}/01-basics/05-why-test.md")
+    repo.commit("Remove it again")
+    assert repo.listed() == {f"/{INTRO}/lessons/why-test": f"/{INTRO}/lessons/why-we-test"}
+
+
 def test_a_reused_path_wins_even_before_it_is_committed(repo: Repo) -> None:
     repo.move(WHY, f"{INTRO}/01-basics/01-why-we-test.md")
     repo.write(f"{INTRO}/01-basics/05-why-test.md", "---\ntitle: Not committed yet\n---\nNew.\n")
