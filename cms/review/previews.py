@@ -102,7 +102,8 @@ class Previews:
 
     def _build(self, commit: str, path: Path) -> None:
         building = path.with_name(f"{path.name}.building")
-        building.unlink(missing_ok=True)
+        for leftover in ("", "-wal", "-shm", "-journal"):  # of a build that was killed: never to meet a new copy
+            building.with_name(building.name + leftover).unlink(missing_ok=True)
         if self.main_index.is_file():
             _snapshot(self.main_index, building)
         with CommitSource(self.repo, commit) as source, _kept_open(building) as conn:

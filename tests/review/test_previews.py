@@ -151,6 +151,18 @@ def test_at_most_keep_commits_stay_cached_the_least_recently_read_go_first(site:
     assert not list(previews.folder.glob("*.building*")) and not list(previews.folder.glob("*-wal"))
 
 
+def test_what_a_killed_build_left_behind_is_never_used(site: Path) -> None:
+    previews = previews_of(site)
+    commit = previews.commit("drafts/review")
+    previews.folder.mkdir(parents=True)
+    for leftover in (".building", ".building-wal", ".building-shm"):
+        (previews.folder / f"{commit}.db{leftover}").write_bytes(b"half-written " * 100)
+    conn = previews.open(previews.index("drafts/review"))
+    assert conn.execute("SELECT title FROM lessons WHERE slug = 'why-test'").fetchone()["title"] == \
+        "Why test, reviewed"
+    assert sorted(p.name for p in previews.folder.iterdir()) == [".lock", f"{commit}.db"]
+
+
 def test_a_preview_evicted_before_it_is_opened_is_built_again(site: Path) -> None:
     previews = previews_of(site)
     preview = previews.index("drafts/review")
