@@ -173,8 +173,10 @@ def refresh(conn: sqlite3.Connection, repo: object, prefix: str, live: Mapping[s
     if not isinstance(repo, GitRepo) or head is None:
         conn.execute("DELETE FROM redirects")
         return {}
-    if not full and _descends(repo, since, head):
-        moves = stored(conn) if since == head else history(repo, prefix, since, head, stored(conn))
+    if not full and since == head:  # files changed, commits did not: which old paths are live again
+        moves = stored(conn)
+    elif not full and _descends(repo, since, head):
+        moves = history(repo, prefix, since, head, stored(conn))
     else:
         moves = history(repo, prefix, None, head, Moves())
     write(conn, rows(moves, {path: document.source for path, document in live.items()}))
