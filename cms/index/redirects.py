@@ -133,8 +133,9 @@ def _commits(output: str) -> Iterator[tuple[str, str, list[tuple[str, list[str]]
 def history(repo: GitRepo, prefix: str, since: str | None, head: str, moves: Moves) -> Moves:
     """`moves` with the renames of the commits after `since` up to `head` folded in (every commit without `since`)."""
     revisions = [f"{since}..{head}"] if since else [f"--max-count={MAX_COMMITS}", head]
-    output = repo.run("log", "--first-parent", "--diff-merges=first-parent", "-M", "--diff-filter=ADR", "--reverse",
-                      f"--format={_RECORD}%H{_FIELD}%aI", "--name-status", "-z", *revisions, "--", prefix or ".")
+    # --first-parent shows a merge as its change to the first parent (git 2.31 and later; older ones skip it)
+    output = repo.run("log", "--first-parent", "-M", "--diff-filter=ADR", "--reverse", "--name-status", "-z",
+                      f"--format={_RECORD}%H{_FIELD}%aI", *revisions, "--", prefix or ".")
     return fold(moves, output, prefix)
 
 
