@@ -257,6 +257,17 @@ def test_history_rewritten_under_the_index_is_read_again(repo: Repo) -> None:
     assert repo.listed() == {f"/{INTRO}/lessons/first-test": f"/{INTRO}/lessons/a-first-test"}
 
 
+def test_a_shallow_clone_knows_only_the_renames_of_its_history(repo: Repo, tmp_path: Path) -> None:
+    repo.move(WHY, f"{INTRO}/01-basics/01-why-we-test.md")
+    repo.move(FIRST, f"{INTRO}/01-basics/02-a-first-test.md")
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "--quiet", "--depth", "2", f"file://{repo.root}", str(shallow))
+    tree = ContentTree.locate(shallow / "content")
+    problems = update(tree, database_path(tree, None)).problems  # the first rename is the shallow root: unseen
+    assert [p.rule for p in problems] == ["broken-link"]  # the cheat sheet's link to why-test
+    assert [row[1] for row in repo.rows(database_path(tree, None))] == [f"/{INTRO}/lessons/first-test"]
+
+
 def test_moved_files_for_validate(repo: Repo, tmp_path: Path) -> None:
     repo.move(WHY, f"{INTRO}/01-basics/01-why-we-test.md")
     assert moved_files(repo.tree.content_dir) == {WHY: f"{INTRO}/01-basics/01-why-we-test.md"}
