@@ -14,7 +14,7 @@ from litestar.exceptions import MethodNotAllowedException, NotFoundException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.routes import HTTPRoute
-from litestar.types import Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from litestar.utils import normalize_path
 
 from api.auth import AuthMiddleware
@@ -44,10 +44,20 @@ from cms.write import Workspace
 __all__ = ["API_PREFIX", "create_app", "create_served_app"]
 
 
-def create_served_app() -> Litestar:
-    """The app in a `cms serve` worker: from the environment, and ending with the server that started it."""
+def create_served_app() -> ASGIApp:
+    """The app in a `cms serve` worker: from the environment, and ending with the server that started it.
+
+    Behind load balancers named in CMS_TRUSTED_PROXIES, a request's client is the address their
+    `X-Forwarded-For` gives (granian's own reading of it: the nearest address that is not a trusted one).
+    """
     follow_parent(os.getppid())
-    return create_app()
+    settings = Settings.from_env()
+    app = create_app(settings)
+    if not settings.trusted_proxies:
+        return app
+    from granian.utils.proxies import wrap_asgi_with_proxy_headers
+
+    return wrap_asgi_with_proxy_headers(app, list(settings.trusted_proxies))
 
 
 def create_app(settings: Settings | None = None, index_path: Path | None = None) -> Litestar:

@@ -7,6 +7,7 @@ documented. A malformed value fails with a message naming the variable.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -69,6 +70,18 @@ def _secret_key(text: str) -> str:
 
 def _origins(text: str) -> tuple[str, ...]:
     return tuple(origin.strip() for origin in text.split(",") if origin.strip())
+
+
+def _addresses(text: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses or networks (`10.0.0.0/8`), or `*` for any."""
+    items = tuple(item.strip() for item in text.split(",") if item.strip())
+    for item in items:
+        if item != "*":
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network (`10.0.0.2`, `10.0.0.0/8`, `*`)") from None
+    return items
 
 
 def _megabytes(text: str) -> float:
@@ -159,6 +172,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CMS_CORS_ORIGINS", "", "Comma-separated origins allowed to call the API from a browser.", _origins),
     Setting("CMS_CORS_CREDENTIALS", "false", "Let the CMS_CORS_ORIGINS send credentials (the refresh cookie, which "
             "is then SameSite=None) from another origin.", _flag),
+    Setting("CMS_TRUSTED_PROXIES", "", "Addresses or networks of load balancers (comma-separated; `*` for any) "
+            "whose `X-Forwarded-For` names the client, as login limits count it.", _addresses),
     Setting("CMS_CACHE_MAX_AGE", "60", "`Cache-Control: max-age` of public reads, in seconds.", _positive_int),
     Setting("CMS_RESPONSE_HOLD_SECONDS", "1", "How long the server reuses an anonymous answer while the index is "
             "unchanged (0 turns it off).", _seconds),
@@ -215,6 +230,7 @@ class Settings:
     refresh_token_days: int
     cors_origins: tuple[str, ...]
     cors_credentials: bool
+    trusted_proxies: tuple[str, ...]
     cache_max_age: int
     response_hold_seconds: float
     preview_cache: int
