@@ -1,4 +1,9 @@
-"""`POST /hooks/git`: a signed push notification pulls the repository and re-indexes it."""
+"""`POST /hooks/git`: a signed push notification pulls the repository and re-indexes it.
+
+With several servers (CMS_STATE_URL on Postgres), the server that takes the webhook announces the new
+head on the state database under the write lock, and every other server follows it
+(`cms.delivery.follower`): the forge needs to reach only one of them, through the load balancer.
+"""
 
 from __future__ import annotations
 
