@@ -10,6 +10,8 @@ have one.
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -167,3 +169,13 @@ def test_a_full_rebuild_stores_the_same_documents(site: Path) -> None:
     tree = ContentTree.locate(site / "content")
     update(tree, database_path(tree, None), full=True, materialise=materialise)
     assert _stored(database_path(tree, None)) == before
+
+
+def test_cms_index_stores_the_documents_of_what_it_indexed(site: Path) -> None:
+    cms = Path(sys.executable).parent / "cms"
+    subprocess.run([str(cms), "index", "--quiet", str(site / "content")], check=True, timeout=120)
+    db = database_path(ContentTree.locate(site / "content"), None)
+    assert set(_assert_current(db)) == INTRO_ALL
+    _edit(site, "courses/intro-to-testing/01-basics/section.md", lambda t: t.replace("Basics", "Fundamentals"))
+    subprocess.run([str(cms), "index", "--quiet", str(site / "content")], check=True, timeout=120)
+    assert b'"title":"Fundamentals"' in _assert_current(db)[f"{INTRO}/lesson/why-test"][0]
