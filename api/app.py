@@ -32,6 +32,7 @@ from api.errors import EXCEPTION_HANDLERS
 from api.spec import ServedDocument
 from api.strictness import strict_request
 from cms.accounts import Accounts, check_admin_settings
+from cms.ai import check_forge
 from cms.delivery import Delivery
 from cms.delivery.follower import Follower
 from cms.lifetime import follow_parent
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, index_path: Path | None = None)
     settings = settings or Settings.from_env()
     space = Workspace.from_settings(settings, index_path)
     check_admin_settings(settings)  # a half-set or invalid FIRST_SUPERUSER stops here, not inside the server
+    check_forge(settings)  # likewise a half-set or invalid CMS_FORGE_*
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -11,10 +11,10 @@
 from cms.ai.answer import MIN_WORDS, clean_answer, lesson_text, usable_body
 from cms.ai.client import Gemini, Generate, RetryPolicy, answer_text, gemini
 from cms.ai.drafts import Draft, draft, draft_as_git_user
-from cms.ai.handoff import hand_off
+from cms.ai.handoff import check_forge, hand_off
 from cms.ai.prompt import build_prompt
 from cms.ai.target import DraftRequest, slug_from_title
 
 __all__ = ["MIN_WORDS", "Draft", "DraftRequest", "Gemini", "Generate", "RetryPolicy", "answer_text", "build_prompt",
-           "clean_answer", "draft", "draft_as_git_user", "gemini", "hand_off", "lesson_text", "slug_from_title",
-           "usable_body"]
+           "check_forge", "clean_answer", "draft", "draft_as_git_user", "gemini", "hand_off", "lesson_text",
+           "slug_from_title", "usable_body"]

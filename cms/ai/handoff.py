@@ -25,6 +25,12 @@ LINK_SECONDS = links.MAX_SECONDS
 """A draft's preview link lasts as long as any may (7 days): reviews take a while."""
 
 
+def check_forge(settings: Settings) -> None:
+    """A ConfigError naming the setting when CMS_FORGE_* is half set or invalid: checked at start-up and
+    before a draft is asked for, never after its branch is pushed."""
+    from_settings(settings)
+
+
 def hand_off(settings: Settings, done: Draft, brief: str | None, public_url: str | None) -> Draft:
     """`done` with its preview link (None without CMS_SECRET_KEY or a public address) and its pull request's
     address (None without a forge, or when the branch was not pushed)."""

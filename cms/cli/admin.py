@@ -94,6 +94,7 @@ def ai_draft(course: str, section: str | None, title: str | None, brief: str | N
     from cms import ai
 
     settings = settings_for(content_dir)
+    ai.check_forge(settings)
     request = ai.DraftRequest(course=course, section=section, title=title, brief=brief, lesson=lesson)
     done = ai.draft_as_git_user(settings, workspace(content_dir), request)
     done = ai.hand_off(settings, done, brief, settings.public_url)

@@ -14,9 +14,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from click.testing import CliRunner
 
+from api.app import create_app
 from cms.ai.answer import prompt_sha256
 from cms.cli import main
+from cms.errors import ConfigError
 from cms.review import links
+from cms.settings import Settings
 from tests.admin_api import make_remote
 from tests.ai import test_drafts
 from tests.ai.test_drafts import (
@@ -169,3 +172,23 @@ def test_the_cli_without_a_public_address_says_how_to_get_a_link(site: Path, fak
 
 def test_prompt_sha256_is_the_provenance_fingerprint() -> None:
     assert prompt_sha256("x") == "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
+
+
+@pytest.mark.parametrize("env", [{"CMS_FORGE_URL": "https://github.com/acme/content"},
+                                 {"CMS_FORGE_TOKEN": TOKEN, "CMS_GIT_PUSH": "true"},
+                                 {"CMS_FORGE_URL": "https://github.com/acme/content", "CMS_FORGE_TOKEN": TOKEN},
+                                 {"CMS_FORGE_URL": "https://forge.example/acme/content", "CMS_FORGE_TOKEN": TOKEN,
+                                  "CMS_GIT_PUSH": "true"}])
+def test_a_half_set_or_unusable_forge_stops_start_up_and_the_cli_before_gemini(
+        env: dict[str, str], site: Path, fake: FakeGemini, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings.from_env({"CMS_CONTENT_DIR": str(site / "content"), **env})
+    with pytest.raises(ConfigError) as stopped:
+        create_app(settings)
+    assert "CMS_FORGE" in stopped.value.message and TOKEN not in stopped.value.message
+    fake.will(GOOD)
+    for name, value in {"CMS_CONTENT_DIR": str(site / "content"), "GEMINI_API_KEY": KEY, **env}.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(main, ["ai", "draft", "--course", COURSE, "--section", "practice", "--title",
+                                       "Testing with fixtures"])
+    assert result.exit_code != 0 and "CMS_FORGE" in result.output and TOKEN not in result.output
+    assert not fake.requests and git(site, "branch", "--list", "drafts/*") == ""
