@@ -16,6 +16,7 @@
     ├── TooLarge                  an upload is over its size limit (413)
     ├── UnsupportedType           an upload's bytes are not a kind of file we accept (415)
     ├── NotConfigured             an outside service is not configured, so its routes are off (503)
+    ├── Unavailable               a service the request needs cannot be reached just now (503: the state database)
     └── UpstreamError             an outside service (Gemini, Cloudinary, git remote) failed (502)
 """
 
@@ -118,6 +119,11 @@ class UnsupportedType(CmsError):
 class NotConfigured(CmsError):
     status = 503
     reason = "not-configured"
+
+
+class Unavailable(CmsError):
+    status = 503
+    reason = "unavailable"
 
 
 class UpstreamError(CmsError):

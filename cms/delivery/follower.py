@@ -38,19 +38,14 @@ ERROR_PAUSE = 2.0
 """How long the follower rests after a failure (the state database or the remote unreachable)."""
 
 
-def following(settings: Settings, space: Workspace) -> bool:
-    """Whether this server follows others: its state database is Postgres and its branch has a remote."""
-    return is_postgres(settings.state_url) and remote.upstream(GitRepo.open(space.tree.content_dir)) is not None
-
-
-def follow(space: Workspace, head: str | None = None) -> None:
-    """Under this clone's lock: catch the clone up with the remote unless HEAD has `head` already, then bring
-    the index up to date with HEAD (a write that caught up and then failed, a 412, left it behind)."""
+def follow(space: Workspace, head: str | None = None, target: tuple[str, str] | None = None) -> None:
+    """Under this clone's lock: catch the clone up with the remote (`target`: remote and branch, found when not
+    given) unless HEAD has `head` already, then bring the index up to date with HEAD."""
     repo = GitRepo.open(space.tree.content_dir)
     with journal.exclusive(repo):
         journal.recover(repo, locked=True)
         if head is None or not _contains(repo, head):
-            remote.catch_up(repo)
+            remote.catch_up(repo, target)
         update(space.tree, space.db_path)
 
 
@@ -69,20 +64,25 @@ def _contains(repo: GitRepo, head: str) -> bool:
 class Follower:
     """The thread: listen for announced heads on the state database, follow each one."""
 
-    def __init__(self, space: Workspace, location: PostgresUrl) -> None:
+    def __init__(self, space: Workspace, location: PostgresUrl, target: tuple[str, str]) -> None:
         self.space = space
         self.location = location
+        self.target = target
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     @classmethod
     def open(cls, settings: Settings, space: Workspace) -> Follower | None:
-        """A follower for this server, or None when it has no one to follow (see `following`)."""
-        if not following(settings, space):
+        """A follower for this server, or None when it has no one to follow: its state database is not Postgres,
+        or its branch has no remote."""
+        if not is_postgres(settings.state_url):
+            return None
+        target = remote.upstream(GitRepo.open(space.tree.content_dir))
+        if target is None:
             return None
         location = PostgresUrl(str(settings.state_url), "CMS_STATE_URL")
         heads.prepare(location)
-        return cls(space, location)
+        return cls(space, location, target)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="coursebase-follower", daemon=True)
@@ -106,8 +106,8 @@ class Follower:
 
         with connect(self.location, options=KEEPALIVES) as conn:
             conn.execute(f"LISTEN {heads.CHANNEL}")
-            follow(self.space)  # whatever was announced while nobody listened
+            follow(self.space, target=self.target)  # whatever was announced while nobody listened
             while not self._stopping.is_set():
                 announced = [note.payload for note in conn.notifies(timeout=WAIT_SECONDS, stop_after=1)]
                 if announced:
-                    follow(self.space, announced[-1])
+                    follow(self.space, announced[-1], self.target)

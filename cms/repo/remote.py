@@ -36,13 +36,14 @@ bounds are ssh's (`ConnectTimeout`, `ServerAliveInterval` in GIT_SSH_COMMAND, as
 which this leaves alone, as it leaves the key and host checks."""
 
 
-def catch_up(repo: GitRepo) -> str | None:
-    """Fetch the upstream branch and fast-forward to it; the new HEAD (unchanged without a remote).
+def catch_up(repo: GitRepo, target: tuple[str, str] | None = None) -> str | None:
+    """Fetch the upstream branch (`target`, as `upstream` finds it unless given) and fast-forward to it; the
+    new HEAD (unchanged without a remote).
 
     502 when the remote cannot be reached; 409 when the clone cannot fast-forward (it has commits the
     remote lacks, or uncommitted files in the way): nothing is changed then, and nothing lost.
     """
-    target = upstream(repo)
+    target = target or upstream(repo)
     if target is None:
         return repo.head()
     remote, branch = target

@@ -39,14 +39,14 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import msgspec
 
 from cms import localdir
 from cms.database import PostgresUrl, is_postgres
-from cms.errors import CmsError, Conflict, PreconditionFailed
+from cms.errors import CmsError, ConfigError, Conflict, PreconditionFailed, Unavailable
 from cms.index import heads
 from cms.repo import remote
 from cms.repo.commits import restore_paths
@@ -83,9 +83,7 @@ def exclusive(repo: GitRepo, state_url: str | None = None,
         with _clone_lock(repo):
             yield
         return
-    from cms.database.postgres import advisory_lock
-
-    with _TURN, advisory_lock(PostgresUrl(str(state_url), "CMS_STATE_URL"), WRITE_LOCK) as conn, _clone_lock(repo):
+    with _TURN, _servers_lock(PostgresUrl(str(state_url), "CMS_STATE_URL")) as conn, _clone_lock(repo):
         before = repo.head()
         base = _catch_up(repo, conn)
         if base != before and caught_up is not None:
@@ -96,6 +94,21 @@ def exclusive(repo: GitRepo, state_url: str | None = None,
             completed = True
         finally:
             _settle(repo, conn, base, completed)
+
+
+@contextmanager
+def _servers_lock(location: PostgresUrl) -> Iterator[heads.Conn]:
+    """The servers' advisory lock and its connection; 503 when the state database cannot be reached."""
+    from cms.database.postgres import advisory_lock
+
+    held = ExitStack()
+    try:
+        conn = held.enter_context(advisory_lock(location, WRITE_LOCK))
+    except ConfigError as error:
+        raise Unavailable(f"the servers' write lock is in the state database, which cannot be reached: "
+                          f"{error.message}; nothing was written", reason="state-unavailable") from None
+    with held:
+        yield conn
 
 
 def _catch_up(repo: GitRepo, conn: heads.Conn) -> str | None:
@@ -139,10 +152,15 @@ def refuse_early(repo: GitRepo, state_url: str | None, plan: Callable[[], object
     """
     if not is_postgres(state_url):
         return
+    import psycopg
+
     from cms.database.postgres import connect
 
-    with connect(PostgresUrl(str(state_url), "CMS_STATE_URL")) as conn:
-        recorded = heads.recorded(conn)
+    try:
+        with connect(PostgresUrl(str(state_url), "CMS_STATE_URL")) as conn:
+            recorded = heads.recorded(conn)
+    except (ConfigError, psycopg.Error):
+        return  # the lock will tell, with its own answer if the state database is down
     if recorded is None or recorded.head != repo.head():
         return
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import psycopg
 import pytest
 
@@ -17,7 +18,7 @@ from cms.content import Kind
 from cms.content.corpus import ContentTree
 from cms.database import PostgresUrl
 from cms.delivery.follower import follow
-from cms.errors import Conflict, PreconditionFailed, UpstreamError
+from cms.errors import Conflict, PreconditionFailed, Unavailable, UpstreamError
 from cms.index import heads
 from cms.index.build import database_path, update
 from cms.read import queries
@@ -27,6 +28,7 @@ from cms.repo.repository import GitRepo
 from cms.write import journal, operations
 from cms.write.operations import Workspace
 from tests.admin_api import run_git
+from tests.api_server import free_port
 from tests.conftest import SITE, git, make_repo
 
 ADA = Identity(name="Ada Admin", email="ada@example.com")
@@ -132,3 +134,15 @@ def test_an_announcement_that_is_not_a_commit_here_only_makes_the_follower_catch
     assert not (two.tree.content_dir.parent / "pwned").exists()
     with reading(two.db_path) as conn:
         assert queries.meta(conn)["commit"] == written.commit
+
+
+def test_a_state_database_out_of_reach_is_503_and_nothing_is_written(
+        servers: tuple[Workspace, Workspace, Path]) -> None:
+    _, two, bare = servers
+    away = msgspec.structs.replace(two, state_url=f"postgresql://cms:secret@127.0.0.1:{free_port()}/cms")
+    head = git(bare, "rev-parse", "main")
+    with pytest.raises(Unavailable) as caught:
+        retitle(away, "Never written", None)
+    assert caught.value.status == 503 and caught.value.reason == "state-unavailable"
+    assert "CMS_STATE_URL" in caught.value.message and "secret" not in caught.value.message
+    assert git(bare, "rev-parse", "main") == head and git(two.tree.content_dir, "status", "--porcelain") == ""
