@@ -37,7 +37,7 @@ from cms.delivery import Delivery
 from cms.delivery.follower import Follower
 from cms.lifetime import follow_parent
 from cms.media import MediaSetup
-from cms.read import LiveIndex
+from cms.read import live_index
 from cms.repo import GitRepo
 from cms.settings import Settings
 from cms.write import Workspace
@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None, index_path: Path | None = None)
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         """Open what a worker reads; the index is built before the workers start (`cms serve`, `cms index`)."""
         services = Services(
-            settings=settings, repo=GitRepo.open(space.tree.content_dir), index=LiveIndex(space.db_path),
+            settings=settings, repo=GitRepo.open(space.tree.content_dir), index=live_index(space.db_path),
             workspace=space, media=MediaSetup.from_settings(settings), accounts=Accounts.open(settings, space.tree),
             delivery=Delivery.open(settings, space.tree.repo_root, space.db_path))
         app.state[SERVICES] = services

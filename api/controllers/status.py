@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Annotated, Any, Literal
 
 from litestar import Request, Response, get
@@ -44,7 +43,7 @@ async def meta(view: NamedDependency[View]) -> Meta:
 
 
 @get("/health", tags=["status"], cache_control=CacheControlHeader(no_store=True), opt=NOT_CACHED)
-async def health(services: Opened, conn: NamedDependency[sqlite3.Connection]) -> Health:
+async def health(services: Opened, conn: NamedDependency[Any]) -> Health:  # sqlite3, or cms.read.postgres
     """Liveness and index status: the indexed commit, how far it lags the repository, and how many problems
     the index holds. Never cached."""
     return to_wire(index_health(conn, services.repo), Health)

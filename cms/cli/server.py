@@ -23,6 +23,7 @@ from pathlib import Path
 from granian import Granian
 from granian.constants import Interfaces
 
+from cms.database import PostgresUrl
 from cms.errors import ConfigError
 
 APP_FACTORY = "api.app:create_served_app"
@@ -31,10 +32,11 @@ WORKER_STOP_SECONDS = 1.5
 INDEXER_STOP_SECONDS = 1.0
 
 
-def serve(content_dir: Path, db_path: Path, host: str, port: int, workers: int, keep_current: bool) -> None:
+def serve(content_dir: Path, db_path: Path | PostgresUrl, host: str, port: int, workers: int,
+          keep_current: bool) -> None:
     """Index, then serve the API until interrupted; with `keep_current`, re-index while files change."""
     os.environ["CMS_CONTENT_DIR"] = str(content_dir)
-    os.environ["CMS_DATABASE_URL"] = f"sqlite:///{db_path}"
+    os.environ["CMS_DATABASE_URL"] = db_path.url if isinstance(db_path, PostgresUrl) else f"sqlite:///{db_path}"
     indexer = start_indexer(content_dir, keep_current)
     try:
         Granian(APP_FACTORY, factory=True, interface=Interfaces.ASGI, address=host, port=port, workers=workers,

@@ -88,7 +88,7 @@ def watch(content_dir: Path | None, quiet: bool, as_json: bool, ready_fd: int | 
 
     if parent_pid is not None:
         follow_parent(parent_pid)
-    tree, db_path = tree_and_index(content_dir)
+    tree, db_path = tree_and_location(content_dir)
     _recover(tree)
     if not (quiet or as_json):
         click.echo(f"watching {tree.content_dir} (index {db_path})")
@@ -122,8 +122,14 @@ def serve(content_dir: Path | None, host: str, port: int, workers: int, keep_cur
     settings = settings_for(content_dir)
     check_server_settings(settings)
     check_delivery_settings(settings)
-    tree, db_path = tree_and_index(content_dir)
+    tree, db_path = tree_and_location(content_dir)
     from cms.cli.server import serve as serve_api
+    from cms.database import PostgresUrl
+
+    if isinstance(db_path, PostgresUrl):
+        from cms.database.postgres import connect
+
+        connect(db_path).close()  # unreachable, wrong password: say so now, naming CMS_DATABASE_URL
 
     click.echo(f"serving {tree.content_dir} on http://{host}:{port}/api/v1/courses (docs: /api/v1/docs)")
     serve_api(tree.content_dir, db_path, host, port, workers, keep_current)

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from cms.content.corpus import ContentTree
-from cms.database import Database, open_database
+from cms.database import Database, PostgresUrl, open_database
 from cms.delivery import sync
 from cms.delivery.addresses import UnresolvedTarget, UnsafeTarget, resolve
 from cms.delivery.changes import Recorder
@@ -26,7 +26,7 @@ from cms.delivery.sync import SyncAnswer
 from cms.delivery.tables import SCHEMA, state_location
 from cms.delivery.targets import Targets
 from cms.errors import ConfigError, NotConfigured
-from cms.read import LiveIndex
+from cms.read import live_index
 from cms.settings import Settings
 
 log = logging.getLogger("coursebase.delivery")
@@ -54,8 +54,8 @@ class Delivery:
     sender: Sender
 
     @classmethod
-    def open(cls, settings: Settings, repo_root: Path, index_path: Path, *, policy: RetryPolicy | None = None,
-             interval: float = INTERVAL, timeout: float = TIMEOUT,
+    def open(cls, settings: Settings, repo_root: Path, index_path: Path | PostgresUrl, *,
+             policy: RetryPolicy | None = None, interval: float = INTERVAL, timeout: float = TIMEOUT,
              transport: httpx.BaseTransport | None = None) -> Delivery | None:
         """Open the delivery tables and bring the `env` targets up to date; None when delivery is off.
         The loop starts with `start()`."""
@@ -65,7 +65,7 @@ class Delivery:
         targets = Targets(db, settings.webhook_allow_private)
         targets.configure(settings.webhook_targets)
         outbox = Outbox(db, policy or retry_policy(settings))
-        recorder = Recorder(LiveIndex(index_path), db)
+        recorder = Recorder(live_index(index_path), db)
         sender = Sender(settings.webhook_allow_private, timeout=timeout, transport=transport)
         return cls(db=db, targets=targets, outbox=outbox, recorder=recorder, sender=sender,
                    loop=DeliveryLoop(recorder, outbox, sender, interval=interval))

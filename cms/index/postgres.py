@@ -19,9 +19,10 @@ next run fills it. An index made by a newer Coursebase is refused with what to d
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -29,7 +30,7 @@ import psycopg
 from psycopg import sql
 
 from cms.database import Migration, PostgresUrl, Schema, open_database
-from cms.database.postgres import PostgresDatabase, lock_key, to_psycopg
+from cms.database.postgres import PostgresDatabase, connect, lock_key, to_psycopg
 from cms.index import tables
 from cms.index.rows import Rows
 
@@ -97,6 +98,14 @@ def update(location: PostgresUrl, run: Callable[..., Run], full: bool) -> Any:
             return report
     finally:
         database.close()
+
+
+@contextlib.contextmanager
+def reading(location: PostgresUrl) -> Iterator[IndexConnection]:
+    """The index, read-only, as an index run reads it (tuple rows, SQLite's spelling): for the write path."""
+    with connect(location, options=f"-c default_transaction_read_only=on -c search_path={SCHEMA}") as conn, \
+            IndexConnection(conn) as index:
+        yield index
 
 
 # -- SQLite's spelling → Postgres's -----------------------------------------------------------------

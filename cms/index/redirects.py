@@ -32,8 +32,10 @@ from cms.content.corpus import ContentTree
 from cms.content.links import public_url
 from cms.content.parse import Document
 from cms.content.sources import CONTENT_SUFFIXES, Kind, Source, classify, is_ignored
+from cms.database import PostgresUrl
 from cms.errors import ConfigError
 from cms.index import tables
+from cms.index.stored import read_only
 from cms.repo.repository import GitError, GitRepo
 
 MAX_COMMITS = 100_000
@@ -155,13 +157,10 @@ def moved_files(content_dir: Path) -> dict[str, str]:
     return {old: move.file for old, move in from_history(repo, tree.prefix).moves.items()}
 
 
-def moved_in_index(db_path: Path) -> dict[str, str]:
+def moved_in_index(db_path: Path | PostgresUrl) -> dict[str, str]:
     """Content path → content path now, of every file the index knows git renamed (the write path's link check)."""
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
+    with read_only(db_path) as conn:
         return dict(conn.execute("SELECT old_file, new_file FROM redirects").fetchall())
-    finally:
-        conn.close()
 
 
 def refresh(conn: sqlite3.Connection, repo: object, prefix: str, live: Mapping[str, Document], since: str | None,

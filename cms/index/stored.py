@@ -8,9 +8,10 @@ keeps documents between the runs of a long-running indexer; and
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from cms.content.frontmatter import LazyMarks
 from cms.content.models import Categories
 from cms.content.parse import MODELS, Document, Reference
 from cms.content.sources import Kind, Source
+from cms.database import PostgresUrl
 from cms.index import tables
 from cms.index.rows import Stamp, to_json
 from cms.problems import Problem
@@ -138,20 +140,33 @@ def _defaults(model: type[msgspec.Struct]) -> tuple[tuple[str, Any], ...]:
     return tuple((field.name, field.default) for field in msgspec.structs.fields(model))
 
 
-def stored_corpus(tree: ContentTree, db_path: Path, leave_out: set[str]) -> tuple[Corpus, list[Problem]]:
+def stored_corpus(tree: ContentTree, db_path: Path | PostgresUrl, leave_out: set[str]) -> tuple[Corpus, list[Problem]]:
     """The corpus as the index last saw it, without `leave_out`, and the problems it had then.
 
     The write path validates a change against this instead of re-reading
     every file: bring the index up to date first, then add the changed
     documents to the corpus.
     """
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
+    with read_only(db_path) as conn:
         corpus = Corpus(tree=tree)
         rows = conn.execute(f"SELECT {REMEMBERED} FROM files")
         for document in remembered(tree, (row for row in rows if row[0] not in leave_out)):
             corpus.add(document)
         return corpus, stored_problems(conn)
+
+
+@contextlib.contextmanager
+def read_only(db_path: Path | PostgresUrl) -> Iterator[Any]:
+    """The index at `db_path` (a SQLite file or Postgres), read-only, with the rows an index run sees."""
+    if isinstance(db_path, PostgresUrl):
+        from cms.index import postgres  # psycopg costs 0.3 s to import: only when used
+
+        with postgres.reading(db_path) as index:
+            yield index
+        return
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        yield conn
     finally:
         conn.close()
 

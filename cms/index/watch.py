@@ -18,6 +18,7 @@ import watchfiles
 
 from cms.content.corpus import ContentTree
 from cms.content.sources import CONTENT_SUFFIXES, is_debris
+from cms.database import PostgresUrl
 from cms.index.build import IndexReport, Memory, update
 from cms.index.documents import Materialise
 
@@ -45,7 +46,7 @@ def _may_be_content(path: Path) -> bool:
     return path.suffix in CONTENT_SUFFIXES or path.suffix == ""
 
 
-def watch(tree: ContentTree, db_path: Path, on_update: Callable[[IndexReport], None],
+def watch(tree: ContentTree, db_path: Path | PostgresUrl, on_update: Callable[[IndexReport], None],
           stop: threading.Event | None = None, on_error: Callable[[Exception], None] | None = None,
           materialise: Materialise | None = None) -> None:
     """Index once, then re-index after every relevant batch of changes until `stop` is set."""

@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from cms.database import PostgresUrl
 from cms.errors import ConfigError
 
 JSON_COLUMNS = {"tags", "prerequisites", "objectives", "questions", "videos", "ai", "toc", "tech_stack", "links",
@@ -31,13 +32,30 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 @contextmanager
-def reading(path: Path) -> Iterator[sqlite3.Connection]:
-    """A read-only connection for one job (a command, a prompt), closed when the job is done."""
-    conn = connect(path)
+def reading(path: Path | PostgresUrl) -> Iterator[sqlite3.Connection]:
+    """A read-only connection for one job (a command, a prompt), closed when the job is done.
+
+    On Postgres, a `cms.read.postgres.PostgresReader`, which answers the same queries."""
+    conn = _reader(path) if isinstance(path, PostgresUrl) else connect(path)
     try:
         yield conn
     finally:
         conn.close()
+
+
+def _reader(location: PostgresUrl) -> Any:
+    from cms.read.postgres import PostgresReader  # psycopg costs 0.3 s to import: only when used
+
+    return PostgresReader(location)
+
+
+def live_index(location: Path | PostgresUrl) -> LiveIndex:
+    """What a server worker reads: `LiveIndex` on a SQLite file, `LivePostgresIndex` (its interface) on Postgres."""
+    if isinstance(location, PostgresUrl):
+        from cms.read.postgres import LivePostgresIndex
+
+        return LivePostgresIndex(location)  # type: ignore[return-value]
+    return LiveIndex(location)
 
 
 @contextmanager

@@ -85,6 +85,20 @@ def tsquery(fts: str) -> str:
     return " & ".join(terms)
 
 
+@functools.lru_cache(maxsize=512)
+def _names(query: str) -> tuple[str, ...]:
+    """The names `_named` gives the `?` placeholders of `query`, in order: `q` after MATCH, else `p0`, `p1`, …"""
+    parts = query.split("?")[:-1]
+    return tuple("q" if part.endswith("MATCH ") else f"p{number}" for number, part in enumerate(parts))
+
+
+@functools.lru_cache(maxsize=512)
+def _named(query: str) -> str:
+    """`query` with its `?` placeholders named (`_names`), so the search query can be used more than once."""
+    parts = query.split("?")
+    return parts[0] + "".join(f":{name}{part}" for name, part in zip(_names(query), parts[1:], strict=True))
+
+
 def _value(value: Any) -> Any:
     if isinstance(value, decimal.Decimal):  # SUM() of bigints is numeric on Postgres
         return int(value) if value == value.to_integral_value() else float(value)
@@ -122,7 +136,9 @@ class PostgresReader:
                     "application_name": "coursebase", "options": READ_ONLY})
 
     def execute(self, query: str, params: Sequence[Any] | dict[str, Any] = ()) -> Rows:
-        if isinstance(params, dict) and "MATCH :q" in query and params.get("q") is not None:
+        if not isinstance(params, dict):
+            query, params = _named(query), {name: value for name, value in zip(_names(query), params, strict=True)}
+        if "MATCH :q" in query and params.get("q") is not None:
             params = {**params, "q": tsquery(params["q"])}
         with self.pool.connection() as conn:
             rows = conn.execute(translate(query), params or None).fetchall()
@@ -145,14 +161,15 @@ class LivePostgresIndex:
 
     def __init__(self, location: PostgresUrl) -> None:
         self.conn = PostgresReader(location)
-        self._version = ""
+        self._version = (0, 0)
         self._checked = -self.FOLLOW_SECONDS
 
-    def version(self) -> str:
+    def version(self) -> tuple[int, int]:
+        """(0, the transaction id that last changed the index), the shape of `LiveIndex.version()`."""
         now = time.monotonic()
         if now - self._checked >= self.FOLLOW_SECONDS:
             row = self.conn.execute("SELECT xmin::text AS version FROM meta WHERE key = 'built_at'").fetchone()
-            self._version, self._checked = "" if row is None else row["version"], now
+            self._version, self._checked = (0, 0 if row is None else int(row["version"])), now
         return self._version
 
     def close(self) -> None:

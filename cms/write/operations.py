@@ -14,8 +14,9 @@ import msgspec
 
 from cms.content.corpus import ContentTree
 from cms.content.sources import Kind, Source, classify
+from cms.database import PostgresUrl
 from cms.errors import ContentError, TooLarge
-from cms.index.build import database_path, update
+from cms.index.build import index_location, update
 from cms.problems import Problem, sort_key
 from cms.repo import remote
 from cms.repo.commits import Identity
@@ -44,17 +45,19 @@ class Workspace(msgspec.Struct, frozen=True):
     """
 
     tree: ContentTree
-    db_path: Path
+    db_path: Any
+    """The index: a `Path` (SQLite) or a `PostgresUrl` (msgspec, which Litestar checks services with, takes no
+    union of two classes)."""
     push: bool = False
     max_markdown_bytes: int | None = None
     state_url: str | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, db_path: Path | None = None) -> Workspace:
+    def from_settings(cls, settings: Settings, db_path: Path | PostgresUrl | None = None) -> Workspace:
         """CMS_CONTENT_DIR and its index (CMS_DATABASE_URL, unless `db_path` is given), with CMS_GIT_PUSH and
         CMS_MAX_MARKDOWN_MB."""
         tree = ContentTree.locate(settings.content_dir)
-        return cls(tree=tree, db_path=db_path or database_path(tree, settings.database_url), push=settings.git_push,
+        return cls(tree=tree, db_path=db_path or index_location(tree, settings.database_url), push=settings.git_push,
                    max_markdown_bytes=settings.max_markdown_bytes, state_url=settings.state_url)
 
 

@@ -77,9 +77,12 @@ def test_cms_users_create_names_the_state_database(site: Path, postgres_server: 
      "is not a database URL Coursebase understands: use sqlite:///path/to/file.db or "
      "postgresql://user:password@host:5432/database"),
     ("CMS_DATABASE_URL", "postgresql://cms:s3cret@db/cms", "Error: CMS_DATABASE_URL=postgresql://cms:***@db/cms: "
-     "Postgres is not supported here yet (only CMS_STATE_URL may name a Postgres database): use "
-     "sqlite:///path/to/index.db"),
-], ids=["unknown-scheme", "index-on-postgres"])
+     "cannot connect: failed to resolve host 'db'"),
+    ("CMS_DATABASE_URL", "postgresql+psycopg://cms:s3cret@db/cms", "Error: CMS_DATABASE_URL is not valid: "
+     "'postgresql+psycopg://cms:***@db/cms' is not a database URL Coursebase understands (write postgresql://, "
+     "without SQLAlchemy's +driver)"),
+], ids=["unknown-scheme", "index-on-unknown-host", "index-with-a-driver"])
 def test_cms_serve_refuses_a_database_url_it_cannot_use(site: Path, setting: str, url: str, message: str) -> None:
     result = cms(site, "serve", "--port", "1", **{setting: url})
-    assert result.returncode == 2 and result.stderr.strip() == message
+    assert result.returncode == 2 and result.stderr.startswith(message), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "s3cret" not in result.stderr + result.stdout
