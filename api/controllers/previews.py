@@ -7,9 +7,10 @@ held (`private, no-store`), never sent as a referrer (the address may hold a pre
 
 Who may read them: an ADMIN or MODERATOR bearer token (any ref), or a preview link
 (`?ref=<ref>&preview=<token>`, signed for that ref and valid until its expiry). Errors are the API's
-problem details (JSON), like every other route: 401 without either, 403 for a link that is expired,
-changed or for another ref (or a USER token), 404 for an unknown course, lesson or ref, 503 without
-CMS_SECRET_KEY. The pages are left out of the OpenAPI document; `POST /preview-links` is in it.
+problem details: 401 without either, 403 for a link that is expired, changed or for another ref (or a
+USER token), 404 for an unknown course, lesson or ref, 503 without CMS_SECRET_KEY; as JSON, or as a page
+saying the same to a client that asks for HTML (a browser). The pages are left out of the OpenAPI
+document; `POST /preview-links` is in it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from litestar.template.config import TemplateConfig
 from api.auth import AUTH_DEPENDENCIES, admin_api_enabled, requires
 from api.caching import NOT_CACHED
 from api.deps import EDITORS, SERVICES, Opened, Services, View
+from api.errors import EXCEPTION_HANDLERS
 from api.params import CourseSlug, LessonSlug
 from api.spec import documented
 from cms.errors import Forbidden, NotAuthenticated
@@ -71,11 +73,24 @@ def public_url(services: Services, request: Request[Any, Any, Any]) -> str:
     return services.settings.public_url or str(request.base_url).rstrip("/")
 
 
+def problem_page(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    """The API's problem details for `error`, as a page when the client asks for HTML (a browser does)."""
+    handler = next(EXCEPTION_HANDLERS[kind] for kind in type(error).__mro__ if kind in EXCEPTION_HANDLERS)
+    answer = handler(request, error)
+    if request.accept.best_match(["application/json", "text/html"]) != "text/html":
+        return answer
+    context = {"ref": None, "base": pages.PAGES_PREFIX, "query": "", "stylesheet": STYLESHEET, "expires_at": None,
+               "problem": answer.content}
+    return Template(template_name="preview/problem.html", context=context, status_code=answer.status_code,
+                    headers={**answer.headers, **PAGE_HEADERS}, media_type="text/html; charset=utf-8")
+
+
 class PreviewPages(Controller):
     path = pages.PAGES_PREFIX
     include_in_schema = False
     guards = [admin_api_enabled]
     opt = NOT_CACHED
+    exception_handlers = dict.fromkeys(EXCEPTION_HANDLERS, problem_page)
 
     @get("/courses", sync_to_thread=True)
     def course_list(self, request: Request[Any, Any, Any], view: NamedDependency[View]) -> Template:

@@ -234,3 +234,28 @@ def test_a_branch_is_previewed_as_it_is_on_that_branch(site: AdminSite) -> None:
     assert "<h1>Why we test, revised" in html_of(follow(site, link["url"]))
     assert "<h1>Why test" in html_of(page(site, f"{COURSE}/lessons/why-test"))  # the served content is unchanged
     assert "Why we test, revised" in html_of(page(site, COURSE, ref="review/why"))
+
+
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+@pytest.mark.parametrize(("headers", "params", "status"), [
+    ({}, {}, 401),
+    ({"Authorization": "Bearer nonsense"}, {}, 401),
+    ({}, {"ref": "main", "preview": "x.1.y"}, 403),
+    ({}, {"ref": "-x", "preview": "x.1.y"}, 403),
+    ({}, {"colour": "red"}, 400),
+])
+def test_a_browser_is_told_why_on_a_page_and_a_client_in_json(site: AdminSite, headers: dict[str, str],
+                                                                params: dict[str, str], status: int) -> None:
+    as_page = site.client.get(COURSE, params=params, headers={**headers, "Accept": BROWSER_ACCEPT})
+    assert as_page.status_code == status and as_page.headers["content-type"].startswith("text/html")
+    assert as_page.headers["content-security-policy"].startswith("default-src 'none'")
+    assert as_page.headers["cache-control"] == "no-store" or "no-store" in as_page.headers["cache-control"]
+    assert f"<h1>{status} · " in as_page.text and "<script" not in as_page.text
+    assert_problem(site.client.get(COURSE, params=params, headers=headers), status)
+
+
+def test_a_missing_page_says_so_on_a_page(site: AdminSite) -> None:
+    response = site.client.get("/preview/courses/nothing", headers={**site.auth(Role.ADMIN), "Accept": BROWSER_ACCEPT})
+    assert response.status_code == 404 and "no course &#39;nothing&#39;" in response.text
