@@ -13,6 +13,7 @@ than on every request; `publish_at` is still honoured to within that second.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from collections import OrderedDict
@@ -31,6 +32,9 @@ from cms.read.documents import strong_etag
 HELD_ENTRIES = 4096
 HELD_BYTES = 24_000_000
 """At most this many bytes of held bodies per worker (a course outline is 100 KB, a lesson 15 KB)."""
+HELD_STORED_BYTES = 64_000
+"""Stored documents this large are held too (a course outline); smaller ones (a lesson) are read again, which
+costs no more than holding them (measured: holding every lesson made random lesson reads slower)."""
 NOT_CACHED = {"not_cached": True}
 """Handler `opt` for answers that are never cached nor held (`/health`): they pass through untouched."""
 STORED = "stored_document"
@@ -112,16 +116,20 @@ class CachingMiddleware:
             await self.app(scope, receive, preview_answer(send, scope["query_string"]))
             return
         request_headers = dict(scope["headers"])
-        stored = self._stored(scope, request_headers)
-        if stored is not None:
-            await _reply(stored, request_headers, send)
-            return
         key = (scope["path"], scope.get("query_string", b""))
-        index_version = self._index_version(scope, request_headers)
-        held = self.held.get(key, index_version) if index_version is not None else None
+        holding = self._holding(scope, request_headers)
+        held = self.held.get(key, self._version(scope)) if holding and key in self.held.entries else None
         if held is not None:
             await _reply(held, request_headers, send)
             return
+        stored = self._stored(scope, request_headers)
+        if stored is not None:
+            if holding and len(stored.body) >= HELD_STORED_BYTES:
+                self.held.put(key, dataclasses.replace(stored, index_version=self._version(scope),
+                                                       until=time.monotonic() + self.held.seconds))
+            await _reply(stored, request_headers, send)
+            return
+        index_version = self._version(scope) if holding else None
         start: dict[str, Any] = {}
         chunks: list[bytes] = []
 
@@ -155,12 +163,17 @@ class CachingMiddleware:
         return Prepared(start={"type": "http.response.start", "status": 200, "headers": headers},
                         etag=found.etag.encode(), body=found.body, index_version=(0, 0), until=0.0)
 
-    def _index_version(self, scope: Scope, request_headers: dict[bytes, bytes]) -> IndexVersion | None:
-        """The index's change counter, when this answer may be held (anonymous; holding on, or a kept route)."""
+    def _holding(self, scope: Scope, request_headers: dict[bytes, bytes]) -> bool:
+        """Whether this answer may be held: anonymous, and holding on or a kept route (once the app is up)."""
         if b"authorization" in request_headers or (self.held.seconds <= 0 and KEPT not in scope["route_handler"].opt):
-            return None
+            return False
+        return services_of(scope["app"]) is not None
+
+    def _version(self, scope: Scope) -> IndexVersion:
+        """The index's change counter (`_holding` says the services are there)."""
         services = services_of(scope["app"])
-        return None if services is None else services.index.version()
+        assert services is not None
+        return services.index.version()
 
     def _lifetime(self, scope: Scope) -> float:
         """How long an answer may be held: `hold_seconds`, or for a kept route until the clock changes it."""
