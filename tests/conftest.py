@@ -13,7 +13,7 @@ from litestar import Litestar
 
 from api.app import create_app
 from cms.content.corpus import ContentTree
-from cms.index.build import database_path, update
+from cms.index.build import database_path, index_location, update
 from cms.read.documents import materialise
 from cms.repo.repository import GitRepo
 from cms.settings import Settings
@@ -72,7 +72,7 @@ def index_for_start(settings: Settings, index_path: Path | None = None) -> Path:
     the index up to date. Returns the index's path."""
     tree = ContentTree.locate(settings.content_dir)
     journal.recover(GitRepo.open(tree.content_dir))
-    db_path = index_path or database_path(tree, settings.database_url)
+    db_path = index_path or index_location(tree, settings.database_url)
     update(tree, db_path, materialise=materialise)
     return db_path
 

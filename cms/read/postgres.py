@@ -24,9 +24,11 @@ Readers are a pool of read-only sessions whose `search_path` is the index's sche
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import functools
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -124,7 +126,8 @@ class Rows:
 class PostgresReader:
     """Read-only connections to the index on Postgres (a pool), answering the read queries as SQLite does.
 
-    Each statement borrows a connection for its length, so threads of a worker read side by side."""
+    Each statement borrows a connection for its length, so threads of a worker read side by side; between
+    `BEGIN` and `COMMIT` a thread keeps one, in a read-only repeatable-read transaction (one snapshot)."""
 
     def __init__(self, location: PostgresUrl) -> None:
         self.location = location
@@ -134,15 +137,33 @@ class PostgresReader:
             check=ConnectionPool.check_connection,
             kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": CONNECT_TIMEOUT,
                     "application_name": "coursebase", "options": READ_ONLY})
+        self._transaction = threading.local()
+        """The connection of this thread's open read transaction (`BEGIN` … `COMMIT`), if any."""
 
     def execute(self, query: str, params: Sequence[Any] | dict[str, Any] = ()) -> Rows:
+        if query in ("BEGIN", "COMMIT"):  # a read transaction: this thread's statements see one snapshot
+            self._begin() if query == "BEGIN" else self._end()
+            return Rows([])
         if not isinstance(params, dict):
             query, params = _named(query), {name: value for name, value in zip(_names(query), params, strict=True)}
         if "MATCH :q" in query and params.get("q") is not None:
             params = {**params, "q": tsquery(params["q"])}
-        with self.pool.connection() as conn:
+        pinned = getattr(self._transaction, "conn", None)
+        with contextlib.nullcontext(pinned) if pinned is not None else self.pool.connection() as conn:
             rows = conn.execute(translate(query), params or None).fetchall()
         return Rows([_decoded(row) for row in rows])
+
+    def _begin(self) -> None:
+        conn = self.pool.getconn()
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        self._transaction.conn = conn
+
+    def _end(self) -> None:
+        conn, self._transaction.conn = self._transaction.conn, None
+        try:
+            conn.execute("COMMIT")
+        finally:
+            self.pool.putconn(conn)
 
     def close(self) -> None:
         self.pool.close()

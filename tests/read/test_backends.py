@@ -18,7 +18,10 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
+from litestar.testing import TestClient
 
+from cms.accounts import users
 from cms.content.corpus import ContentTree
 from cms.database import PostgresUrl
 from cms.errors import ConfigError, NotFound
@@ -26,7 +29,11 @@ from cms.index.build import update
 from cms.read import connection, documents, queries, redirects, search, views
 from cms.read.health import index_stats
 from cms.read.postgres import LivePostgresIndex, PostgresReader, tsquery
+from cms.settings import Settings
+from tests.admin_api import ORIGIN, PEOPLE, SECRET, AdminSite, build_template, create_people, login
+from tests.api.test_api_writes import test_conditional_writes_need_the_current_version as conditional_writes
 from tests.api_server import BASE, build_site, running_server
+from tests.conftest import started_app
 from tests.index.test_index import WHY_TEST, make_dated_repo, replace
 
 pytestmark = pytest.mark.usefixtures("postgres_server")
@@ -187,3 +194,20 @@ def _served(response: httpx.Response) -> tuple[int, Any, str | None]:
 def _hits(answer: tuple[int, Any, str | None]) -> tuple[int, int, list[str]]:
     status, body, _ = answer
     return status, body["total"], sorted(hit["path"] for hit in body["items"])
+
+
+def test_writes_through_the_api_land_in_the_postgres_index(tmp_path: Path, postgres_database: str) -> None:
+    """The admin API on a Postgres index: conditional writes (428, 412, then a commit), seen by the next read."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(users, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+        build_template(tmp_path)
+        create_people(tmp_path / "state.db")
+    settings = Settings.from_env({"CMS_CONTENT_DIR": str(tmp_path / "site" / "content"), "CMS_SECRET_KEY": SECRET,
+                                  "CMS_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}", "CMS_GIT_PUSH": "false",
+                                  "CMS_RESPONSE_HOLD_SECONDS": "0", "CMS_DATABASE_URL": postgres_database})
+    with TestClient(started_app(settings), base_url=ORIGIN) as client:
+        site = AdminSite(repo=tmp_path / "site", bare=tmp_path / "remote.git", client=client,
+                         tokens={person.username: login(client, person) for person in PEOPLE})
+        conditional_writes(site)
+        lesson = site.request("GET", "/courses/intro-to-testing/lessons/first-test")
+        assert lesson.json()["version"] == site.blob("courses/intro-to-testing/01-basics/02-first-test.md"), lesson.text
