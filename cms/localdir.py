@@ -25,6 +25,5 @@ def sqlite_file(repo_root: Path, url: str | None, setting: str, default: str) ->
     """The SQLite file a `sqlite:///path` setting names, or `.cms/<default>` under the repository root."""
     location = locate(setting, url, repo_root, default)
     if not isinstance(location, SqliteFile):
-        raise ConfigError(f"{setting}={location}: this command needs a SQLite file (on Postgres, only `cms index` "
-                          f"writes the index so far): use sqlite:///path/to/{default}")
+        raise ConfigError(f"{setting}={location}: a SQLite file is needed here: use sqlite:///path/to/{default}")
     return location.path

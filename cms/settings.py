@@ -157,7 +157,7 @@ def _hours(text: str) -> float:
 SETTINGS: tuple[Setting, ...] = (
     Setting("CMS_CONTENT_DIR", "./content", "The content directory (inside a git repository).", Path),
     Setting("CMS_DATABASE_URL", None, "The index: `sqlite:///path.db` (default `.cms/index.db` under the "
-            "content repository's root), or `postgresql://user:password@host:5432/database` for `cms index`.",
+            "content repository's root), or `postgresql://user:password@host:5432/database`.",
             check_url, secret=True),
     Setting("CMS_STATE_URL", None, "Users, tokens, login attempts, quotas, the change log and the webhook "
             "outbox: `sqlite:///path.db` (default `.cms/state.db`) or "

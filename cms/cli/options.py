@@ -57,18 +57,9 @@ def settings_for(content_dir: Path | None) -> Settings:
     return Settings.from_env(**({} if content_dir is None else {"content_dir": content_dir}))
 
 
-def tree_and_index(content_dir: Path | None) -> tuple[ContentTree, Path]:
-    """The content tree and the path of its index (CMS_DATABASE_URL), without loading the write path."""
-    from cms.content.corpus import ContentTree
-    from cms.index.build import database_path
-
-    settings = settings_for(content_dir)
-    tree = ContentTree.locate(settings.content_dir)
-    return tree, database_path(tree, settings.database_url)
-
-
 def tree_and_location(content_dir: Path | None) -> tuple[ContentTree, Path | PostgresUrl]:
-    """The content tree and where `cms index` writes its index: a SQLite file or a Postgres database."""
+    """The content tree and its index (CMS_DATABASE_URL): a SQLite file or a Postgres database, without loading
+    the write path."""
     from cms.content.corpus import ContentTree
     from cms.index.build import index_location
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cms.cli.options import content_dir_argument, reports_errors, settings_for, tree_and_index, tree_and_location
+from cms.cli.options import content_dir_argument, reports_errors, settings_for, tree_and_location
 
 if TYPE_CHECKING:
     from cms.content.corpus import ContentTree
@@ -63,7 +63,7 @@ def stats(content_dir: Path | None, as_json: bool) -> None:
 
     from cms.read.health import current_stats
 
-    figures = current_stats(*tree_and_index(content_dir))
+    figures = current_stats(*tree_and_location(content_dir))
     if as_json:
         click.echo(msgspec.json.encode(figures).decode())
         return

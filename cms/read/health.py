@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cms.content.corpus import ContentTree
+from cms.database import PostgresUrl
 from cms.index.build import update
 from cms.read import queries
 from cms.read.connection import reading
@@ -37,7 +38,7 @@ def index_stats(conn: sqlite3.Connection) -> dict[str, Any]:
             "public": queries.counts(conn), "stored": stored, "totals": totals}
 
 
-def current_stats(tree: ContentTree, db_path: Path) -> dict[str, Any]:
+def current_stats(tree: ContentTree, db_path: Path | PostgresUrl) -> dict[str, Any]:
     """Bring the index up to date, then `index_stats` (the connection is opened and closed here)."""
     update(tree, db_path, materialise=materialise)
     with reading(db_path) as conn:

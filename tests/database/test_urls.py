@@ -48,7 +48,7 @@ def test_redacted(url: str, shown: str) -> None:
     assert redacted(url) == shown
 
 
-def test_the_index_on_postgres_is_refused_clearly_until_it_is_supported(tmp_path: Path) -> None:
+def test_a_sqlite_index_path_refuses_a_postgres_url_clearly(tmp_path: Path) -> None:
     from cms.content.corpus import ContentTree
     from tests.conftest import SITE, make_repo
 
@@ -56,5 +56,4 @@ def test_the_index_on_postgres_is_refused_clearly_until_it_is_supported(tmp_path
     with pytest.raises(ConfigError) as raised:
         database_path(tree, "postgresql://cms:s3cret@db/cms")
     assert raised.value.message == (
-        "CMS_DATABASE_URL=postgresql://cms:***@db/cms: this command needs a SQLite file (on Postgres, only "
-        "`cms index` writes the index so far): use sqlite:///path/to/index.db")
+        "CMS_DATABASE_URL=postgresql://cms:***@db/cms: a SQLite file is needed here: use sqlite:///path/to/index.db")
