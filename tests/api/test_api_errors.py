@@ -218,13 +218,14 @@ def test_not_found_is_not_cached_publicly(api: httpx.Client) -> None:
 
 
 def test_an_unexpected_error_is_a_plain_500_problem(tmp_path: Path) -> None:
-    """An index whose tables vanish under the server makes every query fail: the answer says so without internals."""
+    """An index whose tables (stored documents too) vanish under the server makes every query fail: the answer
+    says so without internals."""
     repo = make_repo(tmp_path / "site", SITE)
     index_path = tmp_path / "index.db"
     app = started_app(Settings.from_env({"CMS_CONTENT_DIR": str(repo / "content")}), index_path=index_path)
     with TestClient(app, raise_server_exceptions=False) as client:
         with sqlite3.connect(index_path) as conn:
-            for table in ("courses", "lessons", "search", "meta"):
+            for table in ("courses", "lessons", "documents", "search", "meta"):
                 conn.execute(f"DROP TABLE {table}")
         for path in ("/courses", "/courses/intro-to-testing", "/search?q=data", "/meta"):
             response = client.get(f"{BASE}{path}")
