@@ -141,34 +141,44 @@ def _settle(repo: GitRepo, conn: heads.Conn, base: str | None, completed: bool) 
 
 
 def refuse_early(repo: GitRepo, state_url: str | None, plan: Callable[[], object]) -> None:
-    """Run `plan` before the servers' lock, when this clone is at the head the state database records: its
-    412 (a stale If-Match) is then as true as under the lock, and costs no turn at it. Anything else it
-    raises is left for the run under the lock, which decides.
+    """Run `plan` before the servers' lock (under this clone's own), when this clone is at the head the state
+    database records: its 412 (a stale If-Match) is then as true as under the servers' lock, and costs no turn
+    at it. Anything else it raises is left for the run under the servers' lock, which decides.
 
     A new head is recorded before any other server is told of it, so at the recorded head this clone has
     the newest version a client can have read, with one exception: the server of a write still finishing
     serves its result a moment before it is recorded, and a client quick enough to send that version
     elsewhere in that moment gets a 412 it can retry. No write is ever let through on a stale version.
+    The clone's lock keeps what the plan reads (the index it brings up to date) away from a write of this
+    clone that is half done; when that lock is busy, the check is left to the servers' lock.
     """
-    if not is_postgres(state_url):
+    recorded = _recorded(state_url)
+    if recorded is None:
         return
+    with _clone_lock(repo, wait=False) as held:
+        if not held or recorded.head != repo.head():
+            return  # busy with a write or a catch-up: the servers' lock will decide
+        try:
+            plan()
+        except PreconditionFailed:
+            raise
+        except CmsError:
+            return
+
+
+def _recorded(state_url: str | None) -> heads.Recorded | None:
+    """The head the state database records, or None (SQLite state, nothing recorded, or out of reach)."""
+    if not is_postgres(state_url):
+        return None
     import psycopg
 
     from cms.database.postgres import connect
 
     try:
         with connect(PostgresUrl(str(state_url), "CMS_STATE_URL")) as conn:
-            recorded = heads.recorded(conn)
+            return heads.recorded(conn)
     except (ConfigError, psycopg.Error):
-        return  # the lock will tell, with its own answer if the state database is down
-    if recorded is None or recorded.head != repo.head():
-        return
-    try:
-        plan()
-    except PreconditionFailed:
-        raise
-    except CmsError:
-        return
+        return None  # the servers' lock will tell, with its own answer if the state database is down
 
 
 def base_path(repo: GitRepo) -> Path:
@@ -200,14 +210,19 @@ def _take_back_unanswered(repo: GitRepo) -> None:
 
 
 @contextmanager
-def _clone_lock(repo: GitRepo) -> Iterator[None]:
-    """An exclusive `flock` on `.cms/write.lock`: the processes working in this clone, one at a time."""
+def _clone_lock(repo: GitRepo, wait: bool = True) -> Iterator[bool]:
+    """An exclusive `flock` on `.cms/write.lock`: the processes working in this clone, one at a time. Without
+    `wait`, the block is told False (and holds nothing) when someone else has it."""
     path = repo.root / ".cms" / "write.lock"
     localdir.prepare(path.parent)
     with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
