@@ -12,6 +12,7 @@
     sender      one signed POST with httpx to the checked address, and what its answer means
     loop        each API worker's daemon thread: record when due, send what is due
     setup       all of it opened from settings (`Delivery`), and the start-up check of `cms serve`
+    follower    with several servers: each worker follows the heads the others announce (clone and index)
 """
 
 from cms.delivery.addresses import TargetError, UnresolvedTarget, UnsafeTarget, is_global, resolve

@@ -10,6 +10,7 @@
     stored      what the index remembers of every file (`Memory`, `stored_corpus`)
     build       the indexer: one transaction brings the index up to date (`update`)
     watch       `cms watch`: re-index while files change
+    heads       the head every server follows, in a Postgres state database (several servers)
 """
 
 from __future__ import annotations
