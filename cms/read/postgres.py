@@ -17,7 +17,8 @@ This is the read side's one dialect seam. Every query of `cms.read` is written o
     bm25(search, 10.0, 1.0)                  -ts_rank('{0, 0, 0.1, 1.0}', search.tsv, <query>)  (title 10 × body)
     snippet(search, 1, open, close, …, n)    ts_headline(…, 'StartSel=open, StopSel=close, MaxWords=n, …')
 
-and the FTS5 query text in `:q` (`"word" "prefix"*`) becomes a tsquery (`'word' & 'prefix':*`). Rows come
+and the FTS5 query text in `:q` (`"word" "prefix"*`) becomes a tsquery (`'word' & 'prefix':*`); a query with
+`?` placeholders has them named first (the one after MATCH as `:q`, which rank and snippet use again). Rows come
 back as dicts with JSON columns decoded, as `cms.read.connection` gives them; sums (numeric) as numbers.
 Readers are a pool of read-only sessions whose `search_path` is the index's schema.
 """
