@@ -10,20 +10,21 @@ anything is constructed, so an alias bomb costs one linear scan.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-import yaml
 
 from cms.problems import Problem
+
+if TYPE_CHECKING:
+    import yaml  # loaded by the first file parsed: a run with nothing to parse never pays for it
 
 PathKey = tuple[str | int, ...]
 Marks = dict[PathKey, tuple[int, int]]
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _PLAIN_TAG = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {f"{_PLAIN_TAG}{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")}
 _STR_TAG = f"{_PLAIN_TAG}str"
@@ -143,10 +144,12 @@ def load_data_file(raw: bytes, file: str) -> Loaded:
 
 def load_yaml(text: str, file: str, line_offset: int) -> Loaded:
     """Parse YAML text into plain data with marks, refusing anything but plain YAML."""
+    import yaml
+
     try:
         if _SUSPICIOUS.search(text):
             _scan_events(text)
-        node = yaml.compose(text, Loader=_YAML_LOADER)
+        node = yaml.compose(text, Loader=_loader())
         marks: Marks = {}
         data = None if node is None else _build(node, (), marks, line_offset)
     except _YamlRefused as refused:
@@ -174,7 +177,9 @@ def _refuse_other_front_matter(text: str, file: str) -> Problem | None:
 
 def _scan_events(text: str) -> None:
     """Refuse anchors, aliases and explicit tags before any node is built."""
-    for event in yaml.parse(text, Loader=_YAML_LOADER):
+    import yaml
+
+    for event in yaml.parse(text, Loader=_loader()):
         if isinstance(event, yaml.AliasEvent):
             raise _YamlRefused("yaml-alias", "YAML aliases (*name) are not allowed", event.start_mark)
         if getattr(event, "anchor", None):
@@ -190,19 +195,20 @@ def _implicit(event: yaml.Event) -> bool:
 
 
 def _build(node: yaml.Node, path: PathKey, marks: Marks, offset: int) -> Any:
-    if isinstance(node, yaml.ScalarNode):
+    if node.id == "scalar":
         if node.tag == _STR_TAG:  # most values: a string is its node's value, no constructor needed
             return node.value
         if node.tag not in _SCALAR_TAGS:
             raise _YamlRefused("yaml-tag", f"YAML tag {node.tag} is not allowed", node.start_mark)
-        return _CONSTRUCTOR.yaml_constructors[node.tag](_CONSTRUCTOR, node)
-    if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ_TAG:
+        constructor = _constructor()
+        return constructor.yaml_constructors[node.tag](constructor, node)
+    if node.id == "sequence" and node.tag == _SEQ_TAG:
         items = []
         for index, item in enumerate(node.value):
             marks[(*path, index)] = _where(item.start_mark, offset)
             items.append(_build(item, (*path, index), marks, offset))
         return items
-    if isinstance(node, yaml.MappingNode) and node.tag == _MAP_TAG:
+    if node.id == "mapping" and node.tag == _MAP_TAG:
         return _build_mapping(node, path, marks, offset)
     raise _YamlRefused("yaml-tag", f"YAML tag {node.tag} is not allowed", node.start_mark)
 
@@ -210,10 +216,10 @@ def _build(node: yaml.Node, path: PathKey, marks: Marks, offset: int) -> Any:
 def _build_mapping(node: yaml.MappingNode, path: PathKey, marks: Marks, offset: int) -> dict[str, Any]:
     mapping: dict[str, Any] = {}
     for key_node, value_node in node.value:
-        if isinstance(key_node, yaml.ScalarNode) and key_node.value == "<<":
+        if key_node.id == "scalar" and key_node.value == "<<":
             raise _YamlRefused("yaml-merge", "YAML merge keys (<<) are not allowed", key_node.start_mark)
-        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR_TAG:
-            key_text = repr(key_node.value) if isinstance(key_node, yaml.ScalarNode) else _node_kind(key_node)
+        if key_node.id != "scalar" or key_node.tag != _STR_TAG:
+            key_text = repr(key_node.value) if key_node.id == "scalar" else _node_kind(key_node)
             raise _YamlRefused("yaml-key", f"keys must be plain strings, found {key_text} "
                                "(quote it if it is meant as text)", key_node.start_mark)
         key = key_node.value
@@ -225,7 +231,7 @@ def _build_mapping(node: yaml.MappingNode, path: PathKey, marks: Marks, offset: 
 
 
 def _node_kind(node: yaml.Node) -> str:
-    return "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
+    return "a list" if node.id == "sequence" else "a mapping"
 
 
 def _where(mark: yaml.Mark, offset: int) -> tuple[int, int]:
@@ -245,7 +251,21 @@ def dump_markdown(data: dict[str, Any], body: str) -> str:
 
 
 def dump_yaml(data: Any) -> str:
-    return yaml.dump(data, Dumper=_YAML_DUMPER, sort_keys=False, allow_unicode=True, width=100)
+    import yaml
+
+    return yaml.dump(data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False, allow_unicode=True,
+                     width=100)
 
 
-_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+@functools.cache
+def _loader() -> type:
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@functools.cache
+def _constructor() -> yaml.constructor.SafeConstructor:
+    import yaml
+
+    return yaml.constructor.SafeConstructor()
