@@ -19,6 +19,7 @@ next run fills it. An index made by a newer Coursebase is refused with what to d
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import re
@@ -85,19 +86,24 @@ def index_schema() -> Schema:
 
 
 def update(location: PostgresUrl, run: Callable[..., Run], full: bool) -> Any:
-    """One index run on Postgres: migrate if needed, then `run` in one transaction under the write lock."""
+    """One index run on Postgres, in one transaction under the write lock."""
+    with _database(location).pool.connection() as conn, conn.transaction(), IndexConnection(conn) as index:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key(WRITES)])
+        conn.execute(f"SET LOCAL search_path = {SCHEMA}")
+        empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM meta) AS empty").fetchone()["empty"]
+        report = run(index, full or empty).execute()
+        index.flush()
+        return report
+
+
+@functools.cache
+def _database(location: PostgresUrl) -> PostgresDatabase:
+    """The index database, opened and brought to this version once per process: its runs (a watcher's, a
+    server's writes) share one pool. A failure is not kept: the next run tries again."""
     database = open_database(location, index_schema())
     assert isinstance(database, PostgresDatabase)
-    try:
-        with database.pool.connection() as conn, conn.transaction(), IndexConnection(conn) as index:
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key(WRITES)])
-            conn.execute(f"SET LOCAL search_path = {SCHEMA}")
-            empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM meta) AS empty").fetchone()["empty"]
-            report = run(index, full or empty).execute()
-            index.flush()
-            return report
-    finally:
-        database.close()
+    atexit.register(database.close)
+    return database
 
 
 @contextlib.contextmanager
