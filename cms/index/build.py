@@ -361,7 +361,10 @@ class _Run:
     def _corpus(self, misplaced: list[Problem]) -> Corpus:
         """Every document in path order: as memory has it, or else as the `files` table does."""
         missing = [path for path, blob in self.current.items() if self.memory.recall(path, blob) is None]
-        if missing:
+        if len(missing) > len(self.current) // 2:  # a first run in this process: one scan, not 10,000 lookups
+            wanted = set(missing)
+            self._keep(row for row in self.conn.execute(f"SELECT {REMEMBERED} FROM files") if row[0] in wanted)
+        elif missing:
             self._keep(self.conn.execute(f"SELECT {REMEMBERED} FROM files "
                                          "WHERE path IN (SELECT value FROM json_each(?))", [to_json(missing)]))
         self.memory.forget_all_but(set(self.current))
