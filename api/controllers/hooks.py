@@ -1,7 +1,7 @@
 """`POST /hooks/git`: a signed push notification pulls the repository and re-indexes it.
 
 With several servers (CMS_STATE_URL on Postgres), the server that takes the webhook announces the new
-head on the state database under the write lock, and every other server follows it
+head on the state database as soon as its clone has it, and every other server follows it
 (`cms.delivery.follower`): the forge needs to reach only one of them, through the load balancer.
 """
 
@@ -17,6 +17,8 @@ from litestar.status_codes import HTTP_200_OK
 
 from api.deps import Opened
 from api.spec import documented
+from cms.database import PostgresUrl, is_postgres
+from cms.delivery import follower
 from cms.repo.remote import signature_valid
 from cms.write import pull
 
@@ -40,5 +42,9 @@ def receive_push(services: Opened, body: RawBody, signature: Signature = None) -
         raise ServiceUnavailableException("the webhook is disabled: set CMS_WEBHOOK_SECRET")
     if not signature_valid(secret, body, signature):
         raise NotAuthorizedException("the X-Hub-Signature-256 header does not sign this body")
+    if is_postgres(services.settings.state_url):  # one of several servers: the others follow this one
+        commit, files_read = follower.pull(services.workspace, PostgresUrl(str(services.settings.state_url),
+                                                                           "CMS_STATE_URL"))
+        return PullOut(commit=commit, files_read=files_read)
     pulled = pull(services.workspace)
     return PullOut(commit=pulled.commit, files_read=pulled.files_read)

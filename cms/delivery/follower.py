@@ -23,6 +23,7 @@ import re
 import threading
 
 from cms.database import PostgresUrl, is_postgres
+from cms.errors import ConfigError, Conflict
 from cms.index import heads
 from cms.index.build import update
 from cms.repo import remote
@@ -47,6 +48,38 @@ def follow(space: Workspace, head: str | None = None, target: tuple[str, str] | 
         if head is None or not _contains(repo, head):
             remote.catch_up(repo, target)
         update(space.tree, space.db_path)
+
+
+def pull(space: Workspace, location: PostgresUrl) -> tuple[str | None, int]:
+    """The push webhook on one of several servers: catch this clone up with the remote and announce the new head
+    at once, so the others fetch while this one re-indexes; (the new HEAD, files the index read again).
+
+    Only this clone's lock is taken: a pull makes no commit, so it need not wait for another server's write.
+    """
+    repo = GitRepo.open(space.tree.content_dir)
+    target = remote.upstream(repo)
+    if target is None:
+        raise Conflict("the content repository has no remote to pull from", reason="no-remote")
+    with journal.exclusive(repo):
+        journal.recover(repo, locked=True)
+        before = repo.head()
+        head = remote.catch_up(repo, target)
+        if head is not None and head != before:
+            _announce(location, head)
+        report = update(space.tree, space.db_path)
+    return head, report.read
+
+
+def _announce(location: PostgresUrl, head: str) -> None:
+    import psycopg
+
+    from cms.database.postgres import connect
+
+    try:
+        with connect(location) as conn:
+            heads.announce(conn, head)
+    except (ConfigError, psycopg.Error) as error:  # the others catch up before their next write anyway
+        log.warning("could not announce the new head %s to the other servers: %s", head, error)
 
 
 def _contains(repo: GitRepo, head: str) -> bool:
