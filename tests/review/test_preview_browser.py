@@ -12,7 +12,6 @@ package, see .ci/run) and is skipped, saying why, where there is none.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,26 +23,12 @@ from pytest_httpserver import HTTPServer
 
 from tests.ai.test_drafts import BRANCH, DRAFT_BODY, GOOD, KEY, MODEL, FakeGemini
 from tests.api_server import BASE, Site, build_site, running_server
+from tests.browser import watch
 
-CHROMIUM = shutil.which("chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+pytest_plugins = ["tests.browser"]
+
 SECRET = "a-browser-test-secret-key-long-enough-0123456789"
 ADMIN, PASSWORD = "ada", "password-for-browser-1"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if CHROMIUM is None:
-        pytest.skip("no chromium on the PATH: `apt-get install -y chromium` (.ci/run does)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.fixture
@@ -75,15 +60,8 @@ def test_a_reviewer_opens_the_preview_link_of_an_ai_draft(browser: Any, server: 
                                                           record_property: Callable[[str, object], None]) -> None:
     url = draft_preview_link(server)
     host = urlsplit(server.base_url).netloc
-    requests: list[str] = []
-    failed: list[str] = []
-    errors: list[str] = []
     page = browser.new_page()
-    page.on("request", lambda request: requests.append(request.url))
-    page.on("requestfailed", lambda request: failed.append(f"{request.url}: {request.failure}"))
-    page.on("response", lambda response: response.status >= 400 and failed.append(f"{response.url}: {response.status}"))
-    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    traffic = watch(page)
     response = page.goto(url, wait_until="networkidle")
     assert response is not None and response.status == 200
     heading = page.locator("h1").inner_text()
@@ -102,7 +80,8 @@ def test_a_reviewer_opens_the_preview_link_of_an_ai_draft(browser: Any, server: 
     assert "A fixture gives every test a fresh, known world to run in" in body
     assert previous == ["← Check yourself"], previous
     assert scripts == 0 and "<script" not in html.lower()
-    assert not failed and not errors, (failed, errors)
-    assert requests and all(urlsplit(request).netloc == host for request in requests), requests
-    assert any(request.endswith("/preview/preview.css") for request in requests)
+    assert not traffic.failed and not traffic.errors, (traffic.failed, traffic.errors)
+    assert traffic.requests and all(urlsplit(request).netloc == host for request in traffic.requests), \
+        traffic.requests
+    assert any(request.endswith("/preview/preview.css") for request in traffic.requests)
     assert screenshot.stat().st_size > 10_000
