@@ -17,7 +17,7 @@ import dataclasses
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -130,21 +130,11 @@ class CachingMiddleware:
             await _reply(stored, request_headers, send)
             return
         index_version = self._version(scope) if holding else None
-        start: dict[str, Any] = {}
-        chunks: list[bytes] = []
 
-        async def buffered(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                start.update(message)
-            elif message["type"] != "http.response.body":
-                await send(message)
-            else:
-                chunks.append(message.get("body", b""))
-                if not message.get("more_body", False):
-                    await self._finish(start, b"".join(chunks), request_headers, send, key, index_version,
-                                       lambda: self._lifetime(scope))
+        async def finish(start: dict[str, Any], body: bytes) -> None:
+            await self._finish(start, body, request_headers, send, key, index_version, lambda: self._lifetime(scope))
 
-        await self.app(scope, receive, buffered)
+        await self.app(scope, receive, buffering(send, finish))
 
     def _stored(self, scope: Scope, request_headers: dict[bytes, bytes]) -> Prepared | None:
         """A stored document's answer, for an anonymous GET without a query of a route that has them.
@@ -234,6 +224,22 @@ def preview_answer(send: Send, query: bytes) -> Send:
 
     The ETag hashes the query (the ref) with the body, so an answer from one ref never matches another's.
     """
+
+    async def finish(start: dict[str, Any], body: bytes) -> None:
+        headers = [(k, v) for k, v in start.get("headers", [])
+                   if k.lower() not in (b"etag", b"cache-control", b"content-length")]
+        if start["status"] == 200:
+            tag = hashlib.blake2b(query + b"\0" + body, digest_size=16).hexdigest()
+            headers += [(b"etag", f'"{tag}"'.encode()), (b"vary", b"Authorization")]
+        headers += [(b"cache-control", b"private, no-store"), (b"content-length", str(len(body)).encode())]
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return buffering(send, finish)
+
+
+def buffering(send: Send, finish: Callable[[dict[str, Any], bytes], Awaitable[None]]) -> Send:
+    """A `send` that passes other messages on and hands a whole answer, its start and its body, to `finish`."""
     start: dict[str, Any] = {}
     chunks: list[bytes] = []
 
@@ -242,16 +248,9 @@ def preview_answer(send: Send, query: bytes) -> Send:
             start.update(message)
         elif message["type"] != "http.response.body":
             await send(message)
-        elif message.get("more_body", False):
-            chunks.append(message.get("body", b""))
         else:
-            body = b"".join([*chunks, message.get("body", b"")])
-            headers = [(k, v) for k, v in start.get("headers", [])
-                       if k.lower() not in (b"etag", b"cache-control", b"content-length")]
-            if start["status"] == 200:
-                tag = hashlib.blake2b(query + b"\0" + body, digest_size=16).hexdigest()
-                headers += [(b"etag", f'"{tag}"'.encode()), (b"vary", b"Authorization")]
-            headers += [(b"cache-control", b"private, no-store"), (b"content-length", str(len(body)).encode())]
-            await send({**start, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                await finish(start, b"".join(chunks))
+
     return buffered
