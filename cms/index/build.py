@@ -398,7 +398,7 @@ class _Run:
         standing = {path: int(path not in bad) for path in documents}
         written = {path: int(documents[path].ok) for path in changed if path in documents}
         was = {path: ok for path, (_, ok) in stored.items() if path not in written} | written
-        redated = set(stamps) - changed
+        redated = self._redated(stamps, changed)
         visit = redated | {path for path, ok in standing.items() if was.get(path) != ok}
         known = {path: (stamp.created_at, stamp.updated_at) for path, stamp in stamps.items()}
         cursor = self.conn.executemany(
@@ -412,7 +412,17 @@ class _Run:
         for table in DATED_TABLES:
             self.conn.execute(f"UPDATE {table} SET created_at = f.created_at, updated_at = f.updated_at "
                               f"FROM files f WHERE f.path = {table}.path AND "
-                              f"(f.created_at IS NOT {table}.created_at OR f.updated_at IS NOT {table}.updated_at)")
+                              f"(f.created_at IS NOT {table}.created_at OR f.updated_at IS NOT {table}.updated_at) "
+                              f"AND {table}.path IN (SELECT value FROM json_each(?))", [to_json(sorted(redated))])
+
+    def _redated(self, stamps: dict[str, Stamp], changed: set[str]) -> set[str]:
+        """Files not parsed in this run whose dates from git are not the ones `files` has (few, after a commit)."""
+        others = set(stamps) - changed
+        if not others:
+            return others
+        rows = self.conn.execute("SELECT path, created_at, updated_at FROM files")
+        known = {path: (created, updated) for path, created, updated in rows}
+        return {path for path in others if known.get(path) != (stamps[path].created_at, stamps[path].updated_at)}
 
     def _finish(self, head: str | None, problems: list[Problem], courses: set[str] | None) -> None:
         derived.refresh(self.conn, courses)
