@@ -12,6 +12,7 @@ from cms.cli.options import content_dir_argument, reports_errors, settings_for, 
 if TYPE_CHECKING:
     from cms.content.corpus import ContentTree
     from cms.index.build import IndexReport
+    from cms.repo.repository import GitRepo
 
 def _index_summary(report: IndexReport) -> str:
     kind = "full build" if report.full else ("no changes" if not report.changed else "incremental")
@@ -47,9 +48,9 @@ def index(content_dir: Path | None, full: bool, quiet: bool, as_json: bool) -> N
     from cms.index.build import update
     from cms.read.documents import materialise
 
-    _recover(tree)
+    repo = _recover(tree)
     with index_progress(enabled=not (quiet or as_json)) as progress:
-        report = update(tree, db_path, full=full, progress=progress, materialise=materialise)
+        report = update(tree, db_path, full=full, progress=progress, materialise=materialise, source=repo)
     _print_report(report, as_json, quiet)
 
 
@@ -96,15 +97,17 @@ def watch(content_dir: Path | None, quiet: bool, as_json: bool, ready_fd: int | 
                on_error=lambda error: click.echo(f"index update failed: {error}", err=True), materialise=materialise)
 
 
-def _recover(tree: ContentTree) -> None:
-    """Finish what a killed write left behind before the index reads the working tree."""
+def _recover(tree: ContentTree) -> GitRepo:
+    """Finish what a killed write left behind before the index reads the working tree; the repository."""
     from cms.repo.repository import GitRepo
     from cms.write import journal
 
-    restored = journal.recover(GitRepo.open(tree.content_dir))
+    repo = GitRepo.open(tree.content_dir)
+    restored = journal.recover(repo)
     if restored:
         click.echo(f"put back {len(restored)} file(s) an interrupted write had changed: {', '.join(restored)}",
                    err=True)
+    return repo
 
 
 @click.command()

@@ -275,6 +275,8 @@ class _Run:
 
     def _same_misplaced(self, misplaced: list[Problem], known: list[Problem]) -> bool:
         """Whether the files in the wrong place are the ones the last run reported (they are not in `files`)."""
+        if not known:
+            return not misplaced
         labels = {self.tree.label(path) for path in self.current}
         return set(misplaced) == {problem for problem in known if problem.file not in labels}
 

@@ -7,7 +7,7 @@ in afterwards by `cms.index.derived`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -15,8 +15,10 @@ from cms.content.links import content_target, fragment, public_url
 from cms.content.models import Author, Course, LearningPath, Lesson, Media, Project, Section
 from cms.content.parse import Document
 from cms.content.sources import Kind, Source, classify
-from cms.index.rendering import Rendered, reading_time_minutes, render
 from cms.timestamps import utc
+
+if TYPE_CHECKING:  # the renderer (comrak, nh3) is loaded by the first file rendered, not by every run
+    from cms.index.rendering import Rendered
 
 Rows = dict[str, list[dict[str, Any]]]
 
@@ -35,6 +37,8 @@ def to_json(value: Any) -> str:
 
 def render_document(document: Document) -> Rendered:
     """Render a document's body with its relative content links made public."""
+    from cms.index.rendering import render
+
     return render(document.body, lambda target: public_link(document.source.path, target))
 
 
@@ -103,7 +107,7 @@ def _lesson(source: Source, lesson: Lesson, base: dict[str, Any], body: dict[str
            "section_order": source.section_order, "lesson_order": source.order, "title": lesson.title,
            "type": lesson.type, "status": lesson.status, "description": lesson.description,
            "duration_minutes": lesson.duration_minutes, "word_count": words,
-           "reading_time_minutes": reading_time_minutes(words), "video_count": len(snippets),
+           "reading_time_minutes": _reading_time(words), "video_count": len(snippets),
            "video_seconds": sum(s["duration_seconds"] or 0 for s in snippets), "pdf_url": lesson.pdf_url,
            "objectives": to_json(lesson.objectives),
            "questions": to_json([{"prompt": q.prompt, "choices": q.choices} for q in lesson.questions]),
@@ -162,3 +166,9 @@ def _categories(source: Source, categories: list[Any], base: dict[str, Any], bod
     rows = [{"slug": c.slug, "path": source.path, "version": base["version"], "position": index, "name": c.name,
              "description": c.description} for index, c in enumerate(categories)]
     return {"categories": rows}
+
+
+def _reading_time(words: int) -> int:
+    from cms.index.rendering import reading_time_minutes
+
+    return reading_time_minutes(words)
