@@ -10,11 +10,17 @@ that only hidden content contains.
 
 Test modules load this file with `pytest_plugins = ["tests.api_server"]`,
 so every module shares one server per test session.
+
+`served_on(backend, ...)` serves the same site from its SQLite index or, for
+"postgres", from a Postgres database of the session's `postgres_server` that
+`cms index` filled (`CMS_DATABASE_URL` set for both): a module that wants its
+tests run on both overrides `api_site` with `params=BACKENDS`.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -55,6 +61,8 @@ HIDDEN_WORDS = {
     "walrusdraftpath": "a draft learning path",
 }
 FORBIDDEN_KEYS = {"answer", "explanation", "email"}
+BACKENDS = ["sqlite", "postgres"]
+"""Where the index lives: `.cms/index.db` in the repository, or a Postgres database (`CMS_DATABASE_URL`)."""
 UPDATED_ORDER = ["python-data", "ci-pipelines", "intro-to-testing", "ui-design-basics", "git-for-teams"]
 """Courses touched by later commits, oldest first: `-updated_at` lists them in reverse."""
 
@@ -68,6 +76,8 @@ class Site:
     db_path: Path
     base_url: str = ""
     process: subprocess.Popen[bytes] | None = None
+    settings: dict[str, str] = field(default_factory=dict)
+    """What the server and `cms index` need in their environment for this site's index (CMS_DATABASE_URL)."""
 
     def file(self, path: str) -> Path:
         return self.content / path
@@ -123,13 +133,38 @@ def server_env(**extra: str) -> dict[str, str]:
     return {**env, "CMS_CACHE_MAX_AGE": str(CACHE_MAX_AGE), "CMS_CORS_ORIGINS": ALLOWED_ORIGIN, **extra}
 
 
+def cms_index(site: Site) -> None:
+    """`cms index CONTENT` as users run it, into the site's index (its `settings` name where)."""
+    result = subprocess.run([str(CMS), "index", "--quiet", str(site.content)], env=server_env(**site.settings),
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@contextmanager
+def served_on(backend: str, root: Path, request: pytest.FixtureRequest) -> Iterator[Site]:
+    """The API site in `root`, its index on `backend` (a database of `postgres_server` for "postgres"), served."""
+    site = build_site(root / "site")
+    if backend == "postgres":
+        server = request.getfixturevalue("postgres_server")
+        name = f"api_{secrets.token_hex(6)}"
+        site.settings["CMS_DATABASE_URL"] = server.create_database(name)
+        cms_index(site)
+    try:
+        with running_server(site, root) as served:
+            yield served
+    finally:
+        if backend == "postgres":
+            server.drop_database(name)
+
+
 @contextmanager
 def running_server(site: Site, workdir: Path, **settings: str) -> Iterator[Site]:
-    """`cms serve CONTENT --port P` as a subprocess (with `settings` in its environment), until the block ends."""
+    """`cms serve CONTENT --port P` as a subprocess (with the site's and `settings` in its environment), until the
+    block ends."""
     port = free_port()
     log = (workdir / f"server-{port}.log").open("wb")
     process = subprocess.Popen([str(CMS), "serve", str(site.content), "--port", str(port)], cwd=workdir,
-                               env=server_env(**settings), stdout=log, stderr=subprocess.STDOUT)
+                               env=server_env(**{**site.settings, **settings}), stdout=log, stderr=subprocess.STDOUT)
     site.process, site.base_url = process, f"http://127.0.0.1:{port}"
     try:
         _wait_until_healthy(site, workdir / f"server-{port}.log")
