@@ -63,7 +63,7 @@ def catch_up(repo: GitRepo, target: tuple[str, str] | None = None) -> str | None
 
 def push(repo: GitRepo, commit: str) -> None:
     """Push HEAD (`commit`); on rejection rebase once and retry; else undo the commit and raise Conflict."""
-    target = upstream(repo)
+    target = _push_target(repo)
     if target is None:
         return
     remote, branch = target
@@ -81,6 +81,21 @@ def push(repo: GitRepo, commit: str) -> None:
         repo.run("reset", "--quiet", "--keep", parent)
         raise Conflict(f"the remote rejected the push and a rebase did not resolve it: {error.detail}",
                        reason="push-rejected") from None
+
+
+def _push_target(repo: GitRepo) -> tuple[str, str] | None:
+    """`upstream`, except that a git command that fails (killed, say) raises instead of reading as "no
+    branch": a commit must never be left unpushed in silence."""
+    remotes = repo.remotes()
+    if not remotes:
+        return None
+    try:
+        branch = repo.run("symbolic-ref", "--quiet", "--short", "HEAD").strip()
+    except GitError as error:
+        if error.status == 1:  # HEAD is detached: there is no branch to push
+            return None
+        raise
+    return repo.tracking() or (remotes[0], branch)
 
 
 def _push(repo: GitRepo, remote: str, branch: str) -> None:

@@ -137,7 +137,8 @@ def _settle(repo: GitRepo, conn: heads.Conn, base: str | None, completed: bool) 
             heads.announce(conn, head)
     except Exception as error:  # the write stands; the others fetch before their next write
         log.warning("could not record the new head %s for the other servers: %s", head, error)
-    base_path(repo).unlink(missing_ok=True)
+    if completed or head == base:  # else a commit may be left unpushed: the next recovery takes it back
+        base_path(repo).unlink(missing_ok=True)
 
 
 def refuse_early(repo: GitRepo, state_url: str | None, plan: Callable[[], object]) -> None:
