@@ -38,6 +38,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -62,6 +63,10 @@ _TURN = threading.Lock()
 """A process's writes queue here for the servers' lock, one connection waiting at a time. They wait for the
 clone's file lock only once they hold the servers' lock, so meanwhile the follower (`cms.delivery.follower`)
 can bring the clone and the index to each new head, and the waiting writers' clients read what is current."""
+
+
+_BLOCK = threading.local()
+"""`note`: the base note of the servers' write block this thread is in (None outside one)."""
 
 
 class Pending(msgspec.Struct):
@@ -137,6 +142,7 @@ def _settle(repo: GitRepo, conn: heads.Conn, base: str | None, completed: bool) 
             heads.announce(conn, head)
     except Exception as error:  # the write stands; the others fetch before their next write
         log.warning("could not record the new head %s for the other servers: %s", head, error)
+    _BLOCK.note = None
     if completed or head == base:  # else a commit may be left unpushed: the next recovery takes it back
         base_path(repo).unlink(missing_ok=True)
 
@@ -188,9 +194,11 @@ def base_path(repo: GitRepo) -> Path:
 
 
 def _note_base(repo: GitRepo, base: str | None) -> None:
+    """Note `base` for this block; the note names the block (`_BLOCK`), so the block's own recovery passes it by."""
     if base is not None:
+        _BLOCK.note = f"{base} {uuid.uuid4().hex}"
         temporary = base_path(repo).with_suffix(".tmp")
-        temporary.write_text(base)
+        temporary.write_text(_BLOCK.note)
         temporary.replace(base_path(repo))
 
 
@@ -204,7 +212,10 @@ def _take_back_unanswered(repo: GitRepo) -> None:
     path = base_path(repo)
     if not path.exists():
         return
-    base = path.read_text().strip()
+    note = path.read_text().strip()
+    if note == getattr(_BLOCK, "note", None):
+        return  # this thread's own block, still running (the write path recovers inside the lock)
+    base = note.split()[0]
     if repo.head() != base:
         repo.run("reset", "--quiet", "--keep", base)
     path.unlink()
