@@ -10,6 +10,11 @@ and a MODERATOR whose name looks like git options; each logs in through
 slow part, so a module builds each configuration once (`Workbench`) and
 every test renews the repository under it from a pristine copy.
 `AdminSite` holds the client, the tokens and the git questions tests ask.
+`backend_workbench(backend, ...)` makes a workbench whose index is on SQLite or, for "postgres", in a
+database of the session's `postgres_server`, filled once by `cms index`; each test's start brings it
+from the last test's commit to the renewed one, as a server's indexer does (the runs compare blobs, so
+any indexed commit is a valid start). A module that wants its tests run on both overrides `workbench`
+with `params=BACKENDS`.
 
 Password hashing uses argon2 at its lowest cost; the production code has
 no test switch. Test modules load this file with
@@ -21,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import secrets
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -40,7 +46,9 @@ from cms.accounts import NewUser, Role, StateDB, UserStore, users
 from cms.content.corpus import ContentTree
 from cms.index.build import database_path, update
 from cms.settings import Settings
+from tests.api_server import cms_index
 from tests.conftest import GIT_ENV, SITE, git, index_for_start, make_repo
+from tests.postgres_server import PostgresServer
 
 BASE = "/api/v1"
 ORIGIN = "https://testserver.local"
@@ -170,7 +178,7 @@ def build_template(root: Path) -> None:
     update(tree, database_path(tree, None))
 
 
-def settings_for(repo: Path, state: Path, push: bool, webhook: str | None) -> Settings:
+def settings_for(repo: Path, state: Path, push: bool, webhook: str | None, database_url: str | None = None) -> Settings:
     # Each test renews the repository (index included) under a running app, which no deployment does:
     # answers held from the previous test's index must not outlive it, so holding is off here.
     env = {"CMS_CONTENT_DIR": str(repo / "content"), "CMS_SECRET_KEY": SECRET,
@@ -178,6 +186,8 @@ def settings_for(repo: Path, state: Path, push: bool, webhook: str | None) -> Se
            "CMS_RESPONSE_HOLD_SECONDS": "0"}
     if webhook is not None:
         env["CMS_WEBHOOK_SECRET"] = webhook
+    if database_url is not None:
+        env["CMS_DATABASE_URL"] = database_url
     return Settings.from_env(env)
 
 
@@ -199,6 +209,13 @@ class Workbench:
     state: Path
     apps: dict[tuple[bool, str | None], Litestar] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
+    postgres: PostgresServer | None = None
+    """With a Postgres index: the server holding it, in the database `database`."""
+    database: str = ""
+
+    @property
+    def database_url(self) -> str | None:
+        return None if self.postgres is None else self.postgres.url(self.database)
 
     @property
     def repo(self) -> Path:
@@ -223,7 +240,7 @@ class Workbench:
         the index up to date), then the app, whose lifespan opens the index and the state database.
         """
         key = (push, webhook)
-        settings = settings_for(self.repo, self.state, push, webhook)
+        settings = settings_for(self.repo, self.state, push, webhook, self.database_url)
         index_for_start(settings)
         if key not in self.apps:
             self.apps[key] = create_app(settings)
@@ -237,9 +254,15 @@ Starter = Callable[..., AbstractContextManager[AdminSite]]
 
 
 @pytest.fixture(scope="module")
-def workbench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workbench]:
+def workbench(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Workbench]:
     """The module's template repository, state database (with the three users) and apps."""
-    root = tmp_path_factory.mktemp("admin")
+    with backend_workbench("sqlite", tmp_path_factory.mktemp("admin"), request) as bench:
+        yield bench
+
+
+@contextmanager
+def backend_workbench(backend: str, root: Path, request: pytest.FixtureRequest) -> Iterator[Workbench]:
+    """A workbench in `root` with its index on `backend` ("sqlite", or "postgres": the session's server)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(users, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
         build_template(root / "template")
@@ -247,8 +270,16 @@ def workbench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workbench]:
         state.parent.mkdir()
         create_people(state)
         bench = Workbench(root=root, state=state)
-        bench.renew()
-        yield bench
+        if backend == "postgres":
+            bench.postgres, bench.database = request.getfixturevalue("postgres_server"), f"admin_{secrets.token_hex(6)}"
+            cms_index(root / "template" / "site" / "content", CMS_DATABASE_URL=bench.postgres.create_database(
+                bench.database))
+        try:
+            bench.renew()
+            yield bench
+        finally:
+            if bench.postgres is not None:
+                bench.postgres.drop_database(bench.database)
 
 
 @pytest.fixture

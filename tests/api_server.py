@@ -133,9 +133,9 @@ def server_env(**extra: str) -> dict[str, str]:
     return {**env, "CMS_CACHE_MAX_AGE": str(CACHE_MAX_AGE), "CMS_CORS_ORIGINS": ALLOWED_ORIGIN, **extra}
 
 
-def cms_index(site: Site) -> None:
-    """`cms index CONTENT` as users run it, into the site's index (its `settings` name where)."""
-    result = subprocess.run([str(CMS), "index", "--quiet", str(site.content)], env=server_env(**site.settings),
+def cms_index(content: Path, **settings: str) -> None:
+    """`cms index CONTENT` as users run it (with `settings`, such as CMS_DATABASE_URL, in its environment)."""
+    result = subprocess.run([str(CMS), "index", "--quiet", str(content)], env=server_env(**settings),
                             capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -148,7 +148,7 @@ def served_on(backend: str, root: Path, request: pytest.FixtureRequest) -> Itera
         server = request.getfixturevalue("postgres_server")
         name = f"api_{secrets.token_hex(6)}"
         site.settings["CMS_DATABASE_URL"] = server.create_database(name)
-        cms_index(site)
+        cms_index(site.content, **site.settings)
     try:
         with running_server(site, root) as served:
             yield served

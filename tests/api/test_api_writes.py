@@ -7,6 +7,9 @@ tree, and a read right after through the public routes (anonymous for
 published entries; drafts only with a staff token, answered privately).
 Refused writes must leave the repository exactly as it was: no file, no
 commit, nothing staged. Push, webhook and races have their own modules.
+
+Every test runs twice: with the index on SQLite and on a real Postgres (`CMS_DATABASE_URL`), with the
+same expectations.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,11 +43,21 @@ from tests.admin_api import (  # noqa: E402
     AdminSite,
     Person,
     Starter,
+    Workbench,
     assert_problem,
+    backend_workbench,
     run_git,
 )
+from tests.api_server import BACKENDS  # noqa: E402
 
 pytest_plugins = ["tests.admin_api"]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def workbench(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workbench]:
+    """The module's workbench with its index on SQLite, then on Postgres."""
+    with backend_workbench(request.param, tmp_path_factory.mktemp(f"admin-{request.param}"), request) as bench:
+        yield bench
 
 PERSON = {Role.ADMIN: ADA, Role.MODERATOR: MOE}
 COURSE = "intro-to-testing"
