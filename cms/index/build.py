@@ -124,8 +124,7 @@ def update(tree: ContentTree, db_path: Path | PostgresUrl, *, full: bool = False
     if isinstance(db_path, PostgresUrl):
         from cms.index import postgres  # psycopg costs 0.3 s to import: only when used
 
-        # no materialised documents on Postgres yet: readers there shape entries from rows
-        report = postgres.update(db_path, functools.partial(run, store=postgres, materialise=None), full)
+        report = postgres.update(db_path, functools.partial(run, store=postgres), full)
         report.seconds = round(time.perf_counter() - started, 3)
         return report
     localdir.prepare(db_path.parent)

@@ -20,10 +20,14 @@ stored document is never out of step with the rows it was made from.
     categories detail and summary of the courses in it
     media      detail and summary of the courses showing it (image, instructor's avatar), and lessons
                whose videos show it
+
+On Postgres the same statements run in statement-level triggers (plpgsql), once per statement (a COPY,
+a DELETE) over the transition table of the rows it inserted, deleted or updated: `postgres_triggers`.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable
 
@@ -44,7 +48,7 @@ _EVERY_DOCUMENT_OF = ("DELETE FROM documents WHERE key >= 'course/' || {course} 
                       "AND key < 'course/' || {course} || '0'")
 """Every document of a course (detail, summary, lessons): one range of the key."""
 _COURSES_WHERE = ("DELETE FROM documents WHERE key IN (SELECT 'course/' || slug || '/' || part FROM courses, "
-                  "(SELECT 'detail' AS part UNION ALL SELECT 'summary') WHERE {condition})")
+                  "(SELECT 'detail' AS part UNION ALL SELECT 'summary') AS parts WHERE {condition})")
 _STALE: dict[str, list[str]] = {
     "courses": [_EVERY_DOCUMENT_OF.format(course="R.slug"),
                 "DELETE FROM documents WHERE key IN (SELECT 'course/' || c.slug || '/detail' FROM courses c, "
@@ -74,11 +78,36 @@ def create_triggers(conn: sqlite3.Connection) -> None:
                          f"AFTER {event} ON [{table}] WHEN EXISTS (SELECT 1 FROM documents) BEGIN {body} END")
 
 
+_ON_POSTGRES = [(re.compile(r"\bkey\b"), "documents.key"),
+                (re.compile(r"json_each\(([\w.]+)\) (\w+)"), r"jsonb_array_elements_text((\1)::jsonb) AS \2(value)"),
+                (re.compile(r"^DELETE FROM documents WHERE (.*)$", re.S),
+                 r"DELETE FROM documents WHERE EXISTS (SELECT 1 FROM {rows} R WHERE \1)")]
+
+
+def postgres_triggers(schema: str) -> list[str]:
+    """The DDL of the Postgres triggers of `_STALE`, for the tables of `schema` (the index's)."""
+    statements = []
+    for table, stale in _STALE.items():
+        for pattern, replacement in _ON_POSTGRES:
+            stale = [pattern.sub(replacement, statement) for statement in stale]
+        body = " ".join(f"IF TG_OP <> '{skip}' THEN {' '.join(s.format(rows=rows) + ';' for s in stale)} END IF;"
+                        for skip, rows in (("INSERT", "old_rows"), ("DELETE", "new_rows")))
+        function = f"{schema}.stale_documents_{table}"
+        statements.append(f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql SET search_path = {schema} "
+                          f"AS $$ BEGIN {body} RETURN NULL; END $$")
+        for event, tables in (("INSERT", "NEW TABLE AS new_rows"), ("DELETE", "OLD TABLE AS old_rows"),
+                              ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows")):
+            statements.append(f"CREATE TRIGGER stale_documents_{event.lower()} AFTER {event} ON {schema}.{table} "
+                              f"REFERENCING {tables} FOR EACH STATEMENT EXECUTE FUNCTION {function}()")
+    return statements
+
+
 def clear(conn: sqlite3.Connection) -> None:
     """Forget every document (a full build makes them all again)."""
     conn.execute("DELETE FROM documents")
 
 
 def store(conn: sqlite3.Connection, documents: list[tuple[str, bytes, str]]) -> None:
-    """Store (key, body, etag) documents, replacing any under the same key."""
-    conn.executemany("INSERT OR REPLACE INTO documents (key, body, etag) VALUES (?, ?, ?)", documents)
+    """Store (key, body, etag) documents, replacing any under the same key (in SQL both engines speak)."""
+    conn.executemany("DELETE FROM documents WHERE key = ?", [(key,) for key, _, _ in documents])
+    conn.executemany("INSERT INTO documents (key, body, etag) VALUES (?, ?, ?)", documents)

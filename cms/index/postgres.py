@@ -4,7 +4,8 @@ The tables of `cms.index.tables` live in the schema `cms_index`, with the same c
 double precision; JSON as text, byte for byte what SQLite holds) and keys. The search table is a
 plain table with a `rowid` column, a stored `tsvector` made from title (weight A) and body (B) and a
 GIN index, under the text search configuration `cms_index.cms` (snowball English without stop
-words, like FTS5's porter tokenizer: every word can be searched for).
+words, like FTS5's porter tokenizer: every word can be searched for). The stored public documents
+(`documents`) are kept from going stale by plpgsql triggers (`cms.index.documents.postgres_triggers`).
 
 A run is `cms.index.build`'s: one transaction (readers keep the last committed index; a killed run
 leaves nothing), serialized with other indexers by a transaction-level advisory lock. Its SQL is
@@ -32,7 +33,7 @@ from psycopg import sql
 
 from cms.database import Migration, PostgresUrl, Schema, open_database
 from cms.database.postgres import PostgresDatabase, connect, lock_key, to_psycopg
-from cms.index import tables
+from cms.index import documents, tables
 from cms.index.rows import Rows
 
 SCHEMA = "cms_index"
@@ -73,6 +74,7 @@ def _ddl() -> tuple[str, ...]:
         f"(setweight(to_tsvector('{TEXT_SEARCH}', title), 'A') || setweight(to_tsvector('{TEXT_SEARCH}', body), 'B')) "
         "STORED)",
         f"CREATE INDEX idx_search_tsv ON {SCHEMA}.search USING gin (tsv)",
+        *documents.postgres_triggers(SCHEMA),
     ]
     return tuple(statements)
 

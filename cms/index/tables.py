@@ -22,7 +22,7 @@ from typing import Any
 from cms.index import documents
 from cms.index.rows import Rows, to_json
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 TABLES: dict[str, dict[str, type]] = {
     "courses": {

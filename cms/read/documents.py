@@ -17,6 +17,7 @@ their answers are always shaped from rows.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import sqlite3
@@ -114,20 +115,31 @@ _MISSING = {
 
 
 def materialise(conn: sqlite3.Connection) -> None:
-    """Store the documents of public entries that are missing (the indexer's step, on its connection)."""
-    with as_dicts(conn):
-        summaries = [row["slug"] for row in conn.execute(_MISSING["summary"])]
+    """Store the documents of public entries that are missing (the indexer's step, on its connection: SQLite's,
+    or a run's on Postgres, `cms.index.postgres.IndexConnection`)."""
+    with _reading(conn) as reads:
+        summaries = [row["slug"] for row in reads.execute(_MISSING["summary"])]
         if summaries:
-            rows = views.course_summaries(conn, queries.courses_by_slugs(conn, summaries))
+            rows = views.course_summaries(reads, queries.courses_by_slugs(reads, summaries))
             _store(conn, ((course_key(row["slug"], "summary"), row) for row in rows))
-        details = [row["slug"] for row in conn.execute(_MISSING["detail"])]
-        _store(conn, ((course_key(slug), views.course_detail(conn, slug)) for slug in details))
+        details = [row["slug"] for row in reads.execute(_MISSING["detail"])]
+        _store(conn, ((course_key(slug), views.course_detail(reads, slug)) for slug in details))
         by_course: dict[str, list[str]] = {}
-        for row in conn.execute(_MISSING["lesson"]).fetchall():
+        for row in reads.execute(_MISSING["lesson"]).fetchall():
             by_course.setdefault(row["course"], []).append(row["slug"])
         for name, slugs in by_course.items():
-            rows = views.lesson_details(conn, queries.lessons_by_slugs(conn, name, slugs))
+            rows = views.lesson_details(reads, queries.lessons_by_slugs(reads, name, slugs))
             _store(conn, ((lesson_key(name, row["slug"]), row) for row in rows))
+
+
+def _reading(conn: Any) -> contextlib.AbstractContextManager[Any]:
+    """The run's connection giving rows as the read side takes them: SQLite's as dicts, a Postgres run's in
+    Postgres's spelling (`cms.read.postgres.InRun`)."""
+    if isinstance(conn, sqlite3.Connection):
+        return as_dicts(conn)
+    from cms.read.postgres import InRun  # psycopg costs 0.3 s to import: only when used
+
+    return contextlib.nullcontext(InRun(conn))
 
 
 def _store(conn: sqlite3.Connection, shaped: Iterable[tuple[str, Row]]) -> None:

@@ -41,7 +41,7 @@ from psycopg_pool import ConnectionPool
 
 from cms.database import PostgresUrl
 from cms.database.postgres import CONNECT_TIMEOUT, POOL_SIZE, connect
-from cms.index.postgres import SCHEMA, TEXT_SEARCH
+from cms.index.postgres import SCHEMA, TEXT_SEARCH, IndexConnection
 from cms.index.postgres import translate as translate_writes
 from cms.read.connection import JSON_COLUMNS
 
@@ -145,14 +145,9 @@ class PostgresReader:
         if query in ("BEGIN", "COMMIT"):  # a read transaction: this thread's statements see one snapshot
             self._begin() if query == "BEGIN" else self._end()
             return Rows([])
-        if not isinstance(params, dict):
-            query, params = _named(query), {name: value for name, value in zip(_names(query), params, strict=True)}
-        if "MATCH :q" in query and params.get("q") is not None:
-            params = {**params, "q": tsquery(params["q"])}
         pinned = getattr(self._transaction, "conn", None)
         with contextlib.nullcontext(pinned) if pinned is not None else self.pool.connection() as conn:
-            rows = conn.execute(translate(query), params or None).fetchall()
-        return Rows([_decoded(row) for row in rows])
+            return _read(conn, query, params)
 
     def _begin(self) -> None:
         conn = self.pool.getconn()
@@ -168,6 +163,28 @@ class PostgresReader:
 
     def close(self) -> None:
         self.pool.close()
+
+
+class InRun:
+    """The read queries on an index run's own connection, inside its transaction: what
+    `cms.read.documents.materialise` reads the rows it shapes from (the run's writes so far included)."""
+
+    def __init__(self, index: IndexConnection) -> None:
+        self.index = index
+
+    def execute(self, query: str, params: Sequence[Any] | dict[str, Any] = ()) -> Rows:
+        self.index.flush()
+        return _read(self.index.raw, query, params)
+
+
+def _read(conn: psycopg.Connection[Any], query: str, params: Sequence[Any] | dict[str, Any]) -> Rows:
+    """A read query, as written for SQLite, on `conn`: its rows as the read side takes them."""
+    if not isinstance(params, dict):
+        query, params = _named(query), {name: value for name, value in zip(_names(query), params, strict=True)}
+    if "MATCH :q" in query and params.get("q") is not None:
+        params = {**params, "q": tsquery(params["q"])}
+    rows = conn.cursor(row_factory=dict_row).execute(translate(query), params or None).fetchall()
+    return Rows([_decoded(row) for row in rows])
 
 
 class LivePostgresIndex:
