@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from argon2 import PasswordHasher
 from litestar.testing import TestClient
@@ -32,7 +33,7 @@ from cms.read.postgres import LivePostgresIndex, PostgresReader, tsquery
 from cms.settings import Settings
 from tests.admin_api import ORIGIN, PEOPLE, SECRET, AdminSite, build_template, create_people, login
 from tests.api.test_api_writes import test_conditional_writes_need_the_current_version as conditional_writes
-from tests.api_server import BASE, build_site, running_server
+from tests.api_server import BASE, build_site, cms_index, running_server
 from tests.conftest import started_app
 from tests.index.test_index import WHY_TEST, make_dated_repo, replace
 
@@ -184,6 +185,25 @@ def test_cms_serve_answers_the_same_from_either_index(tmp_path: Path, postgres_d
             assert _hits(on_postgres[path]) == _hits(on_sqlite[path]), path
         else:
             assert on_postgres[path] == on_sqlite[path], path
+
+
+def test_cms_serve_answers_stored_documents_from_the_postgres_index(tmp_path: Path, postgres_database: str) -> None:
+    """An anonymous GET of a stored entry is the stored bytes and ETag (a planted body shows it is not shaped)."""
+    site = build_site(tmp_path / "site")
+    cms_index(site.content, CMS_DATABASE_URL=postgres_database)
+    planted = b'{"planted":"in the documents table"}'
+    with psycopg.connect(postgres_database, autocommit=True) as conn:
+        stored = conn.execute("SELECT count(*) FROM cms_index.documents").fetchone()
+        conn.execute("UPDATE cms_index.documents SET body = %s, etag = '\"planted\"' WHERE key = %s",
+                     [planted, "course/intro-to-testing/detail"])
+    assert stored is not None and stored[0] > 0
+    with running_server(site, tmp_path, CMS_DATABASE_URL=postgres_database) as served, \
+            httpx.Client(base_url=served.base_url + BASE, timeout=30) as client:
+        answer = client.get("/courses/intro-to-testing")
+        assert (answer.status_code, answer.content, answer.headers["etag"]) == (200, planted, '"planted"')
+        assert client.get("/courses/intro-to-testing", headers={"If-None-Match": '"planted"'}).status_code == 304
+        lesson = client.get("/courses/intro-to-testing/lessons/why-test")
+        assert lesson.status_code == 200 and lesson.json()["slug"] == "why-test"
 
 
 def _served(response: httpx.Response) -> tuple[int, Any, str | None]:
