@@ -6,6 +6,8 @@
 summaries and lesson details that are missing, with their ETags. The
 index's triggers delete every document a row change makes stale, so a
 stored document is always what shaping the rows gives now, byte for byte.
+On Postgres the step reads through the run's own transaction (`cms.read.postgres.InRun`) and stores
+the same bytes; readers find them by key as on SQLite.
 
 A document is stored only for an entry the public sees now, and only if
 time cannot change it: a course naming a prerequisite whose `publish_at`
