@@ -22,7 +22,7 @@ run: install
 test: install
 	$(VENV)/bin/ruff check cms api tests bench
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 2 --dist loadgroup
 
 validate: install
 	$(CMS) validate content

@@ -20,11 +20,15 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 
 from cms.accounts import NewUser, Role, StateDB, UserStore
 from tests.api_server import CMS, free_port
 from tests.cli.test_serve import launch, wait_healthy
 from tests.conftest import SITE, git, make_repo
+
+pytestmark = pytest.mark.xdist_group("processes")
+"""One xdist worker for every test that starts whole servers (see tests/cli/test_serve.py)."""
 
 KILLS = 8
 WRITERS = 4

@@ -27,6 +27,10 @@ import pytest
 from tests.api_server import CMS, free_port, server_env
 from tests.conftest import EXAMPLE_CONTENT, SITE, make_repo
 
+pytestmark = pytest.mark.xdist_group("processes")
+"""Tests that start whole servers share one xdist worker (`make test` runs with --dist loadgroup): two of them
+side by side would measure each other's load rather than the product."""
+
 STARTS = 20
 START_SECONDS = 10.0
 VISIBLE_SECONDS = 1.0

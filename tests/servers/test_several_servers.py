@@ -29,6 +29,9 @@ from tests.conftest import git
 from tests.postgres_server import PostgresServer
 from tests.servers.cluster import Cluster, seconds_until, start_cluster
 
+pytestmark = pytest.mark.xdist_group("processes")
+"""One xdist worker for every test that starts whole servers (see tests/cli/test_serve.py)."""
+
 LESSON = "/courses/intro-to-testing/lessons/why-test"
 LESSON_FILE = "courses/intro-to-testing/01-basics/01-why-test.md"
 WRITERS_PER_SERVER = 20
