@@ -44,7 +44,8 @@ from litestar.testing import TestClient
 from api.app import create_app
 from cms.accounts import NewUser, Role, StateDB, UserStore, users
 from cms.content.corpus import ContentTree
-from cms.index.build import database_path, update
+from cms.index.build import update
+from cms.index.sqlite import database_path
 from cms.settings import Settings
 from tests.api_server import cms_index
 from tests.conftest import GIT_ENV, SITE, git, index_for_start, make_repo

@@ -37,7 +37,8 @@ import httpx
 import pytest
 
 from cms.content.corpus import ContentTree
-from cms.index.build import database_path, update
+from cms.index.build import update
+from cms.index.sqlite import database_path
 from tests.conftest import FIXTURES, GIT_ENV, SITE, git, make_repo, stop
 
 API_OVERLAY = FIXTURES / "api"

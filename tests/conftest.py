@@ -13,7 +13,8 @@ from litestar import Litestar
 
 from api.app import create_app
 from cms.content.corpus import ContentTree
-from cms.index.build import database_path, index_location, update
+from cms.index.build import index_location, update
+from cms.index.sqlite import database_path
 from cms.read.documents import materialise
 from cms.repo.repository import GitRepo
 from cms.settings import Settings

@@ -9,6 +9,7 @@
     parsing     the per-file work of a run, in worker processes for large batches
     stored      what the index remembers of every file (`Memory`, `stored_corpus`)
     build       the indexer: one transaction brings the index up to date (`update`)
+    sqlite      the index in a SQLite file: where it lives, a run as one transaction (postgres: the same)
     watch       `cms watch`: re-index while files change
     heads       the head every server follows, in a Postgres state database (several servers)
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_HOMES = {"IndexReport": "cms.index.build", "Progress": "cms.index.build", "database_path": "cms.index.build",
+_HOMES = {"IndexReport": "cms.index.build", "Progress": "cms.index.build", "database_path": "cms.index.sqlite",
           "update": "cms.index.build", "Memory": "cms.index.stored", "stored_corpus": "cms.index.stored"}
 
 __all__ = sorted(_HOMES)

@@ -1,36 +1,30 @@
-"""The indexer: brings the SQLite index up to date with the content, by git.
+"""The indexer: brings the index up to date with the content, by git.
 
-One run is one write transaction (WAL mode): readers keep seeing the last
-committed index until the new one is complete, and a killed run leaves
-nothing behind. The very first index is built in a file of its own and
-renamed into place, which is as atomic and writes every page only once.
-Git says which files changed since the last run (blob ids
-of tracked, modified and untracked files); only those are parsed and
-rendered, in parallel for large batches. The corpus-wide checks still see
+One run is one transaction (`cms.index.sqlite`, `cms.index.postgres`):
+readers keep seeing the last committed index until the new one is
+complete, and a killed run leaves nothing behind. Git says which files
+changed since the last run (blob ids of tracked, modified and untracked
+files); only those are parsed and rendered, in parallel for large batches. The corpus-wide checks still see
 every file: unchanged files come back from the `files` table, so an
 incremental run answers exactly like a full rebuild.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
-import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
 import msgspec
 
-from cms import localdir
 from cms.content.corpus import ContentTree, Corpus
 from cms.content.sources import CONTENT_SUFFIXES, Kind, Source, classify, is_ignored
 from cms.content.validate import check
 from cms.database import PostgresUrl, locate
-from cms.index import derived, documents, redirects, tables
+from cms.index import derived, documents, redirects, sqlite, tables
 from cms.index.documents import Materialise
 from cms.index.parsing import Parsed, ParseJob, parse_all, parse_one, worker_count
 from cms.index.rows import Rows, Stamp, to_json
@@ -89,24 +83,10 @@ class IndexReport(msgspec.Struct, kw_only=True):
         return bool(self.read or self.deleted or self.full)
 
 
-def database_path(tree: ContentTree, url: str | None) -> Path:
-    """Where the index lives: `CMS_DATABASE_URL` or `.cms/index.db` in the repository."""
-    return localdir.sqlite_file(tree.repo_root, url, "CMS_DATABASE_URL", "index.db")
-
-
 def index_location(tree: ContentTree, url: str | None) -> Path | PostgresUrl:
     """The index `CMS_DATABASE_URL` names: a SQLite file (`.cms/index.db` by default) or a Postgres database."""
     location = locate("CMS_DATABASE_URL", url, tree.repo_root, "index.db")
     return location if isinstance(location, PostgresUrl) else location.path
-
-
-def connect(path: Path) -> sqlite3.Connection:
-    """The writer's connection: WAL so readers are never blocked or shown a partial state."""
-    localdir.prepare(path.parent)
-    conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    return conn
 
 
 def update(tree: ContentTree, db_path: Path | PostgresUrl, *, full: bool = False, workers: int | None = None,
@@ -127,93 +107,9 @@ def update(tree: ContentTree, db_path: Path | PostgresUrl, *, full: bool = False
         report = postgres.update(db_path, functools.partial(run, store=postgres), full)
         report.seconds = round(time.perf_counter() - started, 3)
         return report
-    localdir.prepare(db_path.parent)
-    report = None if db_path.exists() else _first_build(db_path, run)
-    if report is None:
-        report = _update_in_place(db_path, run, full)
+    report = sqlite.update(db_path, run, full)
     report.seconds = round(time.perf_counter() - started, 3)
     return report
-
-
-def _update_in_place(db_path: Path, run: Callable[..., _Run], full: bool) -> IndexReport:
-    """One write transaction on the index that readers may have open: they see it all or nothing of it."""
-    conn = connect(db_path)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        full = _prepare(conn) or full
-        report = run(conn, full).execute()
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.close()
-    return report
-
-
-def _first_build(db_path: Path, run: Callable[..., _Run]) -> IndexReport | None:
-    """The first index, built in a file of its own and renamed into place once complete.
-
-    Nothing can be reading an index that does not exist yet, so this build
-    needs no journal: each page is written once, not once to the WAL and
-    again when the WAL is checkpointed. The rename keeps it atomic: a killed
-    build leaves only its `.building` file, which the next one starts over.
-    None when another process made the index first (then update it in place).
-    """
-    building = db_path.with_name(f"{db_path.name}.building")
-    with _exclusive(db_path.with_name(f"{db_path.name}.lock")):
-        if db_path.exists():
-            return None
-        building.unlink(missing_ok=True)
-        conn = sqlite3.connect(building, isolation_level=None, check_same_thread=False)
-        try:
-            conn.execute("PRAGMA journal_mode = OFF")
-            conn.execute("PRAGMA synchronous = OFF")
-            conn.execute("BEGIN")
-            tables.create(conn)
-            report = run(conn, True).execute()
-            conn.execute("COMMIT")
-            conn.execute("PRAGMA journal_mode = WAL")
-        finally:
-            conn.close()
-        _durable(building)
-        for leftover in ("-wal", "-shm"):  # of an index deleted without them: they must not meet the new one
-            db_path.with_name(db_path.name + leftover).unlink(missing_ok=True)
-        os.replace(building, db_path)
-        _durable(db_path.parent)
-    return report
-
-
-@contextlib.contextmanager
-def _exclusive(lock: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the file `lock` (created if missing) for the length of the block."""
-    with lock.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _durable(path: Path) -> None:
-    """Flush a file, or a folder's entries, to disk."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _prepare(conn: sqlite3.Connection) -> bool:
-    """Create the tables, rebuilding from scratch when the schema version differs; True if rebuilt."""
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone():
-        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if row is not None and row[0] == str(tables.SCHEMA_VERSION):
-            return False
-    tables.drop_all(conn)
-    tables.create(conn)
-    return True
 
 
 class _Run:

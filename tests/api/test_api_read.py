@@ -24,7 +24,8 @@ import pytest
 pytest.register_assert_rewrite("tests.api_server")
 
 from cms.content.corpus import ContentTree  # noqa: E402
-from cms.index.build import database_path, update  # noqa: E402
+from cms.index.build import update  # noqa: E402
+from cms.index.sqlite import database_path  # noqa: E402
 from tests.api_server import (  # noqa: E402
     ALLOWED_ORIGIN,
     BACKENDS,

@@ -35,7 +35,8 @@ from api.app import create_app
 from cms.accounts import users
 from cms.content.corpus import ContentTree
 from cms.errors import ConfigError
-from cms.index.build import database_path, update
+from cms.index.build import update
+from cms.index.sqlite import database_path
 from cms.settings import Settings
 from tests.conftest import SITE, git, make_repo
 

@@ -10,7 +10,8 @@ from litestar.testing import TestClient
 
 from api.caching import HELD_BYTES, HeldAnswers, Prepared
 from cms.content.corpus import ContentTree
-from cms.index.build import database_path, update
+from cms.index.build import update
+from cms.index.sqlite import database_path
 from cms.read.connection import reading
 from cms.settings import Settings
 from tests.conftest import git, started_app

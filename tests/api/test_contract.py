@@ -19,7 +19,8 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from cms.content.corpus import ContentTree
-from cms.index.build import database_path, update
+from cms.index.build import update
+from cms.index.sqlite import database_path
 from cms.settings import Settings
 from tests.api_server import ALLOWED_ORIGIN, BASE
 from tests.conftest import git

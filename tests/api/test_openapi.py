@@ -23,7 +23,8 @@ from openapi_spec_validator import validate
 
 from api.app import create_app
 from cms.content.corpus import ContentTree
-from cms.index.build import database_path, update
+from cms.index.build import update
+from cms.index.sqlite import database_path
 from cms.settings import Settings
 from tests.conftest import FIXTURES
 

@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from cms.content.corpus import ContentTree
-from cms.index.build import database_path, update
+from cms.index.build import update
+from cms.index.sqlite import database_path
 from cms.review import links
 from tests.api_server import BASE, CMS, Site, running_server, server_env
 from tests.conftest import GIT_ENV, SITE, git, make_repo

@@ -24,7 +24,8 @@ pytest.register_assert_rewrite("tests.admin_api")
 
 from cms.accounts import Role  # noqa: E402
 from cms.content.corpus import ContentTree  # noqa: E402
-from cms.index.build import database_path, update  # noqa: E402
+from cms.index.build import update  # noqa: E402
+from cms.index.sqlite import database_path  # noqa: E402
 from tests.admin_api import AdminSite, Starter, signature  # noqa: E402
 from tests.api_server import BASE, CACHE_MAX_AGE, Site, running_server  # noqa: E402
 from tests.conftest import SITE, git, make_repo  # noqa: E402

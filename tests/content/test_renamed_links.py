@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from cms.content.corpus import ContentTree
-from cms.index.build import database_path, update
+from cms.index.build import update
+from cms.index.sqlite import database_path
 from tests.conftest import git
 from tests.defects import run_validate, validate_json
 

@@ -8,7 +8,7 @@ import pytest
 
 from cms.database import PostgresUrl, SqliteFile, locate, redacted
 from cms.errors import ConfigError
-from cms.index.build import database_path
+from cms.index.sqlite import database_path
 from cms.settings import Settings
 
 

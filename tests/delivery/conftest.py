@@ -29,7 +29,8 @@ import pytest
 from cms.content.corpus import ContentTree
 from cms.database import Database, open_database, parse
 from cms.delivery.tables import SCHEMA
-from cms.index.build import database_path, update
+from cms.index.build import update
+from cms.index.sqlite import database_path
 from cms.read import connect
 from tests.conftest import SITE, git, make_repo
 from tests.postgres_server import PostgresServer

@@ -28,7 +28,8 @@ from cms.cli import main
 from cms.content.corpus import ContentTree
 from cms.errors import ConfigError
 from cms.index import tables
-from cms.index.build import IndexReport, database_path, update
+from cms.index.build import IndexReport, update
+from cms.index.sqlite import database_path
 from tests.conftest import GIT_ENV, SITE, git, make_repo
 
 Dump = dict[str, list[dict[str, Any]]]

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from cms.content.corpus import ContentTree
-from cms.index.build import database_path, update
+from cms.index.build import update
 from cms.index.redirects import MAX_COMMITS, Moves, fold, moved_files
+from cms.index.sqlite import database_path
 from tests.conftest import SITE, git, make_repo
 
 INTRO = "courses/intro-to-testing"

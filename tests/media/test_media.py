@@ -40,7 +40,8 @@ from cms.cli import main
 from cms.content.corpus import ContentTree
 from cms.content.validate import validate_dir
 from cms.errors import ConfigError, PreconditionFailed, TooLarge, UnsupportedType
-from cms.index.build import database_path, update
+from cms.index.build import update
+from cms.index.sqlite import database_path
 from cms.repo.commits import Identity
 from cms.settings import Settings
 from cms.write.operations import Workspace

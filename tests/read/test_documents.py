@@ -25,7 +25,8 @@ import pytest
 from api.schemas import CourseDetail, CourseSummary, LessonDetail, to_wire
 from cms.content.corpus import ContentTree
 from cms.database import PostgresUrl
-from cms.index.build import database_path, update
+from cms.index.build import update
+from cms.index.sqlite import database_path
 from cms.read import queries, views
 from cms.read.connection import reading
 from cms.read.documents import materialise, strong_etag

@@ -12,7 +12,8 @@ import pytest
 
 from cms.content.corpus import ContentTree
 from cms.errors import NotFound
-from cms.index.build import database_path, update
+from cms.index.build import update
+from cms.index.sqlite import database_path
 from cms.repo.objects import CommitSource, valid_ref
 from cms.repo.repository import GitRepo
 from cms.review.previews import Previews

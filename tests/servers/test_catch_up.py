@@ -20,7 +20,8 @@ from cms.database import PostgresUrl
 from cms.delivery.follower import follow
 from cms.errors import Conflict, PreconditionFailed, Unavailable, UpstreamError
 from cms.index import heads
-from cms.index.build import database_path, update
+from cms.index.build import update
+from cms.index.sqlite import database_path
 from cms.read import queries
 from cms.read.connection import reading
 from cms.repo.commits import Identity, blob_at_head
