@@ -168,27 +168,27 @@ def running_server(site: Site, workdir: Path, **settings: str) -> Iterator[Site]
                                env=server_env(**{**site.settings, **settings}), stdout=log, stderr=subprocess.STDOUT)
     site.process, site.base_url = process, f"http://127.0.0.1:{port}"
     try:
-        _wait_until_healthy(site, workdir / f"server-{port}.log")
+        wait_healthy(site.base_url, process, workdir / f"server-{port}.log")
         yield site
     finally:
         stop(process)
         log.close()
 
 
-def _wait_until_healthy(site: Site, log: Path) -> None:
+def wait_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path, name: str = "cms serve") -> None:
+    """Wait for the server at `base_url` to answer /health; fail with its log if it exits or stays silent."""
     deadline = time.monotonic() + STARTUP_SECONDS
-    with httpx.Client(base_url=site.base_url, timeout=1) as client:
+    with httpx.Client(base_url=base_url, timeout=1) as client:
         while time.monotonic() < deadline:
-            assert site.process is not None
-            if site.process.poll() is not None:
-                pytest.fail(f"cms serve exited with {site.process.returncode}:\n{log.read_text(errors='replace')}")
+            if process.poll() is not None:
+                pytest.fail(f"{name} exited with {process.returncode}:\n{log.read_text(errors='replace')}")
             try:
                 if client.get(f"{BASE}/health").status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
-    pytest.fail(f"cms serve did not answer within {STARTUP_SECONDS}s:\n{log.read_text(errors='replace')}")
+    pytest.fail(f"{name} did not answer within {STARTUP_SECONDS}s:\n{log.read_text(errors='replace')}")
 
 
 def walk_keys(value: Any) -> Iterator[str]:

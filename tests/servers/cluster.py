@@ -23,13 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.admin_api import HOOK_SECRET, PASSWORD, SECRET, run_git, signature
-from tests.api_server import BASE, CMS, free_port, server_env
+from tests.api_server import BASE, CMS, free_port, server_env, wait_healthy
 from tests.conftest import SITE, git, make_repo
 
-STARTUP_SECONDS = 30
 NAMES = ("one", "two", "three")
 ADMIN = "ada"
 PUSH_EVENT = b'{"ref": "refs/heads/main"}'
@@ -58,19 +56,8 @@ class Server:
                                             stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_healthy(self) -> None:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        with httpx.Client(base_url=self.base_url, timeout=1) as client:
-            while time.monotonic() < deadline:
-                assert self.process is not None
-                if self.process.poll() is not None:
-                    pytest.fail(f"{self.name} exited with {self.process.returncode}:\n{self.output()}")
-                try:
-                    if client.get(f"{BASE}/health").status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.05)
-        pytest.fail(f"{self.name} did not answer within {STARTUP_SECONDS}s:\n{self.output()}")
+        assert self.process is not None
+        wait_healthy(self.base_url, self.process, self.log, self.name)
 
     def kill(self) -> None:
         """SIGKILL the server and everything it started, at once."""
