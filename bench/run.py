@@ -1140,6 +1140,56 @@ Route = tuple[str, Path | None]
 """A URL to load, and the wrk script that varies its path (None: the URL as it is)."""
 
 
+def _measure(ctx: Context, wrk: str, url: str, label: str, varied: Path | None = None,
+             probe: str | None = None) -> Load:
+    """A warm-up wrk run, then the timed one, of `url` (or of the paths `varied` picks)."""
+    _wrk_run(wrk, url, API_WARMUP_SECONDS, varied)
+    # wrk stops without waiting for the requests it has in flight; on a slow route the server would
+    # still be answering them into the timed run. One request of our own comes back after them.
+    _get(probe or url, timeout=300)
+    load = _wrk_run(wrk, url, API_SECONDS, varied)
+    _get(probe or url, timeout=300)
+    if load.bad_status:
+        raise BenchmarkError(f"{label}: {load.bad_status} of {load.requests} responses from {url} were not 2xx/3xx")
+    ctx.log(f"wrk: {label}: {load.requests_per_s:,.0f} req/s, p99 {load.p99_ms:.1f} ms")
+    return load
+
+
+def _start_trivial(ctx: Context, work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """bench/trivial_app.py under granian (1 worker on the server's core), and its URL."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    granian = Path(sys.executable).parent / "granian"
+    ctx.log(f"api: starting the trivial app (granian, port {port}) on core {SERVER_CPU}")
+    proc = _start_server(
+        _pinned(SERVER_CPU, [str(granian), "--interface", "asgi", "--factory", "--host", "127.0.0.1", "--port",
+                             str(port), "--workers", "1", "--no-access-log", "bench.trivial_app:create_app"]),
+        cwd=ROOT, env=_child_env(PYTHONPATH=str(ROOT)), ready_url=url, log=work / "trivial.log")
+    return proc, url
+
+
+def _start_cms(ctx: Context, repo: Repo, work: Path, database_url: str, hold: str,
+               label: str) -> tuple[subprocess.Popen[bytes], str]:
+    """`cms serve` (1 worker on the server's core) on `database_url`, and its origin."""
+    port = _free_port()
+    origin = f"http://127.0.0.1:{port}"
+    ctx.log(f"api: starting `cms serve` ({label}, port {port}, CMS_RESPONSE_HOLD_SECONDS={hold}) on core {SERVER_CPU}")
+    proc = _start_server(
+        _pinned(SERVER_CPU, [str(ctx.cms), "serve", str(repo.content), "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", "1"]),
+        cwd=repo.root, env=_child_env(CMS_DATABASE_URL=database_url, CMS_RESPONSE_HOLD_SECONDS=hold),
+        ready_url=f"{origin}/api/v1/health", log=work / f"serve-{label}-{hold}.log")
+    return proc, origin
+
+
+def _body(url: str) -> bytes:
+    """The body of a 200 answer to GET `url`; a BenchmarkError for any other status."""
+    status, body = _get(url)
+    if status != 200:
+        raise BenchmarkError(f"GET {url} answered {status}: {body[:300]!r}")
+    return body
+
+
 @benchmark
 def api(ctx: Context) -> list[Result]:
     """The read API on 10,000 lessons under wrk (1 worker on one core, 32 connections on the other) against a
@@ -1151,72 +1201,123 @@ def api(ctx: Context) -> list[Result]:
     db = _copy_index(base, work)
     lessons, course, words = _api_inputs(db)
     script = _random_paths(work / "lessons.lua", lessons)
-    trivial_port = _free_port()
-    trivial_url = f"http://127.0.0.1:{trivial_port}/"
-    granian = Path(sys.executable).parent / "granian"
     servers: list[subprocess.Popen[bytes]] = []
     loads: dict[str, Load] = {}
     sizes: dict[str, int] = {}
     rss: dict[str, tuple[float, float, float]] = {}
-
-    def measure(url: str, label: str, varied: Path | None = None, probe: str | None = None) -> Load:
-        _wrk_run(wrk, url, API_WARMUP_SECONDS, varied)
-        # wrk stops without waiting for the requests it has in flight; on a slow route the server would
-        # still be answering them into the timed run. One request of our own comes back after them.
-        _get(probe or url, timeout=300)
-        load = _wrk_run(wrk, url, API_SECONDS, varied)
-        _get(probe or url, timeout=300)
-        if load.bad_status:
-            raise BenchmarkError(f"{label}: {load.bad_status} of {load.requests} responses from {url} were not "
-                                 "2xx/3xx")
-        ctx.log(f"api: {label}: {load.requests_per_s:,.0f} req/s, p99 {load.p99_ms:.1f} ms")
-        return load
-
     try:
-        ctx.log(f"api: starting the trivial app (granian, port {trivial_port}) on core {SERVER_CPU}")
-        servers.append(_start_server(
-            _pinned(SERVER_CPU, [str(granian), "--interface", "asgi", "--factory", "--host", "127.0.0.1", "--port",
-                                 str(trivial_port), "--workers", "1", "--no-access-log",
-                                 "bench.trivial_app:create_app"]),
-            cwd=ROOT, env=_child_env(PYTHONPATH=str(ROOT)), ready_url=trivial_url, log=work / "trivial.log"))
+        trivial, trivial_url = _start_trivial(ctx, work)
+        servers.append(trivial)
         sizes["trivial"] = len(_get(trivial_url)[1])
         # The trivial app is measured before and after the real routes; the share is of the mean of both,
         # so a change in machine load during the run shows as a difference between them.
-        loads["trivial (before)"] = measure(trivial_url, "trivial (before)")
+        loads["trivial (before)"] = _measure(ctx, wrk, trivial_url, "trivial (before)")
         for hold, suffix in (("0", ""), ("1", ", held")):
-            port = _free_port()
-            origin, api_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/api/v1"
+            real, origin = _start_cms(ctx, repo, work, f"sqlite:///{db}", hold, "SQLite")
+            servers.append(real)
+            api_url = f"{origin}/api/v1"
             routes: dict[str, Route] = {"lesson detail": (origin, script),
                                         "course detail": (f"{api_url}/courses/{course}", None),
                                         "course list": (f"{api_url}/courses", None)}
             if not suffix:
                 routes["search"] = (f"{api_url}/search?q={words}", None)
-            ctx.log(f"api: starting `cms serve` (port {port}, CMS_RESPONSE_HOLD_SECONDS={hold}) on core {SERVER_CPU}")
-            real = _start_server(
-                _pinned(SERVER_CPU, [str(ctx.cms), "serve", str(repo.content), "--host", "127.0.0.1", "--port",
-                                     str(port), "--workers", "1"]),
-                cwd=repo.root, env={**_index_env(db), "CMS_RESPONSE_HOLD_SECONDS": hold},
-                ready_url=f"{api_url}/health", log=work / f"serve-{hold}.log")
-            servers.append(real)
             probe = origin + lessons[0]
             for name, (url, varied) in routes.items():
-                status, body = _get(probe if varied else url)
-                if status != 200:
-                    raise BenchmarkError(f"GET {url} answered {status}: {body[:300]!r}")
+                body = _body(probe if varied else url)
                 if name == "search" and not json.loads(body).get("total"):
                     raise BenchmarkError(f"GET {url} found nothing; pick words that occur")
                 sizes[name] = len(body)
-                loads[name + suffix] = measure(url, name + suffix, varied, probe if varied else None)
+                loads[name + suffix] = _measure(ctx, wrk, url, name + suffix, varied, probe if varied else None)
             rss[hold] = _tree_rss_mb(real.pid)
             _stop(real)
-        loads["trivial (after)"] = measure(trivial_url, "trivial (after)")
-        rss["trivial"] = _tree_rss_mb(servers[0].pid)
+        loads["trivial (after)"] = _measure(ctx, wrk, trivial_url, "trivial (after)")
+        rss["trivial"] = _tree_rss_mb(trivial.pid)
     finally:
         for proc in servers:
             _stop(proc)
         _clear(work)
     trivial_rate = statistics.mean([loads["trivial (before)"].requests_per_s, loads["trivial (after)"].requests_per_s])
     return _api_results(loads, sizes, rss, trivial_rate, words.replace("+", " "))
+
+
+API_POSTGRES_ROUTES = ("lesson detail", "course list")
+
+
+@benchmark
+def api_postgres(ctx: Context) -> list[Result]:
+    """Lesson detail and course list on 10k with the hold off, the index in Postgres and in SQLite, in one run
+    beside the trivial app (as `api`)."""
+    return _api_postgres(ctx, "10k")
+
+
+def _api_postgres(ctx: Context, repo_name: str) -> list[Result]:
+    """`api_postgres` on one generated repository (the 1k one makes a quick check of the benchmark itself).
+
+    The throwaway Postgres (as `index_postgres` starts it) is moved onto the server's core once the index is
+    built, so `cms serve` and its database share one core as the SQLite server does with its file."""
+    sys.path.insert(0, str(ROOT))
+    from tests.postgres_server import PostgresServer
+
+    wrk = _wrk(ctx)
+    repo = ctx.repo(repo_name)
+    work = _scratch(ctx, "api-postgres")
+    db = _copy_index(_base_index(ctx, repo), work)
+    lessons, _, _ = _api_inputs(db)
+    script = _random_paths(work / "lessons.lua", lessons)
+    servers: list[subprocess.Popen[bytes]] = []
+    loads: dict[str, Load] = {}
+    try:
+        with PostgresServer.start() as postgres:
+            url = postgres.create_database("api_bench")
+            cmd = [str(ctx.cms), "index", str(repo.content), "--json"]
+            ctx.log(f"api-postgres: indexing {repo.name} into Postgres")
+            done = run_child(cmd, cwd=repo.root, env=_child_env(CMS_DATABASE_URL=url), timeout=3600)
+            report = _index_report(done, cmd)
+            ctx.log(f"api-postgres: {report['files']} files in {done.seconds:.1f} s")
+            assert postgres.process is not None
+            _pin_tree(postgres.process.pid, int(SERVER_CPU))
+            trivial, trivial_url = _start_trivial(ctx, work)
+            servers.append(trivial)
+            loads["trivial (before)"] = _measure(ctx, wrk, trivial_url, "trivial (before)")
+            for backend, database_url in (("SQLite", f"sqlite:///{db}"), ("Postgres", url)):
+                real, origin = _start_cms(ctx, repo, work, database_url, "0", backend)
+                servers.append(real)
+                probe = origin + lessons[0]
+                routes: dict[str, Route] = {"lesson detail": (origin, script),
+                                            "course list": (f"{origin}/api/v1/courses", None)}
+                for name, (route_url, varied) in routes.items():
+                    _body(probe if varied else route_url)
+                    label = f"{name}, {backend}"
+                    loads[label] = _measure(ctx, wrk, route_url, label, varied, probe if varied else None)
+                _stop(real)
+            loads["trivial (after)"] = _measure(ctx, wrk, trivial_url, "trivial (after)")
+    finally:
+        for proc in servers:
+            _stop(proc)
+        _clear(work)
+    trivial_rate = statistics.mean([loads["trivial (before)"].requests_per_s, loads["trivial (after)"].requests_per_s])
+    results: list[Result] = []
+    for label, load in loads.items():
+        route = label.rsplit(", ", 1)[0]
+        results += [Result("req/s", load.requests_per_s, "req/s", case=label),
+                    Result("p50", load.p50_ms, "ms", case=label),
+                    Result("p99", load.p99_ms, "ms", case=label),
+                    Result("vs trivial", 100 * load.requests_per_s / trivial_rate, "%",
+                           target=API_TARGETS.get(route) if route in API_POSTGRES_ROUTES else None, case=label),
+                    Result("requests", load.requests, "", case=label),
+                    Result("socket errors", load.socket_errors, "", case=label)]
+    return results
+
+
+def _pin_tree(pid: int, cpu: int) -> None:
+    """Move a process and its children (a Postgres server and its backends) onto one core, when there are two."""
+    import psutil
+    if usable_cpus() < 2:
+        return
+    root = psutil.Process(pid)
+    for process in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            process.cpu_affinity([cpu])
 
 
 def _api_results(loads: dict[str, Load], sizes: dict[str, int], rss: dict[str, tuple[float, float, float]],
