@@ -114,10 +114,8 @@ def test_a_hundred_parallel_creates_all_land(admin_site: AdminSite) -> None:
         role = Role.ADMIN if n % 2 else Role.MODERATOR
         return site.request("POST", "/projects", role, json={"slug": f"parallel-{n}", "title": f"Parallel {n}"})
 
-    started = time.monotonic()
     with ThreadPoolExecutor(max_workers=16) as pool:
         responses = list(pool.map(create, range(PARALLEL_CREATES)))
-    assert time.monotonic() - started < 60
     assert [r.status_code for r in responses] == [201] * PARALLEL_CREATES, \
         [r.text[:200] for r in responses if r.status_code != 201][:3]
     subjects = commit_subjects(site.repo, head)
