@@ -122,14 +122,14 @@ class CachingMiddleware:
         if held is not None:
             await _reply(held, request_headers, send)
             return
+        index_version = self._version(scope) if holding else None  # before the read: a newer index ends the hold
         stored = self._stored(scope, request_headers)
         if stored is not None:
-            if holding and len(stored.body) >= HELD_STORED_BYTES:
-                self.held.put(key, dataclasses.replace(stored, index_version=self._version(scope),
+            if index_version is not None and len(stored.body) >= HELD_STORED_BYTES:
+                self.held.put(key, dataclasses.replace(stored, index_version=index_version,
                                                        until=time.monotonic() + self.held.seconds))
             await _reply(stored, request_headers, send)
             return
-        index_version = self._version(scope) if holding else None
 
         async def finish(start: dict[str, Any], body: bytes) -> None:
             await self._finish(start, body, request_headers, send, key, index_version, lambda: self._lifetime(scope))

@@ -106,6 +106,7 @@ def lesson_title(watcher: Watcher, slug: str) -> str | None:
 def test_an_edit_becomes_visible(watcher: Watcher) -> None:
     watcher.replace(WHY_TEST, "title: Why test", "title: Why we test")
     eventually(lambda: lesson_title(watcher, "why-test") == "Why we test", "the new title")
+    eventually(lambda: any(r.read == 1 for r in watcher.reports[1:]), "the run's report")  # made after its commit
     runs = watcher.reports[1:]
     assert any(r.read == 1 for r in runs) and all(r.read <= 1 for r in runs), "only the saved file is re-read"
     assert watcher.scalar("SELECT prev_title FROM lessons WHERE slug = 'first-test'") == "Why we test"
