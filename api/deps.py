@@ -19,9 +19,8 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import Parameter
 
 from cms.accounts import STAFF, Accounts, User
-from cms.database import PostgresUrl
 from cms.delivery import Delivery
-from cms.errors import Forbidden, NotAuthenticated, NotConfigured, PreconditionRequired
+from cms.errors import Forbidden, NotAuthenticated, PreconditionRequired
 from cms.media import MediaSetup
 from cms.read import LiveIndex
 from cms.repo import GitRepo, Identity
@@ -55,10 +54,8 @@ class Services:
 
     @functools.cached_property
     def previews(self) -> Previews:
-        """The indexes of other branches and commits (`?ref=`), opened on first use (copies of a SQLite index)."""
-        if isinstance(self.workspace.db_path, PostgresUrl):
-            raise NotConfigured("previews of other branches and commits (?ref=) need a SQLite index; "
-                                "CMS_DATABASE_URL names a Postgres database")
+        """The indexes of other branches and commits (`?ref=`), opened on first use: SQLite files on this server,
+        on either backend of the main index (`cms.review.previews`)."""
         return Previews(self.workspace.tree, self.workspace.db_path, self.settings.preview_cache)
 
 

@@ -7,13 +7,18 @@
     previews.open(preview)      → a read-only connection to it: what a `?ref=` request reads (`api.deps`:
                                   `View` for every public GET; the build runs in a thread)
 
-A commit's index is `<index folder>/previews/<commit>.db`. It starts as a copy of the main index (SQLite's
-backup API: a consistent snapshot even while the indexer writes) and is brought to the commit by the
-ordinary incremental run, with a source (`cms.repo.objects.CommitSource`) that lists blob ids with
-`git ls-tree` and reads bytes with `git cat-file --batch`: only the files that differ from main are parsed,
-and neither the working tree, the checkout nor the main index is touched. Drafts are in it as in any
-index; readers of a preview see hidden entries. At most `keep` commits stay cached: the least recently
-opened (by access time) are removed first. Builds are serialized by a lock file, across processes too.
+A commit's index is a SQLite file `<folder>/<commit>.db`, whatever the main index is: the folder is
+`previews/` beside a SQLite main index, and `.cms/previews/` in the content repository when the main index
+is on Postgres (each server keeps its own). A preview starts as a copy of a base (a consistent snapshot
+even while the indexer writes) and is brought to the commit by the ordinary incremental run, with a
+source (`cms.repo.objects.CommitSource`) that lists blob ids with `git ls-tree` and reads bytes with
+`git cat-file --batch`: only the files whose blob differs from the base's are parsed, and neither the
+working tree, the checkout nor the main index is touched. The base is the main SQLite index when there
+is one, else the most recently built preview (any commit will do: the run compares blob ids, and dates
+are redone where the two commits' histories differ), else nothing: the first preview on Postgres is
+built from the commit alone. Drafts are in it as in any index; readers of a preview see hidden entries.
+At most `keep` commits stay cached: the least recently opened (by access time) are removed first.
+Builds are serialized by a lock file, across processes too.
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ from pathlib import Path
 
 import msgspec
 
+from cms import localdir
 from cms.content.corpus import ContentTree
+from cms.database import PostgresUrl
 from cms.errors import NotFound
 from cms.index.build import update
 from cms.read.connection import connect
@@ -53,13 +60,14 @@ class Preview(msgspec.Struct, frozen=True):
 
 
 class Previews:
-    """Preview indexes next to the main index at `main_index`, for the content of `tree`."""
+    """Preview indexes of the content of `tree`, beside its main index (a SQLite file) or, when the main index
+    is on Postgres, in the repository's `.cms/`."""
 
-    def __init__(self, tree: ContentTree, main_index: Path, keep: int = DEFAULT_KEEP) -> None:
+    def __init__(self, tree: ContentTree, main_index: Path | PostgresUrl, keep: int = DEFAULT_KEEP) -> None:
         self.tree = tree
         self.repo = GitRepo.open(tree.content_dir)
-        self.main_index = main_index
-        self.folder = main_index.parent / FOLDER
+        self.main_index = None if isinstance(main_index, PostgresUrl) else main_index
+        self.folder = (tree.repo_root / ".cms" if self.main_index is None else self.main_index.parent) / FOLDER
         self.keep = max(keep, 1)
         self._open: OrderedDict[str, sqlite3.Connection] = OrderedDict()
 
@@ -104,15 +112,23 @@ class Previews:
         building = path.with_name(f"{path.name}.building")
         for leftover in ("", "-wal", "-shm", "-journal"):  # of a build that was killed: never to meet a new copy
             building.with_name(building.name + leftover).unlink(missing_ok=True)
-        if self.main_index.is_file():
-            _snapshot(self.main_index, building)
+        base = self._base()
+        if base is not None:
+            _snapshot(base, building)
         with CommitSource(self.repo, commit) as source, _kept_open(building) as conn:
-            if self.main_index.is_file():
+            if base is not None:
                 _date_as_of(conn, source, self.tree.prefix)
             update(self.tree, building, source=source)
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             conn.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, readable without -wal or -shm
         os.replace(building, path)
+
+    def _base(self) -> Path | None:
+        """What a new preview starts from: the main SQLite index, else the preview built last, else nothing."""
+        if self.main_index is not None and self.main_index.is_file():
+            return self.main_index
+        built = sorted(self.folder.glob("*.db"), key=_built_at)
+        return built[-1] if built else None
 
     def _evict(self, keep: Path) -> None:
         cached = sorted(self.folder.glob("*.db"), key=_last_opened, reverse=True)
@@ -121,7 +137,8 @@ class Previews:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        localdir.prepare(self.folder.parent)  # `.cms/` gets its .gitignore; another index folder stays as it is
+        self.folder.mkdir(exist_ok=True)
         with (self.folder / ".lock").open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
@@ -157,10 +174,14 @@ def _kept_open(path: Path) -> Iterator[sqlite3.Connection]:
 
     A preview is a cache, rebuilt if lost. While this connection is open the run's own connection is not
     the last one and does not checkpoint (with a sync) when it closes: this one checkpoints, without.
+    It is in WAL mode from the start, as the run leaves the file: a connection opened on a build from nothing
+    (an empty file) would otherwise keep taking it for a rollback-journal database, and the switch back to
+    one self-contained file would change nothing.
     """
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
         conn.execute("PRAGMA synchronous = OFF")
+        conn.execute("PRAGMA journal_mode = WAL")
         yield conn
     finally:
         conn.close()
@@ -196,5 +217,13 @@ def _touch(path: Path) -> bool:
 def _last_opened(path: Path) -> float:
     try:
         return path.stat().st_atime
+    except FileNotFoundError:
+        return 0.0
+
+
+def _built_at(path: Path) -> float:
+    """When a cached index was built (its modification time: opening it changes only its access time)."""
+    try:
+        return path.stat().st_mtime
     except FileNotFoundError:
         return 0.0

@@ -40,10 +40,9 @@ def retitle(repo: Path, path: str, title: str) -> None:
     file.write_text("".join(f"title: {title}\n" if line.startswith("title:") else line for line in lines))
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Path:
+def make_site(tmp_path: Path) -> Path:
     """The test site with a branch `drafts/review` (two lessons changed, one added as a draft, the project
-    deleted), and on main, after the fork, a change to another lesson and its revert (same blob, new dates)."""
+    deleted), and on main, after the fork, a change to the path and its revert (same blob, new dates)."""
     repo = make_repo(tmp_path / "site", SITE)
     git(repo, "checkout", "--quiet", "-b", "drafts/review")
     retitle(repo, WHY, "Why test, reviewed")
@@ -58,6 +57,13 @@ def site(tmp_path: Path) -> Path:
     commit_all(repo, "Touch the path", "2032-01-01T00:00:00Z")
     (repo / "content/paths/testing-path.md").write_text(before)
     commit_all(repo, "Revert the path", "2032-01-02T00:00:00Z")
+    return repo
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    """`make_site`, its index in `.cms/index.db`."""
+    repo = make_site(tmp_path)
     tree = ContentTree.locate(repo / "content")
     update(tree, database_path(tree, None))
     return repo
