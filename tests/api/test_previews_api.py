@@ -1,9 +1,15 @@
-"""`?ref=` on every public GET, through a real `cms serve`: who may ask, what they see, what is never touched."""
+"""`?ref=` on every public GET, through a real `cms serve`: who may ask, what they see, what is never touched.
+
+Every test runs twice: with the main index in `.cms/index.db`, and with it in a Postgres database of the
+session's `postgres_server` (`CMS_DATABASE_URL`), where preview indexes are SQLite files in `.cms/previews/`.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import secrets
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -11,13 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from cms.content.corpus import ContentTree
 from cms.index.build import update
 from cms.index.sqlite import database_path
 from cms.review import links
-from tests.api_server import BASE, CMS, Site, running_server, server_env
+from tests.api_server import BACKENDS, BASE, CMS, Site, cms_index, running_server, server_env
 from tests.conftest import GIT_ENV, SITE, git, make_repo
 
 SECRET = "a-test-secret-key-long-enough-for-hs256-0123456789"
@@ -40,6 +47,10 @@ class Served:
     site: Site
     client: httpx.Client
     tokens: dict[str, str]
+    folder: Path
+    """Where the preview indexes are kept."""
+    index_url: str | None = None
+    """The Postgres index (CMS_DATABASE_URL); None on SQLite."""
 
     def get(self, path: str, who: str | None = None, **params: str) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.tokens[who]}"} if who else {}
@@ -47,6 +58,16 @@ class Served:
 
     def commit(self, ref: str) -> str:
         return git(self.site.repo, "rev-parse", ref)
+
+    def main_index(self) -> tuple[object, ...]:
+        """The served index as it is: the SQLite file's bytes and time, or the Postgres index's commit and lessons."""
+        if self.index_url is None:
+            path = self.site.db_path
+            return hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns
+        with psycopg.connect(self.index_url) as conn:
+            commit = conn.execute("SELECT value FROM cms_index.meta WHERE key = 'commit'").fetchall()
+            lessons = conn.execute("SELECT slug, title, status, updated_at FROM cms_index.lessons ORDER BY slug")
+            return tuple(commit), tuple(lessons.fetchall())
 
 
 def make_branch(repo: Path) -> None:
@@ -67,17 +88,25 @@ def create_user(state: Path, username: str, role: str) -> None:
                    capture_output=True)
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    root = tmp_path_factory.mktemp("previews-api")
+@pytest.fixture(scope="module", params=BACKENDS)
+def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """`cms serve` over the test site with `drafts/review`, its index in `.cms/index.db` or on Postgres."""
+    root = tmp_path_factory.mktemp(f"previews-api-{request.param}")
     repo = make_repo(root / "site", SITE)
     make_branch(repo)
     tree = ContentTree.locate(repo / "content")
-    update(tree, database_path(tree, None))
+    site = Site(repo=repo, content=repo / "content", db_path=database_path(tree, None))
+    if request.param == "postgres":
+        server = request.getfixturevalue("postgres_server")
+        name = f"previews_{secrets.token_hex(6)}"
+        site.settings["CMS_DATABASE_URL"] = server.create_database(name)
+        request.addfinalizer(lambda: server.drop_database(name))
+        cms_index(site.content, **site.settings)
+    else:
+        update(tree, site.db_path)
     state = root / "state.db"
     for username, role in (("ada", "ADMIN"), ("moe", "MODERATOR"), ("uma", "USER")):
         create_user(state, username, role)
-    site = Site(repo=repo, content=repo / "content", db_path=database_path(tree, None))
     settings = {"CMS_SECRET_KEY": SECRET, "CMS_STATE_URL": f"sqlite:///{state}", "CMS_PREVIEW_CACHE": "3"}
     with running_server(site, root, **settings) as running, httpx.Client(base_url=running.base_url,
                                                                          timeout=30) as client:
@@ -86,7 +115,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             answer = client.post(f"{BASE}/auth/login", json={"username": username, "password": PASSWORD})
             assert answer.status_code == 200, answer.text
             tokens[username] = answer.json()["access_token"]
-        yield Served(site=running, client=client, tokens=tokens)
+        yield Served(site=running, client=client, tokens=tokens, folder=site.db_path.parent / "previews",
+                     index_url=site.settings.get("CMS_DATABASE_URL"))
 
 
 def assert_problem(response: httpx.Response, status: int, reason: str | None = None) -> None:
@@ -187,28 +217,24 @@ def test_etags_differ_per_ref_and_a_preview_is_never_a_304(served: Served) -> No
 
 
 def test_the_main_index_is_never_changed_and_a_preview_is_built_once(served: Served) -> None:
-    main_index = served.site.db_path
-    before = (hashlib.sha256(main_index.read_bytes()).hexdigest(), main_index.stat().st_mtime_ns,
-              served.get("/meta").json()["commit"], git(served.site.repo, "status", "--porcelain"))
+    before = (served.main_index(), served.get("/meta").json()["commit"], git(served.site.repo, "status", "--porcelain"))
     served.get("/courses", "ada", ref=BRANCH)
-    cached = main_index.parent / "previews" / f"{served.commit(BRANCH)}.db"
+    cached = served.folder / f"{served.commit(BRANCH)}.db"
     built = cached.stat().st_mtime_ns
     for path in READS:
         path = path.partition("?")[0]
         served.get(path, "moe", ref=BRANCH, **({"q": "test"} if path == "/search" else {}))
     assert cached.stat().st_mtime_ns == built, "the second request reused the cached index"
-    after = (hashlib.sha256(main_index.read_bytes()).hexdigest(), main_index.stat().st_mtime_ns,
-             served.get("/meta").json()["commit"], git(served.site.repo, "status", "--porcelain"))
+    after = (served.main_index(), served.get("/meta").json()["commit"], git(served.site.repo, "status", "--porcelain"))
     assert after == before
-    assert before[2] == served.commit("main")
+    assert before[1] == served.commit("main")
 
 
 def test_at_most_the_configured_number_of_previews_is_kept(served: Served) -> None:
     commits = git(served.site.repo, "rev-list", "--all").split()
     for commit in commits:
         assert served.get("/meta", "ada", ref=commit).json()["commit"] == commit
-    folder = served.site.db_path.parent / "previews"
-    kept = sorted(path.name for path in folder.glob("*.db"))
+    kept = sorted(path.name for path in served.folder.glob("*.db"))
     assert len(kept) == min(3, len(commits)), kept
     assert f"{commits[-1]}.db" in kept, "the last one read stays"
 
@@ -225,3 +251,53 @@ def test_a_branch_that_moves_is_read_at_its_new_commit(served: Served, tmp_path:
     answer = served.get("/courses/intro-to-testing/lessons/why-test", "ada", ref="moving")
     assert answer.json()["title"] == "Why test, again"
     git(repo, "worktree", "remove", "--force", str(worktree))
+
+
+def test_a_preview_link_asked_of_the_api_opens_the_branchs_page(served: Served) -> None:
+    lesson = "/preview/courses/intro-to-testing/lessons/draft-only"
+    made = served.client.post(f"{BASE}/preview-links", json={"ref": BRANCH, "path": lesson},
+                              headers={"Authorization": f"Bearer {served.tokens['moe']}"})
+    assert made.status_code == 201, made.text
+    assert made.json()["commit"] == served.commit(BRANCH)
+    url = httpx.URL(made.json()["url"])
+    page = served.client.get(url.path, params=url.params, headers={"Accept": "text/html"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html"), page.text
+    assert page.headers["cache-control"] == "private, no-store"
+    assert "Draft only on the branch" in page.text and "Pelicandraft body." in page.text
+    assert "<script" not in page.text.lower()
+    outline = served.client.get("/preview/courses/intro-to-testing", params={"ref": BRANCH},
+                                headers={"Authorization": f"Bearer {served.tokens['ada']}", "Accept": "text/html"})
+    assert outline.status_code == 200 and "Why test, reviewed" in outline.text
+    missing = served.client.get("/preview/courses/intro-to-testing", params={"ref": "no-such-branch"},
+                                headers={"Authorization": f"Bearer {served.tokens['ada']}", "Accept": "text/html"})
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+
+
+def test_a_new_ref_starts_from_the_main_index_or_on_postgres_from_the_preview_built_last(served: Served,
+                                                                                         tmp_path: Path) -> None:
+    repo = served.site.repo
+    served.get("/meta", "ada", ref=BRANCH)
+    branch_index = served.folder / f"{served.commit(BRANCH)}.db"
+    conn = sqlite3.connect(branch_index)  # a mark no index run writes: a copy of this file carries it
+    with conn:
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('planted', 'on the branch')")
+    conn.close()
+    worktree = tmp_path / "second"
+    git(repo, "worktree", "add", "--quiet", "-b", "second", str(worktree), "main")
+    (worktree / WHY).write_text((worktree / WHY).read_text().replace("title: Why test", "title: Why test, second", 1))
+    subprocess.run(["git", "-C", str(worktree), "commit", "--quiet", "-am", "Second"], check=True,
+                   env={**os.environ, **GIT_ENV})
+    git(repo, "worktree", "remove", "--force", str(worktree))
+    assert served.get("/courses/intro-to-testing/lessons/why-test", "ada", ref="second").json()["title"] == \
+        "Why test, second"
+    assert_problem(served.get("/courses/intro-to-testing/lessons/draft-only", "ada", ref="second"), 404)
+    assert served.get("/search", "ada", ref="second", q="pelicandraft").json()["total"] == 0
+    conn = sqlite3.connect(served.folder / f"{served.commit('second')}.db")
+    mark = conn.execute("SELECT value FROM meta WHERE key = 'planted'").fetchall()
+    conn.close()
+    if served.index_url is None:
+        assert mark == [], "on SQLite a preview starts from the main index"
+    else:
+        assert mark == [("on the branch",)], "on Postgres a preview starts from the preview built last"
+        assert not served.site.db_path.exists(), "no SQLite main index on Postgres"
+    assert git(repo, "status", "--porcelain") == ""
