@@ -175,8 +175,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CMS_CACHE_MAX_AGE", "60", "`Cache-Control: max-age` of public reads, in seconds.", _positive_int),
     Setting("CMS_RESPONSE_HOLD_SECONDS", "1", "How long the server reuses an anonymous answer while the index is "
             "unchanged (0 turns it off).", _seconds),
-    Setting("CMS_PREVIEW_CACHE", "8", "How many commits' preview indexes (`?ref=`) are kept beside the index; the "
-            "least recently read is removed first.", _positive_int),
+    Setting("CMS_PREVIEW_CACHE", "8", "How many commits' preview indexes (`?ref=`) are kept beside the index (in "
+            "`.cms/previews/` with the index on Postgres); the least recently read is removed first.", _positive_int),
     Setting("CMS_WEBHOOK_SECRET", None, "HMAC secret of `POST /hooks/git`."),
     Setting("CMS_WEBHOOK_TARGETS", "", "Outgoing webhooks: `URL|SECRET` pairs separated by commas (percent-"
             "encode a `|` or `,` in a URL; secrets at least 16 characters). Each gets one signed POST per change of "
