@@ -55,7 +55,12 @@ def encoded(shape: Any) -> Document:
 
 
 def stored(conn: sqlite3.Connection, key: str) -> Document | None:
-    """The document stored under `key`, if there is one (it is public: see above)."""
+    """The document stored under `key`, if there is one (it is public: see above).
+
+    On Postgres (`cms.read.postgres.PostgresReader`) one prepared statement, read in binary."""
+    if not isinstance(conn, sqlite3.Connection):
+        found = conn.document(key)  # type: ignore[attr-defined]
+        return None if found is None else Document(*found)
     row = conn.execute("SELECT body, etag FROM documents WHERE key = ?", [key]).fetchone()
     return None if row is None else Document(row["body"], row["etag"])
 

@@ -20,27 +20,28 @@ This is the read side's one dialect seam. Every query of `cms.read` is written o
 and the FTS5 query text in `:q` (`"word" "prefix"*`) becomes a tsquery (`'word' & 'prefix':*`); a query with
 `?` placeholders has them named first (the one after MATCH as `:q`, which rank and snippet use again). Rows come
 back as dicts with JSON columns decoded, as `cms.read.connection` gives them; sums (numeric) as numbers.
-Readers are a pool of read-only sessions whose `search_path` is the index's schema.
+Readers keep a read-only session per thread whose `search_path` is the index's schema (`PostgresReader`);
+rows are read in binary (a stored document's `bytea` body as it is, not hex text).
 """
 
 from __future__ import annotations
 
-import contextlib
 import decimal
 import functools
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import msgspec
 import psycopg
+from psycopg import pq
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
 
 from cms.database import PostgresUrl
-from cms.database.postgres import CONNECT_TIMEOUT, POOL_SIZE, connect
+from cms.database.postgres import connect
+from cms.errors import ConfigError, Unavailable
 from cms.index.postgres import SCHEMA, TEXT_SEARCH, IndexConnection
 from cms.index.postgres import translate as translate_writes
 from cms.read.connection import JSON_COLUMNS
@@ -69,6 +70,12 @@ _REWRITES: list[tuple[re.Pattern[str], str]] = [
      f"ts_headline('{TEXT_SEARCH}', search.body, {_TSQUERY}, "
      r"'StartSel=\1, StopSel=\2, MaxWords=\4, MinWords=6, MaxFragments=1, FragmentDelimiter=\3')"),
 ]
+DOCUMENT_QUERY = b"SELECT body, etag FROM documents WHERE key = $1"
+"""The stored-document read (`PostgresReader.document`), prepared once per session as `_DOCUMENT`."""
+_DOCUMENT = b"coursebase_document"
+_NOT_PREPARED = b"26000"
+"""SQLSTATE invalid_sql_statement_name: the session has not prepared the statement yet."""
+T = TypeVar("T")
 _FTS_WORD = re.compile(r'"((?:[^"]|"")*)"(\*?)')
 
 
@@ -125,44 +132,78 @@ class Rows:
 
 
 class PostgresReader:
-    """Read-only connections to the index on Postgres (a pool), answering the read queries as SQLite does.
+    """Read-only sessions on the index on Postgres, answering the read queries as SQLite does.
 
-    Each statement borrows a connection for its length, so threads of a worker read side by side; between
-    `BEGIN` and `COMMIT` a thread keeps one, in a read-only repeatable-read transaction (one snapshot)."""
+    Each thread that reads keeps a session of its own (a server worker's event loop is one such thread), so a
+    read is one statement and one round trip: no pool checkout, no liveness check before it. A session found
+    broken (the server restarted, the connection dropped) is opened again and the read tried once more.
+    Between `BEGIN` and `COMMIT` a thread's statements run in one read-only repeatable-read transaction
+    (one snapshot). Sessions of threads that have ended are closed when another thread opens one.
+    """
 
     def __init__(self, location: PostgresUrl) -> None:
         self.location = location
-        connect(location).close()  # a bad URL, server or password: a ConfigError naming the setting, now
-        self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
-            location.url, min_size=1, max_size=POOL_SIZE, open=True, name="coursebase-index",
-            check=ConnectionPool.check_connection,
-            kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": CONNECT_TIMEOUT,
-                    "application_name": "coursebase", "options": READ_ONLY})
-        self._transaction = threading.local()
-        """The connection of this thread's open read transaction (`BEGIN` … `COMMIT`), if any."""
+        self._sessions: dict[threading.Thread, psycopg.Connection[Any]] = {}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._local.conn = connect(location, READ_ONLY)  # a bad URL, server or password: a ConfigError, now
+        self._sessions[threading.current_thread()] = self._local.conn
+        self._local.in_transaction = False
 
     def execute(self, query: str, params: Sequence[Any] | dict[str, Any] = ()) -> Rows:
         if query in ("BEGIN", "COMMIT"):  # a read transaction: this thread's statements see one snapshot
             self._begin() if query == "BEGIN" else self._end()
             return Rows([])
-        pinned = getattr(self._transaction, "conn", None)
-        with contextlib.nullcontext(pinned) if pinned is not None else self.pool.connection() as conn:
-            return _read(conn, query, params)
+        return self._retried(lambda conn: _read(conn, query, params))
+
+    def document(self, key: str) -> tuple[bytes, str] | None:
+        """The body and ETag of the document stored under `key` (`cms.read.documents.stored`), if there is one."""
+        return self._retried(lambda conn: _document(conn, key))
+
+    def _retried(self, read: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """`read` on this thread's session; once more on a new session if that one was found broken (outside a
+        transaction: inside one, the snapshot is gone with the session)."""
+        conn = self._session()
+        try:
+            return read(conn)
+        except psycopg.OperationalError:
+            if not conn.broken or getattr(self._local, "in_transaction", False):
+                raise
+            return read(self._reopen())
+
+    def _session(self) -> psycopg.Connection[Any]:
+        """This thread's session, opened on first use or when it was found closed."""
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        return self._reopen() if conn is None or conn.closed else conn
+
+    def _reopen(self) -> psycopg.Connection[Any]:
+        try:
+            conn = connect(self.location, READ_ONLY)
+        except ConfigError as error:  # it was there at start-up: the read waits for it to be back (503)
+            raise Unavailable(f"the index cannot be read just now: {error.message}") from None
+        with self._lock:
+            for thread in [thread for thread in self._sessions if not thread.is_alive()]:
+                self._sessions.pop(thread).close()
+            replaced = self._sessions.pop(threading.current_thread(), None)
+            self._sessions[threading.current_thread()] = conn
+        if replaced is not None:
+            replaced.close()
+        self._local.conn, self._local.in_transaction = conn, False
+        return conn
 
     def _begin(self) -> None:
-        conn = self.pool.getconn()
-        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        self._transaction.conn = conn
+        self._session().execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        self._local.in_transaction = True
 
     def _end(self) -> None:
-        conn, self._transaction.conn = self._transaction.conn, None
-        try:
-            conn.execute("COMMIT")
-        finally:
-            self.pool.putconn(conn)
+        self._local.in_transaction = False
+        self._session().execute("COMMIT")
 
     def close(self) -> None:
-        self.pool.close()
+        with self._lock:
+            sessions, self._sessions = list(self._sessions.values()), {}
+        for conn in sessions:
+            conn.close()
 
 
 class InRun:
@@ -177,13 +218,35 @@ class InRun:
         return _read(self.index.raw, query, params)
 
 
+def _document(conn: psycopg.Connection[Any], key: str) -> tuple[bytes, str] | None:
+    """The stored document under `key` on `conn`: one prepared statement (prepared on a session's first use),
+    its result in binary, straight through libpq. Every anonymous lesson read is this one statement; psycopg's
+    cursor around it would cost the client twice what the round trip does."""
+    result = conn.pgconn.exec_prepared(_DOCUMENT, [key.encode()], result_format=pq.Format.BINARY)
+    if result.error_field(pq.DiagnosticField.SQLSTATE) == _NOT_PREPARED:
+        _check(conn, conn.pgconn.prepare(_DOCUMENT, DOCUMENT_QUERY), pq.ExecStatus.COMMAND_OK)
+        result = conn.pgconn.exec_prepared(_DOCUMENT, [key.encode()], result_format=pq.Format.BINARY)
+    _check(conn, result, pq.ExecStatus.TUPLES_OK)
+    body, etag = (result.get_value(0, 0), result.get_value(0, 1)) if result.ntuples else (None, None)
+    return None if body is None or etag is None else (bytes(body), bytes(etag).decode())
+
+
+def _check(conn: psycopg.Connection[Any], result: pq.abc.PGresult, expected: pq.ExecStatus) -> None:
+    """Raise what psycopg would for a failed statement: OperationalError when the session is lost."""
+    if result.status == expected:
+        return
+    if conn.pgconn.status == pq.ConnStatus.BAD:
+        raise psycopg.OperationalError(result.get_error_message())
+    raise psycopg.errors.error_from_result(result)
+
+
 def _read(conn: psycopg.Connection[Any], query: str, params: Sequence[Any] | dict[str, Any]) -> Rows:
     """A read query, as written for SQLite, on `conn`: its rows as the read side takes them."""
     if not isinstance(params, dict):
         query, params = _named(query), {name: value for name, value in zip(_names(query), params, strict=True)}
     if "MATCH :q" in query and params.get("q") is not None:
         params = {**params, "q": tsquery(params["q"])}
-    rows = conn.cursor(row_factory=dict_row).execute(translate(query), params or None).fetchall()
+    rows = conn.cursor(row_factory=dict_row, binary=True).execute(translate(query), params or None).fetchall()
     return Rows([_decoded(row) for row in rows])
 
 
