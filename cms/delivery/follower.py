@@ -11,15 +11,18 @@ server's write. The index update ends the response hold too
 
 When the listening connection starts, and again after it was lost, the
 follower catches up once, so a head announced while it was not listening
-is never missed. A head this clone has already costs no fetch; with a
-shared Postgres index, the index run finds it is at that commit and does
-nothing. Failures are logged and retried after a pause.
+is never missed. A head this clone has already costs no fetch.
+
+With one index on Postgres for all servers, each commit is indexed once:
+the first server's run records it, and the others' runs find the index at
+their commit and do nothing; a run on a clone that lags behind the index
+leaves it as it is (`cms.index.heads.lags`). Failures are logged and
+retried after a pause.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 
 from cms.database import PostgresUrl, is_postgres
@@ -34,7 +37,6 @@ from cms.write import Workspace, journal
 log = logging.getLogger("coursebase.follower")
 WAIT_SECONDS = 0.5
 """How long one wait for a notification lasts: also how soon the thread notices it should stop."""
-COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 ERROR_PAUSE = 2.0
 """How long the follower rests after a failure (the state database or the remote unreachable)."""
 
@@ -85,7 +87,7 @@ def _announce(location: PostgresUrl, head: str) -> None:
 def _contains(repo: GitRepo, head: str) -> bool:
     """Whether HEAD is at `head` or past it (an announcement this clone has overtaken); False for anything
     that is not a commit id."""
-    if not COMMIT_ID.fullmatch(head):
+    if not heads.COMMIT_ID.fullmatch(head):
         return False
     try:
         repo.run("merge-base", "--is-ancestor", head, "HEAD")

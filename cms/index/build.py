@@ -24,7 +24,7 @@ from cms.content.corpus import ContentTree, Corpus
 from cms.content.sources import CONTENT_SUFFIXES, Kind, Source, classify, is_ignored
 from cms.content.validate import check
 from cms.database import PostgresUrl, locate
-from cms.index import derived, documents, redirects, sqlite, tables
+from cms.index import derived, documents, heads, redirects, sqlite, tables
 from cms.index.documents import Materialise
 from cms.index.parsing import Parsed, ParseJob, parse_all, parse_one, worker_count
 from cms.index.rows import Rows, Stamp, to_json
@@ -96,6 +96,11 @@ def update(tree: ContentTree, db_path: Path | PostgresUrl, *, full: bool = False
 
     `materialise` stores the public documents that are missing, in the same transaction
     (`cms.index.documents`); without it, documents that went stale are only deleted.
+
+    An index on Postgres may be shared by several servers, each with a clone of its own. When it records
+    a commit this clone lags behind (`heads.lags`: another server, ahead of this one, indexed it), a run
+    leaves it as it is rather than take every server back to an older commit; `full` rebuilds it from
+    this content whatever it records.
     """
     started = time.perf_counter()
     repo = source or GitRepo.open(tree.content_dir)
@@ -104,7 +109,8 @@ def update(tree: ContentTree, db_path: Path | PostgresUrl, *, full: bool = False
     if isinstance(db_path, PostgresUrl):
         from cms.index import postgres  # psycopg costs 0.3 s to import: only when used
 
-        report = postgres.update(db_path, functools.partial(run, store=postgres), full)
+        lags = functools.partial(heads.lags, repo) if isinstance(repo, GitRepo) and not full else None
+        report = postgres.update(db_path, functools.partial(run, store=postgres, lags=lags), full)
         report.seconds = round(time.perf_counter() - started, 3)
         return report
     report = sqlite.update(db_path, run, full)
@@ -117,9 +123,11 @@ class _Run:
 
     def __init__(self, tree: ContentTree, repo: BlobSource, conn: sqlite3.Connection, full: bool, *, workers: int,
                  progress: Progress | None, memory: Memory, store: Store = tables,
-                 materialise: Materialise | None = None) -> None:
+                 materialise: Materialise | None = None, lags: Callable[[str], bool] | None = None) -> None:
         self.tree, self.repo, self.conn, self.full = tree, repo, conn, full
         self.materialise = materialise
+        self.lags = lags
+        """Whether this content lags behind an index at that commit: the run leaves it as it is."""
         self.store = store
         self.memory = memory
         self.workers = workers
@@ -140,9 +148,13 @@ class _Run:
         head = self.repo.head()
         stored = {row[0]: (row[1], row[2]) for row in self.conn.execute("SELECT path, blob, ok FROM files")}
         misplaced = self._list_files(stored)
+        indexed = _meta(self.conn, "commit")
+        if self.lags is not None and indexed not in (None, head) and self.lags(indexed):
+            left_out = {path for path, (_, ok) in stored.items() if not ok}
+            return self._report(indexed, 0, 0, stored_problems(self.conn), left_out)
         changed = sorted(p for p, blob in self.current.items() if self.full or stored.get(p, (None,))[0] != blob)
         deleted = sorted(set(stored) - set(self.current))
-        dates_moved = self.full or head != _meta(self.conn, "commit")
+        dates_moved = self.full or head != indexed
         if not (changed or deleted or dates_moved):
             known = stored_problems(self.conn)
             if self._same_misplaced(misplaced, known):

@@ -15,14 +15,23 @@ followers wait for (`cms.delivery.follower`).
 
 The table is a migration of its own component, `servers`, applied when a server's follower
 starts (`prepare`); before that, there is no row, and writers fetch every time.
+
+An index on Postgres, shared by the servers, records the commit it was built from too: a clone that
+lags behind it (`lags`: it does not have that commit yet, and the remote has moved on) leaves the
+index as it is (`cms.index.build.update`), so a server whose clone lags never takes every server's
+index back to an older commit.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, NamedTuple
 
 from cms.database import Migration, PostgresUrl, Schema, open_database
+from cms.repo import remote
+from cms.repo.repository import GitError, GitRepo
 
+COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 CHANNEL = "content_head"
 """The NOTIFY channel: its payload is the commit a server has just brought its clone to."""
 SCHEMA = Schema("servers", "the state database (the servers' shared head)", (
@@ -76,3 +85,31 @@ def _store(conn: Conn, head: str | None, writing: bool) -> None:
 
 def _has_table(conn: Conn) -> bool:
     return conn.execute("SELECT to_regclass('content_head') IS NOT NULL AS present").fetchone()["present"]
+
+
+
+
+def lags(repo: GitRepo, commit: str) -> bool:
+    """Whether this clone lags behind a shared index built from `commit` by another server: it does not have that
+    commit, and the remote's branch has moved on from HEAD (this clone's next catch-up brings it). A commit the
+    clone does not have while the remote is at HEAD (a repository made anew, a history rewritten) is no reason
+    to leave the index as it is. Asks the remote (`ls-remote`) only for a commit this clone does not have."""
+    if not COMMIT_ID.fullmatch(commit) or _has(repo, commit):
+        return False
+    target = remote.upstream(repo)
+    if target is None:
+        return False
+    name, branch = target
+    try:
+        listed = repo.run("ls-remote", "--heads", name, f"refs/heads/{branch}", env=remote.FETCH_BOUNDS)
+    except GitError:
+        return True  # the remote out of reach: leave the shared index to the servers that can see it
+    return listed.split()[:1] != [repo.head()]
+
+
+def _has(repo: GitRepo, commit: str) -> bool:
+    try:
+        repo.run("cat-file", "-e", f"{commit}^{{commit}}")
+    except GitError:
+        return False
+    return True

@@ -5,7 +5,8 @@ The topology of docker-compose.yml without Docker: `remote.git` stands for the f
 pushes its writes (CMS_GIT_PUSH), takes webhooks (CMS_WEBHOOK_SECRET) and holds answers for a long
 while (CMS_RESPONSE_HOLD_SECONDS=30), so a new commit shows only if the hold follows the index. The
 first server creates the admin (FIRST_SUPERUSER), then the other two start side by side; one login's
-token works on all three (same CMS_SECRET_KEY, one state database).
+token works on all three (same CMS_SECRET_KEY, one state database). Given an `index_url`, the three
+also share one index on Postgres (CMS_DATABASE_URL) instead of a SQLite file each.
 
 Each server runs in a session of its own, so `kill()` can SIGKILL its whole process tree at once, as
 a machine that dies takes everything with it.
@@ -109,8 +110,9 @@ GIT_IDENTITY = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
 """The servers' git sees no developer configuration; commits are by their editors, committed by the server."""
 
 
-def server_settings(state_url: str) -> dict[str, str]:
-    return {"CMS_STATE_URL": state_url, "CMS_SECRET_KEY": SECRET, "CMS_GIT_PUSH": "true",
+def server_settings(state_url: str, index_url: str | None = None) -> dict[str, str]:
+    shared_index = {} if index_url is None else {"CMS_DATABASE_URL": index_url}
+    return {**shared_index, "CMS_STATE_URL": state_url, "CMS_SECRET_KEY": SECRET, "CMS_GIT_PUSH": "true",
             "CMS_WEBHOOK_SECRET": HOOK_SECRET, "CMS_RESPONSE_HOLD_SECONDS": "30",
             "FIRST_SUPERUSER": ADMIN, "FIRST_SUPERUSER_PASSWORD": PASSWORD, **GIT_IDENTITY}
 
@@ -125,9 +127,9 @@ def make_clones(root: Path) -> Path:
     return bare
 
 
-def start_cluster(root: Path, state_url: str) -> Cluster:
+def start_cluster(root: Path, state_url: str, index_url: str | None = None) -> Cluster:
     bare = make_clones(root)
-    servers = [Server(name, root / name, server_settings(state_url)) for name in NAMES]
+    servers = [Server(name, root / name, server_settings(state_url, index_url)) for name in NAMES]
     try:
         servers[0].launch()
         servers[0].wait_healthy()  # creates the admin: the other two find it there
