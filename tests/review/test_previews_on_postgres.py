@@ -53,6 +53,16 @@ def planted(index: Path) -> str | None:
     return None if row is None else str(row[0])
 
 
+def assert_one_file(index: Path) -> None:
+    """A cached preview is one self-contained file: no write-ahead log, so nothing is left beside it once read."""
+    conn = sqlite3.connect(index)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    finally:
+        conn.close()
+    assert not index.with_name(f"{index.name}-wal").exists()
+
+
 def main_index_state(location: PostgresUrl) -> tuple[object, ...]:
     """What the Postgres index holds: its commit and every lesson's title and blob."""
     with psycopg.connect(location.url) as conn:
@@ -92,6 +102,8 @@ def test_each_next_preview_starts_from_the_one_built_last(site: tuple[Path, Post
     plant(first.path, "on the branch")
     second = previews.index("main")  # main has commits the branch lacks: the path touched and reverted
     assert planted(second.path) == "on the branch", "copied from the branch's preview"
+    assert_one_file(first.path)
+    assert_one_file(second.path)
     assert rows(second.path) == rows(full_index_of(repo, "main", tmp_path / "main"))
     plant(second.path, "on main")
     third = previews.index("before-touch")
@@ -115,7 +127,7 @@ def test_a_build_killed_before_any_preview_was_kept_leaves_nothing_used(site: tu
     previews = previews_of(repo, location)
     commit = previews.commit(BRANCH)
     previews.folder.mkdir(parents=True)
-    for leftover in (".building", ".building-wal", ".building-journal"):
+    for leftover in (".building", ".building-wal", ".building-journal", ".building.building", ".building.lock"):
         (previews.folder / f"{commit}.db{leftover}").write_bytes(b"half-written " * 100)
     conn = previews.open(previews.index(BRANCH))
     assert conn.execute("SELECT title FROM lessons WHERE slug = 'first-test'").fetchone()["title"] == \
