@@ -31,6 +31,8 @@ import re
 import sqlite3
 from collections.abc import Callable
 
+from cms.index.rows import to_json
+
 Materialise = Callable[[sqlite3.Connection], None]
 """Stores the documents that are missing, in the index transaction it is given."""
 
@@ -108,6 +110,9 @@ def clear(conn: sqlite3.Connection) -> None:
 
 
 def store(conn: sqlite3.Connection, documents: list[tuple[str, bytes, str]]) -> None:
-    """Store (key, body, etag) documents, replacing any under the same key (in SQL both engines speak)."""
-    conn.executemany("DELETE FROM documents WHERE key = ?", [(key,) for key, _, _ in documents])
+    """Store (key, body, etag) documents, replacing any under the same key (in SQL both engines speak).
+
+    The old ones go in one statement: on Postgres one DELETE per key cost a round trip and a scan each."""
+    conn.execute("DELETE FROM documents WHERE key IN (SELECT value FROM json_each(?))",
+                 [to_json([key for key, _, _ in documents])])
     conn.executemany("INSERT INTO documents (key, body, etag) VALUES (?, ?, ?)", documents)

@@ -92,10 +92,17 @@ def update(location: PostgresUrl, run: Callable[..., Run], full: bool) -> Any:
     with _database(location).pool.connection() as conn, conn.transaction(), IndexConnection(conn) as index:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key(WRITES)])
         conn.execute(f"SET LOCAL search_path = {SCHEMA}")
+        conn.execute(_LZ4)
         empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM meta) AS empty").fetchone()["empty"]
         report = run(index, full or empty).execute()
         index.flush()
         return report
+
+
+_LZ4 = ("SELECT set_config('default_toast_compression', 'lz4', true) FROM pg_settings "
+        "WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)")
+"""Compress long values with LZ4 in this run, where the server has it: several times faster than its default
+(pglz) on the 300 MB of HTML, Markdown and documents of a cold build of 10,000 lessons."""
 
 
 @functools.cache
