@@ -55,7 +55,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -669,8 +669,9 @@ def index(ctx: Context) -> list[Result]:
 def index_postgres(ctx: Context) -> list[Result]:
     """`cms index` on 10k into SQLite and into Postgres (a throwaway server, as the tests start one), in pairs.
 
-    Each round builds both cold, one right after the other, so the machine's load hits both alike; then
-    no-op re-indexes of each. Postgres's own CPU (the server's tsvectors and COPY) is not in the child's tree.
+    Each round builds both cold, one right after the other, so the machine's load hits both alike (each pair's
+    Postgres/SQLite ratio is a figure of its own); then no-op re-indexes of each. Postgres's own CPU (the
+    server's tsvectors, COPY, indexes) is not in the child's tree: the server's processes are sampled.
     """
     sys.path.insert(0, str(ROOT))
     from tests.postgres_server import PostgresServer
@@ -680,32 +681,58 @@ def index_postgres(ctx: Context) -> list[Result]:
     work = _scratch(ctx, "index-postgres")
     cmd = [str(ctx.cms), "index", str(repo.content), "--json"]
     times: dict[str, list[float]] = {}
+    server_cpu: list[float] = []
 
-    def timed(case: str, url: str) -> None:
+    @contextlib.contextmanager
+    def sampled(pid: int) -> Iterator[None]:
+        """The CPU the server's processes spend in the block, into `server_cpu` (backends come and go, so they
+        are sampled every 0.2 s; a backend's last 0.2 s before it exits can be missed)."""
+        import psutil
+
+        root = psutil.Process(pid)
+        before = {p.pid: sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)]}
+        sampler = _TreeSampler(pid, interval=0.2)
+        sampler.start()
+        try:
+            yield
+        finally:
+            sampler.stop()
+        server_cpu.append(sum(cpu - before.get(pid, 0.0) for pid, cpu in sampler.cpu.items()))
+
+    def timed(case: str, url: str) -> float:
         done = run_child(cmd, cwd=repo.root, env=_child_env(CMS_DATABASE_URL=url), timeout=3600)
         report = _index_report(done, cmd)
         expected = report["read"] == report["files"] if case.startswith("cold") else report["read"] == 0
         if not expected:
             raise BenchmarkError(f"{case}: the run read {report['read']} of {report['files']} files")
         times.setdefault(case, []).append(done.seconds)
+        return done.seconds
 
     try:
         with PostgresServer.start() as server:
+            assert server.process is not None
+            ratios = []
             for i in range(1, ctx.runs + 1):
                 ctx.log(f"index-postgres: cold builds {i} (SQLite, then Postgres)")
                 _clear(work)
-                timed("cold build, SQLite", f"sqlite:///{work / f'cold-{i}.db'}")
+                on_sqlite = timed("cold build, SQLite", f"sqlite:///{work / f'cold-{i}.db'}")
                 if i > 1:
                     server.drop_database(f"cold_{i - 1}")
                 url = server.create_database(f"cold_{i}")
-                timed("cold build, Postgres", url)
+                with sampled(server.process.pid):
+                    ratios.append(timed("cold build, Postgres", url) / on_sqlite)
             for _ in range(ctx.runs):
                 timed("no-op, SQLite", f"sqlite:///{work / f'cold-{ctx.runs}.db'}")
                 timed("no-op, Postgres", url)
     finally:
         _clear(work)
-    return [Result(name, function(seconds), "s", case=case) for case, seconds in times.items()
-            for name, function in (("best", min), ("median", statistics.median))]
+    results = [Result(name, function(seconds), "s", case=case) for case, seconds in times.items()
+               for name, function in (("best", min), ("median", statistics.median))]
+    results += [Result(f"pair {i}", ratio, "x", case="cold build, Postgres/SQLite") for i, ratio in
+                enumerate(ratios, start=1)]
+    results += [Result(f"pair {i}", seconds, "s", case="cold build, Postgres server CPU") for i, seconds in
+                enumerate(server_cpu, start=1)]
+    return results
 
 
 HUGO_CONFIG = """\
