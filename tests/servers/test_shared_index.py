@@ -30,11 +30,13 @@ import psycopg
 import pytest
 
 from cms.database.postgres import lock_key
+from cms.index import heads
 from cms.index.postgres import WRITES
+from cms.repo.repository import GitRepo
 from cms.write import journal
 from tests.conftest import git
 from tests.postgres_server import PostgresServer
-from tests.servers.cluster import Cluster, seconds_until, start_cluster
+from tests.servers.cluster import Cluster, make_clones, seconds_until, start_cluster
 from tests.servers.test_several_servers import LESSON, LESSON_FILE, push_from_outside, read_modify_write
 
 pytestmark = pytest.mark.xdist_group("processes")
@@ -263,3 +265,52 @@ def lock_is_free(url: str, name: str) -> bool:
         row = conn.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()
         conn.execute("SELECT pg_advisory_unlock(%s)", [key])
     return row == (True,)
+
+
+# -- when a clone lags behind the shared index (`heads.lags`), on real repositories -----------------------------
+
+
+@pytest.fixture
+def clones(tmp_path: Path) -> tuple[GitRepo, GitRepo]:
+    """Two clones of one bare remote at the same commit: `ahead` pushes, `behind` has not fetched."""
+    make_clones(tmp_path)
+    return GitRepo.open(tmp_path / "one"), GitRepo.open(tmp_path / "two")
+
+
+def commit_and_push(repo: GitRepo) -> str:
+    (repo.root / "content" / "pushed.md").write_text("not content\n")
+    git(repo.root, "add", "--all")
+    git(repo.root, "commit", "--quiet", "--message", "Pushed")
+    git(repo.root, "push", "--quiet", "origin", "HEAD:main")
+    return git(repo.root, "rev-parse", "HEAD")
+
+
+def test_a_clone_lags_behind_a_commit_another_server_pushed_and_it_has_not_fetched(
+        clones: tuple[GitRepo, GitRepo]) -> None:
+    ahead, behind = clones
+    pushed = commit_and_push(ahead)
+    assert heads.lags(behind, pushed)
+    assert not heads.lags(ahead, pushed)  # it has the commit: an ordinary run decides
+    git(behind.root, "pull", "--quiet", "--ff-only")
+    assert not heads.lags(behind, pushed)
+
+
+@pytest.mark.parametrize("commit", ["", "main", "HEAD", "0" * 39, "--all", "../../etc/passwd", "a" * 40 + "\n"])
+def test_what_is_not_a_commit_id_never_counts_as_ahead(clones: tuple[GitRepo, GitRepo], commit: str) -> None:
+    ahead, behind = clones
+    commit_and_push(ahead)
+    assert not heads.lags(behind, commit)
+
+
+def test_a_commit_nobody_has_while_the_remote_is_at_head_is_no_reason_to_wait(clones: tuple[GitRepo, GitRepo]) -> None:
+    _, behind = clones  # a repository made anew under an index built from another history
+    assert not heads.lags(behind, "1" * 40)
+
+
+def test_an_unreachable_remote_leaves_the_shared_index_as_it_is(clones: tuple[GitRepo, GitRepo],
+                                                                 tmp_path: Path) -> None:
+    _, behind = clones
+    git(behind.root, "remote", "set-url", "origin", str(tmp_path / "gone.git"))
+    assert heads.lags(behind, "1" * 40)
+    git(behind.root, "remote", "remove", "origin")  # no remote at all: nobody can be ahead of it
+    assert not heads.lags(behind, "1" * 40)
