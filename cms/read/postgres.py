@@ -158,7 +158,7 @@ class PostgresReader:
 
     def document(self, key: str) -> tuple[bytes, str] | None:
         """The body and ETag of the document stored under `key` (`cms.read.documents.stored`), if there is one."""
-        return self._retried(lambda conn: _document(conn, key))
+        return self._retried(lambda conn: _document(conn, _sendable(key)))
 
     def _retried(self, read: Callable[[psycopg.Connection[Any]], T]) -> T:
         """`read` on this thread's session; once more on a new session if that one was found broken (outside a
@@ -240,12 +240,19 @@ def _check(conn: psycopg.Connection[Any], result: pq.abc.PGresult, expected: pq.
     raise psycopg.errors.error_from_result(result)
 
 
+def _sendable(value: Any) -> Any:
+    """`value`, or a text with a NUL in it with U+FFFD in the NUL's place: Postgres text cannot hold a NUL, and
+    nothing in the index holds one (a name like `a%00b` in a path finds nothing, as on SQLite, not a 500)."""
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) and "\x00" in value else value
+
+
 def _read(conn: psycopg.Connection[Any], query: str, params: Sequence[Any] | dict[str, Any]) -> Rows:
     """A read query, as written for SQLite, on `conn`: its rows as the read side takes them."""
     if not isinstance(params, dict):
         query, params = _named(query), {name: value for name, value in zip(_names(query), params, strict=True)}
     if "MATCH :q" in query and params.get("q") is not None:
         params = {**params, "q": tsquery(params["q"])}
+    params = {name: _sendable(value) for name, value in params.items()}
     rows = conn.cursor(row_factory=dict_row, binary=True).execute(translate(query), params or None).fetchall()
     return Rows([_decoded(row) for row in rows])
 
