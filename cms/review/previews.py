@@ -41,6 +41,7 @@ from cms import localdir
 from cms.content.corpus import ContentTree
 from cms.database import PostgresUrl
 from cms.errors import NotFound
+from cms.index import tables
 from cms.index.build import update
 from cms.read.connection import connect
 from cms.repo.objects import CommitSource, resolve, valid_ref
@@ -123,11 +124,12 @@ class Previews:
         os.replace(building, path)
 
     def _base(self) -> Path | None:
-        """What a new preview starts from: the main SQLite index, else the preview built last, else nothing."""
+        """What a new preview starts from: the main SQLite index, else the preview built last (if it is one of
+        this version's indexes: one kept from before an upgrade, or damaged, is not), else nothing."""
         if self.main_index is not None and self.main_index.is_file():
             return self.main_index
         built = sorted(self.folder.glob("*.db"), key=_built_at)
-        return built[-1] if built else None
+        return built[-1] if built and _current(built[-1]) else None
 
     def _evict(self, keep: Path) -> None:
         cached = sorted(self.folder.glob("*.db"), key=_last_opened, reverse=True)
@@ -224,6 +226,21 @@ def _date_as_of(conn: sqlite3.Connection, source: CommitSource, prefix: str) -> 
     conn.execute("UPDATE files SET blob = '' WHERE path IN (SELECT value FROM json_each(?))", [json.dumps(paths)])
     conn.execute("UPDATE meta SET value = ? WHERE key = 'commit'", [source.commit])
     conn.execute("COMMIT")
+
+
+def _current(index: Path) -> bool:
+    """Whether the file `index` is an index of this version's schema."""
+    try:
+        conn = sqlite3.connect(f"file:{index}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+    return row == (str(tables.SCHEMA_VERSION),)
 
 
 def _touch(path: Path) -> bool:

@@ -133,3 +133,23 @@ def test_a_build_killed_before_any_preview_was_kept_leaves_nothing_used(site: tu
     assert conn.execute("SELECT title FROM lessons WHERE slug = 'first-test'").fetchone()["title"] == \
         "First test, reviewed"
     assert sorted(path.name for path in previews.folder.iterdir()) == [".lock", f"{commit}.db"]
+
+
+@pytest.mark.parametrize("damage", ["an older schema", "not a database"])
+def test_a_preview_built_last_that_is_not_this_versions_index_is_no_base(site: tuple[Path, PostgresUrl],
+                                                                        tmp_path: Path, damage: str) -> None:
+    repo, location = site
+    previews = previews_of(repo, location)
+    first = previews.index(BRANCH)
+    plant(first.path, "on the branch")
+    if damage == "an older schema":
+        conn = sqlite3.connect(first.path)
+        with conn:
+            conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+        conn.close()
+    else:
+        first.path.write_bytes(b"not an index " * 1000)
+    second = previews.index("main")
+    assert planted(second.path) is None, "built from the commit alone"
+    assert rows(second.path) == rows(full_index_of(repo, "main", tmp_path / "main"))
+    assert_one_file(second.path)
