@@ -73,6 +73,7 @@ class Previews:
         self.folder = (tree.repo_root / ".cms" if self.main_index is None else self.main_index.parent) / FOLDER
         self.keep = max(keep, 1)
         self._open: OrderedDict[str, sqlite3.Connection] = OrderedDict()
+        self._checked: set[Path] = set()
 
     def commit(self, ref: str) -> str:
         """The commit `ref` names now; `NotFound` for anything else."""
@@ -88,12 +89,23 @@ class Previews:
         """The index of `ref`'s commit: reused when cached, else built (and the least recently used evicted)."""
         commit = self.commit(ref)
         path = self.folder / f"{commit}.db"
-        if not _touch(path):
+        if not self._cached(path):
             with self._locked():
-                if not _touch(path):
+                if not self._cached(path):
                     self._build(commit, path)
                     self._evict(keep=path)
         return Preview(ref=ref, commit=commit, path=path)
+
+    def _cached(self, path: Path) -> bool:
+        """Whether `path` is cached, as an index of this version's schema (a preview kept from before an upgrade
+        is built again; checked once per file in this process), marked as just opened."""
+        if not _touch(path):
+            return False
+        if path not in self._checked:
+            if not _current(path):
+                return False
+            self._checked.add(path)
+        return True
 
     def open(self, preview: Preview) -> sqlite3.Connection:
         """A read-only connection to a preview's index, kept open for the next request of that commit.
@@ -124,8 +136,8 @@ class Previews:
         os.replace(building, path)
 
     def _base(self) -> Path | None:
-        """What a new preview starts from: the main SQLite index, else the preview built last (if it is one of
-        this version's indexes: one kept from before an upgrade, or damaged, is not), else nothing."""
+        """What a new preview starts from: the main SQLite index, else the preview built last (if it is an index
+        of this version's schema: one kept from before an upgrade, or damaged, is not), else nothing."""
         if self.main_index is not None and self.main_index.is_file():
             return self.main_index
         built = sorted(self.folder.glob("*.db"), key=_built_at)

@@ -170,6 +170,20 @@ def test_what_a_killed_build_left_behind_is_never_used(site: Path) -> None:
     assert sorted(p.name for p in previews.folder.iterdir()) == [".lock", f"{commit}.db"]
 
 
+def test_a_preview_kept_from_before_an_upgrade_is_built_again(site: Path) -> None:
+    preview = previews_of(site).index("drafts/review")
+    conn = sqlite3.connect(preview.path)
+    with conn:
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+        conn.execute("UPDATE lessons SET title = 'Stale' WHERE slug = 'why-test'")
+    conn.close()
+    previews = previews_of(site)  # the server started again, on a version whose index schema is newer
+    again = previews.open(previews.index("drafts/review"))
+    assert again.execute("SELECT title FROM lessons WHERE slug = 'why-test'").fetchone()["title"] == \
+        "Why test, reviewed"
+    assert again.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()["value"] != "1"
+
+
 def test_a_preview_evicted_before_it_is_opened_is_built_again(site: Path) -> None:
     previews = previews_of(site)
     preview = previews.index("drafts/review")
