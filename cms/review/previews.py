@@ -17,8 +17,9 @@ working tree, the checkout nor the main index is touched. The base is the main S
 is one, else the most recently built preview (any commit will do: the run compares blob ids, and dates
 are redone where the two commits' histories differ), else nothing: the first preview on Postgres is
 built from the commit alone. Drafts are in it as in any index; readers of a preview see hidden entries.
-At most `keep` commits stay cached: the least recently opened (by access time) are removed first.
-Builds are serialized by a lock file, across processes too.
+At most `keep` commits stay cached: the least recently opened (by access time) are removed first; one of
+an older index schema (kept from before an upgrade) is built again. Builds are serialized by a lock file,
+across processes too.
 """
 
 from __future__ import annotations
@@ -223,7 +224,7 @@ def _kept_open(path: Path) -> Iterator[sqlite3.Connection]:
 
 
 def _date_as_of(conn: sqlite3.Connection, source: CommitSource, prefix: str) -> None:
-    """Make a copy of the main index need new dates only where the commit's history differs from main's.
+    """Make a copy of a base index need new dates only where the commit's history differs from the base's.
 
     A file's first and last commit dates differ between two commits only if a commit that one of them has
     and the other lacks touched it. Those files are marked unread (their blob id cleared), so the run reads
