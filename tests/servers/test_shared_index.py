@@ -5,7 +5,7 @@ all on one Postgres database for both the state (CMS_STATE_URL) and the index (C
 docker-compose.yml runs them. Answers are held for 30 s, so a server shows a new commit only when its
 hold follows the shared index.
 
-Every index run that changes the index rewrites the row `commit` of `cms_index.meta`, and a run with
+Every index run that changes the index writes the row `commit` of `cms_index.meta`, and a run with
 nothing to do writes nothing. A trigger the test adds there notes each such write (`IndexRuns`): so the
 tests see how often each commit was indexed (once: the servers that follow find it done) and in which
 order (always forward: a server whose clone lags never takes the shared index back). Every loop is
@@ -56,7 +56,7 @@ RECORD_RUNS = """
 CREATE TABLE public.index_runs (n bigserial PRIMARY KEY, commit text NOT NULL);
 CREATE FUNCTION public.note_index_run() RETURNS trigger LANGUAGE plpgsql AS
     $$ BEGIN INSERT INTO public.index_runs (commit) VALUES (NEW.value); RETURN NEW; END $$;
-CREATE TRIGGER note_index_run AFTER INSERT ON cms_index.meta FOR EACH ROW WHEN (NEW.key = 'commit')
+CREATE TRIGGER note_index_run AFTER INSERT OR UPDATE ON cms_index.meta FOR EACH ROW WHEN (NEW.key = 'commit')
     EXECUTE FUNCTION public.note_index_run();
 """
 
@@ -130,7 +130,7 @@ def seconds_until_all_serve(clients: list[httpx.Client], title: str) -> float:
 
 def assert_followed(shared: Shared, head: str) -> None:
     """Every clone reaches `head` (so each follower has had its turn at the index), the index is at `head`,
-    and every run since the start moved the shared index forward: each commit once, each after its parent."""
+    and every run since the start moved the shared index forward: each commit once, each a descendant of the last."""
     for server in shared.cluster.servers:
         if server.process is not None and server.process.poll() is None:
             assert seconds_until(lambda s=server: s.head() == head, CONVERGE_SECONDS) is not None, server.name
