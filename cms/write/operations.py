@@ -140,7 +140,6 @@ def replace(space: Workspace, kind: Kind, ids: tuple[str, ...], payload: Any, ex
     """PUT: the entry rewritten from `payload`; `served` gives the entry as read, so a read sent back with
     changes is taken (see `changes.replace`)."""
     _check_size(space, [payload])
-    changes.locate(space.tree, kind, *ids)  # 404 before the write lock (and again under it)
     return commit(space, lambda: [changes.replace(space.tree, kind, ids, payload, expected, served)],
                    f"Update {_name(kind, ids)}", author)[0]
 
@@ -153,14 +152,12 @@ def refresh(space: Workspace) -> None:
 def publish(space: Workspace, kind: Kind, ids: tuple[str, ...], published: bool, expected: Versions | None,
             author: Identity) -> Written:
     verb = "Publish" if published else "Unpublish"
-    changes.locate(space.tree, kind, *ids)
     return commit(space, lambda: [changes.publish(space.tree, kind, ids, published, expected)],
                    f"{verb} {_name(kind, ids)}", author)[0]
 
 
 def delete(space: Workspace, kind: Kind, ids: tuple[str, ...], expected: Versions | None,
            author: Identity) -> Written:
-    changes.locate(space.tree, kind, *ids)
     return commit(space, lambda: changes.delete(space.tree, kind, ids, expected), f"Delete {_name(kind, ids)}",
                    author)[0]
 
