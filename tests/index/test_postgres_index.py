@@ -173,3 +173,18 @@ def test_cms_index_names_the_variable_on_a_wrong_password(dated_site: Path, post
     assert done.returncode != 0
     assert 'CMS_DATABASE_URL=postgresql://cms:***@' in done.stderr
     assert 'password authentication failed for user "cms"' in done.stderr and "not-the-password" not in done.stderr
+
+
+def test_long_values_are_compressed_with_lz4_and_read_back_whole(dated_site: Path, tmp_path: Path,
+                                                                 postgres_database: str) -> None:
+    """The test server has LZ4 (Debian's build), so a run uses it for HTML, Markdown and stored documents."""
+    _lessons(dated_site, 3)
+    assert cms_index(dated_site, postgres_database).returncode == 0
+    lessons = pg_rows(postgres_database, "SELECT pg_column_compression(markdown) AS markdown, "
+                      "pg_column_compression(html) AS html FROM lessons WHERE path LIKE '%/03-many/%'")
+    assert lessons == [{"markdown": "lz4", "html": "lz4"}] * 3
+    stored = pg_rows(postgres_database, "SELECT pg_column_compression(body) AS body FROM documents "
+                     "WHERE key LIKE 'course/intro-to-testing/lesson/lesson-%'")
+    assert stored == [{"body": "lz4"}] * 3
+    update(ContentTree.locate(dated_site / "content"), tmp_path / "index.db", workers=1, materialise=materialise)
+    assert_same_rows(tmp_path / "index.db", postgres_database)
