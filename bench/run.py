@@ -59,6 +59,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.postgres_server import PostgresServer
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -682,6 +686,7 @@ def index_postgres(ctx: Context) -> list[Result]:
     cmd = [str(ctx.cms), "index", str(repo.content), "--json"]
     times: dict[str, list[float]] = {}
     server_cpu: list[float] = []
+    apart: list[float] = []
 
     @contextlib.contextmanager
     def sampled(pid: int) -> Iterator[None]:
@@ -699,8 +704,9 @@ def index_postgres(ctx: Context) -> list[Result]:
             sampler.stop()
         server_cpu.append(sum(cpu - before.get(pid, 0.0) for pid, cpu in sampler.cpu.items()))
 
-    def timed(case: str, url: str) -> float:
-        done = run_child(cmd, cwd=repo.root, env=_child_env(CMS_DATABASE_URL=url), timeout=3600)
+    def timed(case: str, url: str, cpu: str | None = None) -> float:
+        done = run_child(cmd if cpu is None else _pinned(cpu, cmd), cwd=repo.root,
+                         env=_child_env(CMS_DATABASE_URL=url), timeout=3600)
         report = _index_report(done, cmd)
         expected = report["read"] == report["files"] if case.startswith("cold") else report["read"] == 0
         if not expected:
@@ -724,6 +730,8 @@ def index_postgres(ctx: Context) -> list[Result]:
             for _ in range(ctx.runs):
                 timed("no-op, SQLite", f"sqlite:///{work / f'cold-{ctx.runs}.db'}")
                 timed("no-op, Postgres", url)
+            if usable_cpus() >= 2 and shutil.which("taskset"):
+                apart = _database_apart(ctx, server, work, timed)
     finally:
         _clear(work)
     results = [Result(name, function(seconds), "s", case=case) for case, seconds in times.items()
@@ -732,7 +740,37 @@ def index_postgres(ctx: Context) -> list[Result]:
                 enumerate(ratios, start=1)]
     results += [Result(f"pair {i}", seconds, "s", case="cold build, Postgres server CPU") for i, seconds in
                 enumerate(server_cpu, start=1)]
+    results += [Result(f"pair {i}", ratio, "x", case="cold build, database apart, Postgres/SQLite")
+                for i, ratio in enumerate(apart, start=1)]
     return results
+
+
+def _database_apart(ctx: Context, server: PostgresServer, work: Path, timed: Callable[..., float]) -> list[float]:
+    """Cold builds as when Postgres runs on a machine of its own (as a managed database does): the indexer gets
+    core 0 alone in both cases, and the Postgres server core 1 (its running processes, and through the postmaster
+    every backend it starts later); each pair's Postgres/SQLite ratio."""
+    import psutil
+
+    everything = os.sched_getaffinity(0)
+    assert server.process is not None
+    postgres = psutil.Process(server.process.pid)
+    ratios = []
+    try:
+        for process in [postgres, *postgres.children(recursive=True)]:
+            os.sched_setaffinity(process.pid, {1})
+        for i in range(1, ctx.runs + 1):
+            ctx.log(f"index-postgres: cold builds {i} with the database apart (SQLite, then Postgres)")
+            on_sqlite = timed("cold build, SQLite, indexer on one core", f"sqlite:///{work / f'apart-{i}.db'}", "0")
+            if i > 1:
+                server.drop_database(f"apart_{i - 1}")
+            url = server.create_database(f"apart_{i}")
+            ratios.append(timed("cold build, Postgres, indexer on one core, database on the other", url, "0")
+                          / on_sqlite)
+    finally:
+        for process in [postgres, *postgres.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error, OSError):
+                os.sched_setaffinity(process.pid, everything)
+    return ratios
 
 
 HUGO_CONFIG = """\
