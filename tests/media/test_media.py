@@ -360,7 +360,7 @@ def test_a_chosen_id_is_used_and_a_taken_or_bad_one_is_refused(site: Site) -> No
     (png(), "photo.png", 422, "alt text"),
     (png() + b"\x00" * (11 * 1024), "huge.png", 413, "CMS_MEDIA_MAX_IMAGE_MB"),
     (mp4(103 * 1024), "huge.mp4", 413, "CMS_MEDIA_MAX_VIDEO_MB"),
-])
+], ids=["executable", "svg", "empty", "html", "no-alt", "huge-image", "huge-video"])
 def test_uploads_are_refused_from_their_bytes_before_cloudinary_is_called(site: Site, data: bytes, name: str,
                                                                          status: int, words: str) -> None:
     head, before = site.head(), records(site)
