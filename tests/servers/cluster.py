@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -97,6 +98,36 @@ class Cluster:
 
     def remote_file(self, path: str) -> str:
         return git(self.bare, "show", f"main:content/{path}")
+
+    def creates_through_a_kill(self, prefix: str, seconds: float) -> tuple[dict[str, int], list[str]]:
+        """Six writers create projects `<prefix>-<writer>-<n>` through the three servers for `seconds`; 1.5 s in,
+        server 2 is SIGKILLed (its writers stop). (each answered create's status, the creates cut off unanswered:
+        they may or may not have landed)."""
+        answered: dict[str, int] = {}
+        failed: list[str] = []
+        stop_at = time.monotonic() + seconds
+        killed = threading.Event()
+
+        def write(worker: int) -> None:
+            server = worker % 3
+            with self.client(server, timeout=20) as client:
+                for n in range(100):
+                    if time.monotonic() > stop_at or (server == 2 and killed.is_set()):
+                        return
+                    slug = f"{prefix}-{worker}-{n}"
+                    try:
+                        answered[slug] = client.post("/projects", json={"slug": slug, "title": slug}).status_code
+                    except httpx.TransportError:
+                        failed.append(slug)
+
+        with ThreadPoolExecutor(6) as pool:
+            futures = [pool.submit(write, worker) for worker in range(6)]
+            time.sleep(1.5)
+            self.servers[2].kill()
+            killed.set()
+            for future in futures:
+                future.result(timeout=60)
+        return answered, failed
 
     def webhook(self, index: int) -> httpx.Response:
         with httpx.Client(timeout=30) as client:

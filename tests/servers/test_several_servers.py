@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import random
 import statistics
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 
@@ -164,30 +162,7 @@ def test_a_webhook_to_one_server_shows_the_new_commit_on_all_three_within_two_se
 
 def test_a_server_killed_mid_write_loses_nothing_and_holds_no_lock(cluster: Cluster) -> None:
     start = cluster.remote_head()
-    answered: dict[str, int] = {}
-    failed: list[str] = []
-    stop_at = time.monotonic() + 8.0
-    killed = threading.Event()
-
-    def write(worker: int) -> None:
-        server = worker % 3
-        with cluster.client(server, timeout=20) as client:
-            for n in range(100):
-                if time.monotonic() > stop_at or (server == 2 and killed.is_set()):
-                    return
-                slug = f"kill-{worker}-{n}"
-                try:
-                    answered[slug] = client.post("/projects", json={"slug": slug, "title": slug}).status_code
-                except httpx.TransportError:
-                    failed.append(slug)
-
-    with ThreadPoolExecutor(6) as pool:
-        futures = [pool.submit(write, worker) for worker in range(6)]
-        time.sleep(1.5)
-        cluster.servers[2].kill()
-        killed.set()
-        for future in futures:
-            future.result(timeout=60)
+    answered, failed = cluster.creates_through_a_kill("kill", seconds=8.0)
     landed = {subject.removeprefix("Create project ") for subject in cluster.remote_commits(start)}
     created = {slug for slug, status in answered.items() if status == 201}
     print(f"\nkill: {len(created)} writes answered 201, {len(failed)} cut off by the kill, "

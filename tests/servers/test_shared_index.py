@@ -18,7 +18,6 @@ import itertools
 import random
 import statistics
 import subprocess
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -233,30 +232,9 @@ def test_racing_writers_on_three_servers_lose_no_update_and_leave_the_index_at_t
 def test_a_server_killed_mid_write_holds_no_lock_and_its_restart_leaves_the_index_be(shared: Shared) -> None:
     cluster = shared.cluster
     start = cluster.remote_head()
-    created: list[str] = []
-    killed = threading.Event()
-    stop_at = time.monotonic() + 4.0
-
-    def write(worker: int) -> None:
-        server = worker % 3
-        with cluster.client(server, timeout=20) as client:
-            for n in range(50):
-                if time.monotonic() > stop_at or (server == 2 and killed.is_set()):
-                    return
-                slug = f"cut-{worker}-{n}"
-                try:
-                    if client.post("/projects", json={"slug": slug, "title": slug}).status_code == 201:
-                        created.append(slug)
-                except httpx.TransportError:
-                    pass  # cut off by the kill: it may or may not have landed
-
-    with ThreadPoolExecutor(6) as pool:
-        futures = [pool.submit(write, worker) for worker in range(6)]
-        time.sleep(1.5)
-        cluster.servers[2].kill()
-        killed.set()
-        for future in futures:
-            future.result(timeout=60)
+    answered, _ = cluster.creates_through_a_kill("cut", seconds=4.0)
+    created = [slug for slug, status in answered.items() if status == 201]
+    assert set(answered.values()) <= {201}, Counter(answered.values())
     for name in (WRITES, journal.WRITE_LOCK):  # the index's lock and the servers' write lock: both free soon
         assert seconds_until(lambda n=name: lock_is_free(cluster.state_url, n), LOCK_FREE_SECONDS) is not None, name
     landed = {subject.removeprefix("Create project ") for subject in cluster.remote_commits(start)}
